@@ -1,0 +1,33 @@
+# The README's commands. Thin: the real work is in deploy/scripts/ and the Python code.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test unit lint bench e2e bootstrap clean
+
+bootstrap:
+	@deploy/scripts/bootstrap.sh
+
+## run: the sidecar on a throwaway local PostgreSQL primary + streaming replica, until Ctrl-C
+run: bootstrap
+	$(VENV)/bin/fasterdb-sidecar --local-cluster --host $(HOST) --port $(PORT)
+
+## test: lint, type-check and every test (unit, integration on real PostgreSQL, chart)
+test: bootstrap lint
+	$(PY) -m pytest -q
+
+unit: bootstrap
+	$(PY) -m pytest -q -m unit
+
+lint: bootstrap
+	$(VENV)/bin/ruff check service cli tests
+	$(VENV)/bin/ruff format --check service cli tests
+	$(VENV)/bin/mypy
+
+## bench: benchmark scripts that print ratios measured side by side
+bench: bootstrap
+	$(PY) -m tests.bench.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

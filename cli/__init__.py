@@ -1,0 +1,1 @@
+"""fasterdb-admin: the admin CLI of the fasterdb sidecar."""

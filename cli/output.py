@@ -1,0 +1,44 @@
+"""The one output function for every command: table (rich), json, or nagios; stdout for data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class Output(StrEnum):
+    """The --output choices shared by every command."""
+
+    table = "table"
+    json = "json"
+
+
+def make_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A rich table with the given header and rows (None renders as '-')."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*("-" if v is None else str(v) for v in row))
+    return table
+
+
+def emit(data: Any, output: str, table: Callable[[Any], Any] | None = None) -> None:
+    """Write ``data`` to stdout as JSON, or as the renderable ``table(data)`` builds."""
+    if output == Output.json.value or table is None:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+        return
+    Console(soft_wrap=False).print(table(data))
+
+
+def diagnose(message: str) -> None:
+    """One diagnostic line on stderr."""
+    sys.stderr.write(f"fasterdb-admin: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Prepare a fresh machine for running and testing fasterdb-ops: a virtualenv with the project and
+# its test dependencies in .venv, and PostgreSQL server binaries (apt-get) when they are missing.
+# Idempotent: re-running only reinstalls when pyproject.toml changed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv="${FASTERDB_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+extras="${FASTERDB_EXTRAS:-test}"
+
+have_pg_binaries() {
+  [ -n "${FASTERDB_PG_BINDIR:-}" ] && [ -x "$FASTERDB_PG_BINDIR/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
+  command -v initdb >/dev/null 2>&1
+}
+
+if ! have_pg_binaries; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: PostgreSQL server binaries not found and cannot apt-get them; install PostgreSQL" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing PostgreSQL server binaries with apt-get" >&2
+  # Binaries only: no default cluster on port 5432 is created or started.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends postgresql postgresql-contrib
+fi
+
+stamp="$venv/.fasterdb-installed"
+want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) $extras"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$venv/bin/python" -m pip install -q -e "$root[$extras]"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,5 @@
+"""``python -m service`` runs the sidecar."""
+
+from service.main import main
+
+main()

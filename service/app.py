@@ -1,0 +1,77 @@
+"""The app factory: ``create_app(settings)`` builds everything; nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from FasterAPI import Faster, HTTPException, RequestValidationError
+
+from service import __version__
+from service.db.pools import Databases, ManagedPool, PoolConfig
+from service.errors import ServiceError
+from service.health import health_router
+from service.http import (
+    ErrorBodyMiddleware,
+    http_exception_handler,
+    service_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
+from service.monitor import DatabaseMonitor
+from service.settings import Settings
+
+log = logging.getLogger("fasterdb.app")
+
+
+class Sidecar:
+    """The sidecar's resources: settings, pools and the monitor, opened and closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        config = PoolConfig(
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            command_timeout=settings.command_timeout,
+            connect_timeout=settings.connect_timeout,
+            acquire_timeout=settings.acquire_timeout,
+            max_inactive_connection_lifetime=settings.max_inactive_connection_lifetime,
+        )
+        self.databases = Databases(
+            ManagedPool("primary", "primary", settings.primary_dsn, config),
+            [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
+        )
+        self.monitor = DatabaseMonitor(self.databases, settings.health_timeout, settings.health_cache_ttl)
+
+    async def start(self) -> None:
+        """Open the pools; never waits for (or fails on) an unreachable database."""
+        await self.databases.open()
+        log.info(
+            "sidecar started",
+            extra={"pools": [p.name for p in self.databases], "version": __version__},
+        )
+
+    async def stop(self) -> None:
+        """Close the pools within the shutdown timeout."""
+        await self.databases.close(timeout=max(1.0, self.settings.shutdown_timeout))
+        log.info("sidecar stopped")
+
+
+def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
+    """Build the FasterAPI application around ``sidecar`` (a new one from ``settings`` by default)."""
+    sidecar = sidecar or Sidecar(settings)
+    app = Faster(
+        title="fasterdb-sidecar",
+        version=__version__,
+        description="Health, replica lag, pool statistics and transactional jobs for PostgreSQL.",
+        redoc_url=None,
+    )
+    app.include_router(health_router(sidecar.monitor))
+
+    app.add_exception_handler(ServiceError, service_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, http_exception_handler)
+    app.add_middleware(ErrorBodyMiddleware)
+    app.on_startup(sidecar.start)
+    app.on_shutdown(sidecar.stop)
+    return app

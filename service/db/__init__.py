@@ -1,0 +1,1 @@
+"""The database layer: the only place that imports asyncpg and holds SQL."""

@@ -1,0 +1,113 @@
+"""One error hierarchy and one JSON error body: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """An error with an HTTP status, a snake_case code and a one-sentence message safe to show."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body of the contract."""
+        return error_body(self.code, self.message)
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "invalid_parameter"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(ServiceError):
+    status = 422
+    code = "invalid_request"
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database could not be reached or answered in time; safe to retry."""
+
+    status = 503
+    code = "database_unavailable"
+
+    def __init__(self, category: str, *, pool: str = "primary", code: str | None = None) -> None:
+        super().__init__(f"the {pool} database is unavailable: {category}", code=code)
+        self.category = category
+        self.pool = pool
+
+
+class DatabaseError(ServiceError):
+    """The database refused an operation for a reason that is not the caller's input."""
+
+    status = 500
+    code = "database_error"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """Build the contract's error body."""
+    return {"error": {"code": code, "message": message}}
+
+
+# The OpenAPI schema of the error body, shared by every route's documented error responses.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """OpenAPI ``responses`` entries for the given error statuses, all with the error body."""
+    names = {
+        400: "Invalid parameter",
+        401: "Missing or wrong bearer token",
+        403: "Admin endpoints are disabled",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid request body",
+        500: "Internal error",
+        503: "Database unavailable",
+    }
+    return {
+        str(s): {
+            "description": names.get(s, "Error"),
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for s in statuses
+    }

@@ -1,0 +1,105 @@
+"""Router: /health/live (never touches the database) and /health/db (the readiness probe)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from FasterAPI import FasterRouter, JSONResponse, Query
+
+from service.errors import error_responses
+from service.http import json_response, query_bool
+from service.monitor import DatabaseMonitor
+
+_POOL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["ok", "latency_ms", "error"],
+    "properties": {
+        "name": {"type": "string"},
+        "ok": {"type": "boolean"},
+        "latency_ms": {"type": "number", "nullable": True},
+        "error": {"type": "string", "nullable": True, "description": "a short category, never driver text"},
+    },
+}
+_DB_HEALTH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "primary", "checked_at", "age_ms"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "primary": _POOL_SCHEMA,
+        "replicas": {"type": "array", "items": _POOL_SCHEMA},
+        "checked_at": {"type": "string", "format": "date-time"},
+        "age_ms": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def iso(ts: float) -> str:
+    """An epoch timestamp as ISO 8601 in UTC with milliseconds."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def db_health(monitor: DatabaseMonitor, include_replicas: bool) -> tuple[bool, dict[str, Any]]:
+    """Readiness: ok when the primary answered within the health timeout; the body of /health/db."""
+    primary = await monitor.check_primary()
+    body: dict[str, Any] = {
+        "status": "ok" if primary.ok else "unavailable",
+        "primary": primary.as_dict(),
+        "checked_at": iso(primary.checked_at),
+        "age_ms": max(0, int((time.time() - primary.checked_at) * 1000)),
+    }
+    if include_replicas:
+        body["replicas"] = [check.as_dict() for check in await monitor.check_replicas()]
+    return primary.ok, body
+
+
+def health_router(monitor: DatabaseMonitor) -> FasterRouter:
+    """The health endpoints, reading state only through ``monitor``."""
+    router = FasterRouter(tags=["health"])
+    ok_json = {"application/json": {"schema": _DB_HEALTH_SCHEMA}}
+
+    @router.get(
+        "/health/live",
+        summary="Liveness: the process serves HTTP (no database involved)",
+        openapi_extra={
+            "responses": {
+                "200": {
+                    "description": "alive",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                            }
+                        }
+                    },
+                }
+            }
+        },
+    )
+    async def health_live() -> JSONResponse:
+        """Always 200 while the process runs; Kubernetes' liveness probe must never depend on the DB."""
+        return json_response({"status": "ok"})
+
+    @router.get(
+        "/health/db",
+        summary="Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
+        openapi_extra={
+            "responses": {
+                "200": {"description": "the primary is usable", "content": ok_json},
+                "503": {"description": "the primary is not usable", "content": ok_json},
+                **error_responses(400),
+            }
+        },
+    )
+    async def health_db(
+        replicas: str | None = Query(None, description="true: add the replica pools' reachability"),
+    ) -> JSONResponse:
+        """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
+        include = query_bool(replicas, "replicas")
+        ok, body = await db_health(monitor, include)
+        return json_response(body, 200 if ok else 503)
+
+    return router

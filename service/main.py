@@ -1,0 +1,116 @@
+"""``fasterdb-sidecar``: read the environment, fail fast on bad settings, serve HTTP until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from service import __version__
+from service.settings import ConfigError, Settings, load_settings, unknown_variables
+
+PROG = "fasterdb-sidecar"
+
+
+def _secrets(settings: Settings) -> tuple[str, ...]:
+    """Passwords and the token, so the log filter can mask them wherever they appear."""
+    found: list[str] = []
+    for dsn in [settings.primary_dsn, *(r.dsn for r in settings.replica_dsns)]:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(dsn.get_secret_value()).password
+            if password:
+                found.append(password)
+    if settings.admin_token is not None:
+        found.append(settings.admin_token.get_secret_value())
+    return tuple(found)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Operations sidecar for PostgreSQL: health, replica lag, pool statistics, jobs. "
+        "Configured through FASTERDB_* environment variables (see the README).",
+    )
+    parser.add_argument("--host", help="listen address (overrides FASTERDB_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (overrides FASTERDB_PORT)")
+    parser.add_argument(
+        "--local-cluster",
+        action="store_true",
+        help="start a throwaway local PostgreSQL primary + streaming replica and serve against it "
+        "(FASTERDB_PRIMARY_DSN/REPLICA_DSNS are then set for you); removed again on exit",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _local_cluster() -> Iterator[None]:
+    from service.devcluster import ClusterError, LocalCluster
+
+    cluster = LocalCluster(replicas=1)
+    print(f"{PROG}: starting a local PostgreSQL primary + streaming replica ...", file=sys.stderr)
+    try:
+        cluster.start()
+    except ClusterError as exc:
+        print(f"{PROG}: cannot start the local cluster: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    assert cluster.primary is not None
+    ports = ", ".join(f"{n.name} 127.0.0.1:{n.port}" for n in [cluster.primary, *cluster.replica_nodes])
+    print(f"{PROG}: local cluster up ({ports}); data in {cluster.base_dir}", file=sys.stderr)
+    os.environ.update(cluster.sidecar_env())
+    try:
+        yield
+    finally:
+        cluster.destroy()
+        print(f"{PROG}: local cluster removed", file=sys.stderr)
+
+
+def serve(settings: Settings) -> int:
+    """Run the HTTP server until SIGTERM/SIGINT; in-flight requests get the shutdown timeout."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, _secrets(settings))
+    import logging
+
+    log = logging.getLogger("fasterdb.main")
+    for name in unknown_variables(os.environ):
+        log.warning("ignoring unknown setting %s (typo?)", name)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
+    # timeout, run shutdown), then re-raises the signal to the handlers it found. Make those
+    # no-ops so the process exits 0 after a graceful stop and --local-cluster can clean up.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    server.run()
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``fasterdb-sidecar``."""
+    args = _parse_args(argv)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    with _local_cluster() if args.local_cluster else contextlib.nullcontext():
+        try:
+            settings = load_settings(**overrides)
+        except ConfigError as exc:
+            print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        code = serve(settings)
+    raise SystemExit(code)

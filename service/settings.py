@@ -1,0 +1,183 @@
+"""The sidecar's only Settings class: environment ``FASTERDB_*``, ``*_FILE`` for secrets, fail fast."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.sizes import SizeError, parse_size
+
+ENV_PREFIX = "FASTERDB_"
+# Settings that hold secrets and may be given as FASTERDB_X_FILE instead of FASTERDB_X.
+SECRET_FIELDS = ("primary_dsn", "replica_dsns", "admin_token")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAMED_DSN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=(\S+://.*)$", re.DOTALL)
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is one line and never contains a secret."""
+
+
+@dataclass(frozen=True)
+class NamedDSN:
+    """A pool's name and its DSN; the DSN never appears in repr() or str()."""
+
+    name: str
+    dsn: SecretStr
+
+    def __repr__(self) -> str:
+        return f"NamedDSN(name={self.name!r}, dsn='**********')"
+
+
+def _check_dsn(dsn: str, what: str) -> str:
+    dsn = dsn.strip()
+    if not dsn:
+        raise ValueError(f"{what}empty")
+    try:
+        parts = urlsplit(dsn)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{what}not a valid postgresql:// URL") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"{what}not a postgresql:// URL (wrong scheme)")
+    return dsn
+
+
+def _parse_primary(value: Any) -> Any:
+    if isinstance(value, str):
+        return SecretStr(_check_dsn(value, ""))
+    return value
+
+
+def _parse_replicas(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        return value
+    result: list[NamedDSN] = []
+    for i, item in enumerate(p.strip() for p in value.split(",") if p.strip()):
+        match = _NAMED_DSN_RE.match(item)
+        name, dsn = (match.group(1), match.group(2)) if match else (f"replica-{i + 1}", item)
+        if not _NAME_RE.match(name) or name == "primary":
+            raise ValueError(f"replica name {name!r} is not allowed (letters, digits, '.', '_', '-')")
+        if any(r.name == name for r in result):
+            raise ValueError(f"replica name {name!r} is used twice")
+        result.append(NamedDSN(name, SecretStr(_check_dsn(dsn, f"replica {name!r}: "))))
+    return result
+
+
+def _parse_byte_size(value: Any) -> Any:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            return parse_size(value)
+        except SizeError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+ByteSize = Annotated[int, BeforeValidator(_parse_byte_size), Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class Settings(BaseSettings):
+    """Everything the sidecar reads from its environment (see CONTRACT.md)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    primary_dsn: Annotated[SecretStr, BeforeValidator(_parse_primary)]
+    replica_dsns: Annotated[list[NamedDSN], NoDecode, BeforeValidator(_parse_replicas)] = []
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    pool_min_size: Annotated[int, Field(ge=0, le=1000)] = 1
+    pool_max_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    command_timeout: Seconds = 30.0
+    connect_timeout: Seconds = 5.0
+    acquire_timeout: Seconds = 5.0
+    max_inactive_connection_lifetime: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    health_timeout: Annotated[float, Field(ge=0.05, le=60)] = 1.0
+    health_cache_ttl: Annotated[float, Field(ge=0, le=60)] = 1.0
+    max_lag_bytes: ByteSize = 16 * 1024**2
+    max_lag_seconds: Annotated[float, Field(ge=0, le=86400)] = 10.0
+    admin_token: SecretStr | None = None
+    schema_name: Annotated[
+        str, Field(validation_alias="FASTERDB_SCHEMA", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    ] = "fasterdb"
+    job_max_replica_lag_bytes: ByteSize = 64 * 1024**2
+    job_max_pool_waiting: Annotated[int, Field(ge=0, le=100000)] = 4
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    shutdown_timeout: Annotated[float, Field(ge=0, le=3600)] = 10.0
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError(
+                f"FASTERDB_POOL_MIN_SIZE ({self.pool_min_size}) is larger than "
+                f"FASTERDB_POOL_MAX_SIZE ({self.pool_max_size})"
+            )
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
+            raise ValueError("FASTERDB_ADMIN_TOKEN is too short: use at least 16 characters")
+        return self
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else ""
+    if field.startswith(ENV_PREFIX):
+        return field
+    return ENV_PREFIX + ("SCHEMA" if field == "schema_name" else field.upper())
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required but not set"
+        loc = err.get("loc", ())
+        parts.append(f"{_env_name(loc)}: {msg}" if loc else msg)
+    return "; ".join(parts).replace("\n", " ")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment, reading ``FASTERDB_X_FILE`` for the secret settings.
+
+    Raises ConfigError with one line that names the variable and never shows a secret.
+    """
+    values: dict[str, Any] = {}
+    for field in SECRET_FIELDS:
+        var = ENV_PREFIX + field.upper()
+        file_var = var + "_FILE"
+        if file_var in os.environ:
+            if var in os.environ:
+                raise ConfigError(f"set {var} or {file_var}, not both")
+            path = Path(os.environ[file_var])
+            try:
+                values[field] = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{file_var}: cannot read {path}: {exc.strerror or exc}") from None
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+# Variables with our prefix that belong to the admin CLI, not to the sidecar.
+_CLI_VARIABLES = {"FASTERDB_URL"}
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Names of ``FASTERDB_*`` variables that no setting reads (most likely typos)."""
+    known = {_env_name((name,)) for name in Settings.model_fields} | _CLI_VARIABLES
+    known |= {_env_name((name,)) + "_FILE" for name in SECRET_FIELDS}
+    return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)

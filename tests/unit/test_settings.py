@@ -1,0 +1,134 @@
+import subprocess
+import sys
+
+import pytest
+
+from service.settings import ConfigError, load_settings, unknown_variables
+from tests.support import ROOT
+
+pytestmark = pytest.mark.unit
+
+SECRET = "s3cr3t-Passw0rd"
+DSN = f"postgresql://app:{SECRET}@db.example:5432/app"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("FASTERDB_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    s = load_settings()
+    assert (s.host, s.port, s.pool_min_size, s.pool_max_size) == ("0.0.0.0", 8080, 1, 10)
+    assert (s.command_timeout, s.max_inactive_connection_lifetime) == (30, 300)
+    assert (s.health_timeout, s.health_cache_ttl) == (1.0, 1.0)
+    assert (s.max_lag_bytes, s.max_lag_seconds) == (16 * 1024**2, 10)
+    assert s.admin_token is None and s.schema_name == "fasterdb"
+    assert (s.job_max_replica_lag_bytes, s.job_max_pool_waiting) == (64 * 1024**2, 4)
+    assert (s.log_level, s.log_format) == ("info", "json")
+    assert SECRET not in repr(s)
+
+
+def test_replicas_named_and_numbered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    monkeypatch.setenv(
+        "FASTERDB_REPLICA_DSNS", f"east=postgresql://a:{SECRET}@r1/app, postgresql://a:{SECRET}@r2/app"
+    )
+    s = load_settings()
+    assert [r.name for r in s.replica_dsns] == ["east", "replica-2"]
+    assert s.replica_dsns[1].dsn.get_secret_value().endswith("@r2/app")
+    assert SECRET not in repr(s)
+
+
+def test_sizes_with_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    monkeypatch.setenv("FASTERDB_MAX_LAG_BYTES", "1gib")
+    monkeypatch.setenv("FASTERDB_JOB_MAX_REPLICA_LAG_BYTES", "1048576")
+    s = load_settings()
+    assert s.max_lag_bytes == 1024**3 and s.job_max_replica_lag_bytes == 1048576
+
+
+def test_file_variants(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "dsn").write_text(DSN + "\n")
+    (tmp_path / "token").write_text("t" * 32 + "\n")
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN_FILE", str(tmp_path / "dsn"))
+    monkeypatch.setenv("FASTERDB_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
+    s = load_settings()
+    assert s.primary_dsn.get_secret_value() == DSN
+    assert s.admin_token is not None and s.admin_token.get_secret_value() == "t" * 32
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({}, "FASTERDB_PRIMARY_DSN: required"),
+        ({"FASTERDB_PRIMARY_DSN": f"mysql://u:{SECRET}@h/db"}, "FASTERDB_PRIMARY_DSN"),
+        ({"FASTERDB_PRIMARY_DSN": f"postgresql://u:{SECRET}@h:99x/db"}, "FASTERDB_PRIMARY_DSN"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_MAX_LAG_BYTES": "16XB"}, "FASTERDB_MAX_LAG_BYTES"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_MAX_LAG_BYTES": "-1"}, "FASTERDB_MAX_LAG_BYTES"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_POOL_MIN_SIZE": "20"}, "FASTERDB_POOL_MIN_SIZE"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_PORT": "70000"}, "FASTERDB_PORT"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_HEALTH_TIMEOUT": "0"}, "FASTERDB_HEALTH_TIMEOUT"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_LOG_FORMAT": "xml"}, "FASTERDB_LOG_FORMAT"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_SCHEMA": "x; drop"}, "FASTERDB_SCHEMA"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_ADMIN_TOKEN": "short"}, "FASTERDB_ADMIN_TOKEN"),
+        (
+            {
+                "FASTERDB_PRIMARY_DSN": DSN,
+                "FASTERDB_REPLICA_DSNS": f"a=postgresql://u:{SECRET}@h/d,a=postgresql://u:{SECRET}@h2/d",
+            },
+            "used twice",
+        ),
+        ({"FASTERDB_PRIMARY_DSN_FILE": "/nonexistent/dsn"}, "FASTERDB_PRIMARY_DSN_FILE"),
+        ({"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_PRIMARY_DSN_FILE": "/etc/hostname"}, "not both"),
+    ],
+)
+def test_bad_settings_give_one_line_without_secret(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], needle: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert needle in message
+    assert "\n" not in message
+    assert SECRET not in message
+
+
+def test_unknown_variables_are_reported() -> None:
+    env = {
+        "FASTERDB_POOL_MAXSIZE": "3",
+        "FASTERDB_URL": "x",
+        "FASTERDB_SCHEMA": "a",
+        "FASTERDB_PRIMARY_DSN_FILE": "f",
+    }
+    assert unknown_variables(env) == ["FASTERDB_POOL_MAXSIZE"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"FASTERDB_PRIMARY_DSN": DSN, "FASTERDB_MAX_LAG_BYTES": "16XB"},
+        {"FASTERDB_PRIMARY_DSN_FILE": "/nonexistent/secret-dsn"},
+        {"FASTERDB_PRIMARY_DSN": f"postgresql://u:{SECRET}@h:bad/db"},
+    ],
+)
+def test_the_process_stops_with_one_clear_line(env: dict[str, str]) -> None:
+    import os
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")} | env
+    proc = subprocess.run(
+        [sys.executable, "-m", "service"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fasterdb-sidecar: configuration error: FASTERDB_")
+    assert "Traceback" not in proc.stderr and SECRET not in proc.stderr and proc.stdout == ""
