@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from FasterAPI import FasterRouter, JSONResponse, Query
 
 from service.errors import error_responses
-from service.http import json_response, query_bool
+from service.http import json_response, query_bool, query_doc
 from service.monitor import DatabaseMonitor
 
 _POOL_SCHEMA: dict[str, Any] = {
@@ -35,22 +34,17 @@ _DB_HEALTH_SCHEMA: dict[str, Any] = {
 }
 
 
-def iso(ts: float) -> str:
-    """An epoch timestamp as ISO 8601 in UTC with milliseconds."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 async def db_health(monitor: DatabaseMonitor, include_replicas: bool) -> tuple[bool, dict[str, Any]]:
     """Readiness: ok when the primary answered within the health timeout; the body of /health/db."""
     primary = await monitor.check_primary()
     body: dict[str, Any] = {
         "status": "ok" if primary.ok else "unavailable",
-        "primary": primary.as_dict(),
-        "checked_at": iso(primary.checked_at),
+        "primary": primary.public,
+        "checked_at": primary.checked_at_iso,
         "age_ms": max(0, int((time.time() - primary.checked_at) * 1000)),
     }
     if include_replicas:
-        body["replicas"] = [check.as_dict() for check in await monitor.check_replicas()]
+        body["replicas"] = [check.public for check in await monitor.check_replicas()]
     return primary.ok, body
 
 
@@ -87,11 +81,14 @@ def health_router(monitor: DatabaseMonitor) -> FasterRouter:
         "/health/db",
         summary="Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
         openapi_extra={
+            "parameters": [
+                query_doc("replicas", {"type": "boolean"}, "true: add the replica pools' reachability")
+            ],
             "responses": {
                 "200": {"description": "the primary is usable", "content": ok_json},
                 "503": {"description": "the primary is not usable", "content": ok_json},
                 **error_responses(400),
-            }
+            },
         },
     )
     async def health_db(

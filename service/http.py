@@ -39,6 +39,11 @@ def json_response(body: Any, status: int = 200) -> JSONResponse:
 # ---------------------------------------------------------------------------
 
 
+def query_doc(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An OpenAPI query parameter with its real type (the framework would document a string)."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
 def query_bool(raw: str | None, name: str, default: bool = False) -> bool:
     """``true/false/1/0/yes/no`` (any case); anything else is a 400."""
     if raw is None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from service.db.errors import classify
 from service.db.pools import ManagedPool
@@ -24,10 +25,23 @@ class PoolCheck:
     error: str | None
     checked_at: float  # time.time() when the answer (or the failure) came
     detail: str | None = None  # driver text for the server log only; never sent to clients
+    # Rendered once per check, not once per probe: one check serves many requests.
+    public: dict[str, object] = field(init=False, repr=False, compare=False)
+    checked_at_iso: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        public = {"name": self.name, "ok": self.ok, "latency_ms": self.latency_ms, "error": self.error}
+        object.__setattr__(self, "public", public)
+        object.__setattr__(self, "checked_at_iso", iso(self.checked_at))
 
     def as_dict(self) -> dict[str, object]:
         """The per-pool shape of the /health/db body."""
-        return {"name": self.name, "ok": self.ok, "latency_ms": self.latency_ms, "error": self.error}
+        return dict(self.public)
+
+
+def iso(ts: float) -> str:
+    """An epoch timestamp as ISO 8601 in UTC with milliseconds."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
