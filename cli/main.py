@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from cli.client import CliError, SidecarClient
 from cli.commands import health as health_cmd
+from cli.commands import replicas as replicas_cmd
 from cli.exitcodes import Exit
 from cli.options import DEFAULT_TIMEOUT, DEFAULT_URL, OutputOpt, Timeout, Token, Url
-from cli.output import Output, diagnose
+from cli.output import CheckOutput, Output, diagnose
+from service.sizes import SizeError, parse_size
 
 
 class AdminGroup(TyperGroup):
@@ -88,6 +90,59 @@ def health(
         _finish(health_cmd.run(client, output.value))
     finally:
         client.close()
+
+
+def _size(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except SizeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@app.command("check-replicas")
+def check_replicas(
+    warn_lag_bytes: Annotated[
+        str | None, typer.Option(help="WARNING above this replay lag (size, e.g. 8MB).")
+    ] = None,
+    crit_lag_bytes: Annotated[
+        str | None, typer.Option(help="CRITICAL above this replay lag (default: the sidecar's).")
+    ] = None,
+    warn_lag_seconds: Annotated[
+        float | None, typer.Option(min=0, help="WARNING above this many seconds.")
+    ] = None,
+    crit_lag_seconds: Annotated[
+        float | None, typer.Option(min=0, help="CRITICAL above this many seconds (default: the sidecar's).")
+    ] = None,
+    replica: Annotated[str | None, typer.Option(help="Check only this replica.")] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: Annotated[CheckOutput, typer.Option("--output", "-o", help="Output format.")] = CheckOutput.table,
+) -> None:
+    """Replica lag in bytes and seconds: 0 OK, 1 WARNING, 2 CRITICAL (lagging, down, cut off), 3 UNKNOWN."""
+    warn_b, crit_b = _size(warn_lag_bytes, "--warn-lag-bytes"), _size(crit_lag_bytes, "--crit-lag-bytes")
+    if warn_b is not None and crit_b is not None and warn_b > crit_b:
+        raise typer.BadParameter("must not be larger than --crit-lag-bytes", param_hint="--warn-lag-bytes")
+    if warn_lag_seconds is not None and crit_lag_seconds is not None and warn_lag_seconds > crit_lag_seconds:
+        raise typer.BadParameter(
+            "must not be larger than --crit-lag-seconds", param_hint="--warn-lag-seconds"
+        )
+    client = _client(url, token, timeout)
+    try:
+        code = replicas_cmd.run(
+            client,
+            output.value,
+            warn_bytes=warn_b,
+            crit_bytes=crit_b,
+            warn_seconds=warn_lag_seconds,
+            crit_seconds=crit_lag_seconds,
+            replica=replica,
+        )
+    finally:
+        client.close()
+    _finish(code)
 
 
 def main() -> None:

@@ -19,6 +19,14 @@ class Output(StrEnum):
     json = "json"
 
 
+class CheckOutput(StrEnum):
+    """--output for checks, which can also speak Nagios."""
+
+    table = "table"
+    json = "json"
+    nagios = "nagios"
+
+
 def make_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A rich table with the given header and rows (None renders as '-')."""
     table = Table(title=title, title_justify="left", header_style="bold")

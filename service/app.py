@@ -17,7 +17,9 @@ from service.http import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from service.lag import ReplicationMonitor, Thresholds
 from service.monitor import DatabaseMonitor
+from service.replication import replication_router
 from service.settings import Settings
 
 log = logging.getLogger("fasterdb.app")
@@ -41,6 +43,10 @@ class Sidecar:
             [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
         )
         self.monitor = DatabaseMonitor(self.databases, settings.health_timeout, settings.health_cache_ttl)
+        self.replication = ReplicationMonitor(
+            self.databases, self.monitor.deadline, settings.health_cache_ttl
+        )
+        self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
 
     async def start(self) -> None:
         """Open the pools; never waits for (or fails on) an unreachable database."""
@@ -66,6 +72,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
         redoc_url=None,
     )
     app.include_router(health_router(sidecar.monitor))
+    app.include_router(replication_router(sidecar.replication, sidecar.lag_defaults))
 
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from service.db.errors import classify
-from service.db.pools import ManagedPool
+from service.db.pools import Connection, ManagedPool
 from service.errors import DatabaseUnavailable
 
 HEALTH_SQL = "SELECT pg_is_in_recovery()"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,25 +47,49 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
-    """Run the health query with a hard deadline covering acquire, connect and the query.
+@dataclass(frozen=True)
+class Bounded(Generic[T]):
+    """The outcome of one statement run under a hard deadline: a value, or a failure category."""
 
-    A primary in recovery is reported as ``not primary``, a replica that is not as ``not replica``.
+    value: T | None
+    error: str | None
+    detail: str | None
+    latency_ms: float | None
+
+
+async def run_bounded(
+    pool: ManagedPool, deadline: float, query: Callable[[Connection], Awaitable[T]]
+) -> Bounded[T]:
+    """Run ``query`` with a hard deadline covering acquire, connect, TLS, auth and the statement.
+
+    Never raises: every failure becomes a short category, with the driver's text kept apart as
+    ``detail`` for the server log.
     """
     started = time.monotonic()
     try:
         async with asyncio.timeout(deadline):
             async with pool.acquire(timeout=deadline) as conn:
-                in_recovery = await conn.fetchval(HEALTH_SQL)
-    except Exception as exc:  # every failure becomes a category; the detail goes to the log
+                value = await query(conn)
+    except Exception as exc:
         # DatabaseUnavailable already carries the category; its cause is the driver's error.
         root = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
-        category = classify(exc)
         detail = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
         if isinstance(exc, TimeoutError):
             detail = f"no answer within {deadline:.2f}s"
-        return PoolCheck(pool.name, pool.role, False, None, category, time.time(), detail)
-    latency = round((time.monotonic() - started) * 1000, 3)
+        return Bounded(None, classify(exc), detail, None)
+    return Bounded(value, None, None, round((time.monotonic() - started) * 1000, 3))
+
+
+async def _in_recovery(conn: Connection) -> bool:
+    return bool(await conn.fetchval(HEALTH_SQL))
+
+
+async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
+    """The health query; a primary in recovery is ``not primary``, a replica that is not, ``not replica``."""
+    result = await run_bounded(pool, deadline, _in_recovery)
+    if result.error is not None:
+        return PoolCheck(pool.name, pool.role, False, None, result.error, time.time(), result.detail)
+    in_recovery, latency = result.value, result.latency_ms
     if pool.role == "primary" and in_recovery:
         return PoolCheck(pool.name, pool.role, False, latency, "not primary", time.time())
     if pool.role == "replica" and not in_recovery:

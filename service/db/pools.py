@@ -43,6 +43,15 @@ class PoolConfig:
     retry_max_delay: float = 5.0
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (a full round trip per release).
+
+    The sidecar never leaves session state behind — no SET, LISTEN, session-level advisory locks,
+    cursors or temporary tables; every lock is transaction-scoped — so there is nothing to reset.
+    asyncpg still rolls back an open transaction before calling this.
+    """
+
+
 class ManagedPool:
     """One named asyncpg pool with its role, lifecycle state and a bounded acquire."""
 
@@ -123,6 +132,7 @@ class ManagedPool:
                 "statement_timeout": str(statement_ms),
                 "idle_in_transaction_session_timeout": str(max(statement_ms, 60_000)),
             },
+            reset=_keep_session,
         )
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -145,11 +155,11 @@ class ManagedPool:
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
         """A connection for the block; waiting (queue + connect) is bounded by ``timeout``."""
         wait = self.config.acquire_timeout if timeout is None else timeout
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        pool = await self._ensure_pool(wait)
         try:
-            conn = await pool.acquire(timeout=max(0.001, deadline - loop.time()))
+            # asyncio.timeout rather than acquire(timeout=): asyncpg's wait_for costs a task per call.
+            async with asyncio.timeout(wait):
+                pool = await self._ensure_pool(wait)
+                conn = await pool.acquire()
         except _DRIVER_ERRORS as exc:
             raise DatabaseUnavailable(classify(exc), pool=self.name) from exc
         try:

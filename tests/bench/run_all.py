@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["tests.bench.bench_health"]
+BENCHMARKS = ["tests.bench.bench_health", "tests.bench.bench_replicas"]
 
 
 def main() -> None:

@@ -1,0 +1,138 @@
+"""``fasterdb-admin check-replicas``: replica lag with warning/critical thresholds, Nagios style."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from cli.client import CliError, SidecarClient, expect_fields
+from cli.exitcodes import Exit, worst
+from cli.output import emit, make_table
+from service.sizes import format_size
+
+
+def judge(replica: dict[str, Any], warn_bytes: int | None, warn_seconds: float | None) -> Exit:
+    """CRITICAL when the sidecar says not ok (judged against the critical thresholds), WARNING past warn."""
+    if not replica.get("ok"):
+        return Exit.CRITICAL
+    lag_bytes, lag_seconds = replica.get("lag_bytes"), replica.get("lag_seconds")
+    if warn_bytes is not None and lag_bytes is not None and lag_bytes > warn_bytes:
+        return Exit.WARNING
+    if warn_seconds is not None and lag_seconds is not None and lag_seconds > warn_seconds:
+        return Exit.WARNING
+    return Exit.OK
+
+
+def fetch(
+    client: SidecarClient,
+    *,
+    warn_bytes: int | None,
+    crit_bytes: int | None,
+    warn_seconds: float | None,
+    crit_seconds: float | None,
+    replica: str | None,
+) -> tuple[Exit, dict[str, Any]]:
+    """Ask /health/replicas with the critical thresholds; add each replica's check and the overall one."""
+    reply = client.get(
+        "/health/replicas",
+        max_lag_bytes=crit_bytes,
+        max_lag_seconds=crit_seconds,
+        replica=replica,
+    )
+    if reply.status not in (200, 503):
+        raise CliError(f"/health/replicas: {reply.error_message}")
+    body = expect_fields(reply, "status", "replicas", "max_lag_bytes", "max_lag_seconds")
+    codes = []
+    for r in body["replicas"]:
+        code = judge(r, warn_bytes, warn_seconds)
+        r["check"] = code.name
+        codes.append(code)
+    overall = worst(codes) if codes else Exit.UNKNOWN
+    body["check"] = overall.name
+    body["warn_lag_bytes"], body["warn_lag_seconds"] = warn_bytes, warn_seconds
+    return overall, body
+
+
+def replicas_table(body: dict[str, Any]) -> Group:
+    """One row per replica."""
+    rows = [
+        [
+            r["name"],
+            r.get("check"),
+            r["state"],
+            format_size(r.get("lag_bytes")),
+            format_size(r.get("receive_lag_bytes")),
+            "-" if r.get("lag_seconds") is None else f"{r['lag_seconds']:.1f} s",
+            r.get("error"),
+        ]
+        for r in body["replicas"]
+    ]
+    table = make_table(
+        None, ["replica", "check", "state", "replay lag", "receive lag", "lag seconds", "error"], rows
+    )
+    limits = (
+        f"critical above {format_size(body['max_lag_bytes'])} or {body['max_lag_seconds']:g} s; "
+        f"primary at {body.get('primary_lsn') or '?'}"
+    )
+    if not rows:
+        limits = "no replicas configured"
+    return Group(
+        Text(f"replicas: {body['check']}", style=_style(body["check"])), table, Text(limits, style="dim")
+    )
+
+
+def _style(check: str) -> str:
+    return {"OK": "green", "WARNING": "yellow"}.get(check, "bold red")
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if unit == "s" else str(int(value))
+
+
+def _perf(label: str, value: float | None, unit: str, warn: float | None, crit: float | None) -> str:
+    """One Nagios perfdata item: label=value[unit];warn;crit;min ("U" when unknown)."""
+    label = f"'{label}'" if " " in label else label
+    shown = "U" if value is None else _num(value, unit) + unit
+    return f"{label}={shown};{_num(warn, unit)};{_num(crit, unit)};0"
+
+
+def nagios_line(body: dict[str, Any]) -> str:
+    """``REPLICAS <STATE> - summary | perfdata`` (one line)."""
+    parts, perf = [], []
+    for r in body["replicas"]:
+        seconds = "?" if r.get("lag_seconds") is None else f"{r['lag_seconds']:.1f}s"
+        parts.append(f"{r['name']} {r['state']} lag {format_size(r.get('lag_bytes'))}/{seconds}")
+        perf.append(
+            _perf(
+                f"{r['name']}_lag_bytes",
+                r.get("lag_bytes"),
+                "B",
+                body["warn_lag_bytes"],
+                body["max_lag_bytes"],
+            )
+        )
+        perf.append(
+            _perf(
+                f"{r['name']}_lag_seconds",
+                r.get("lag_seconds"),
+                "s",
+                body["warn_lag_seconds"],
+                body["max_lag_seconds"],
+            )
+        )
+    summary = "; ".join(parts) or "no replicas configured"
+    return f"REPLICAS {body['check']} - {summary} | {' '.join(perf)}".rstrip(" |")
+
+
+def run(client: SidecarClient, output: str, **kwargs: Any) -> Exit:
+    """The check-replicas command: print, and return the exit code."""
+    code, body = fetch(client, **kwargs)
+    if output == "nagios":
+        print(nagios_line(body))
+    else:
+        emit(body, output, replicas_table)
+    return code

@@ -1,0 +1,204 @@
+"""Replica lag: measured once per cache window, judged per request against its thresholds.
+
+Bytes: ``lag_bytes`` = primary ``pg_current_wal_lsn()`` − replica ``pg_last_wal_replay_lsn()``;
+``receive_lag_bytes`` the same with ``pg_last_wal_receive_lsn()``.
+
+Seconds (no heartbeat writes): a replica whose replay position has reached the primary's current
+position is 0 s behind, however long the primary has been idle — unlike
+``now() - pg_last_xact_replay_timestamp()``, which grows forever on an idle primary. A replica
+that is behind has been behind at most since the later of
+
+* the commit time of the last transaction it replayed (``pg_last_xact_replay_timestamp()``), and
+* the last time the sidecar saw the primary at or below the replica's replay position (the
+  monitor keeps a short history of the primary's positions, one per check).
+
+``lag_seconds`` is ``now`` minus that moment: exact for a replica that fell behind while being
+watched, and never the idle-primary false alarm. (Clock skew between the primary and the sidecar
+host enters through the replay timestamp, as with every seconds-based lag measure.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from service.db.checks import Bounded
+from service.db.pools import Databases
+from service.db.replication import PrimaryPosition, ReplicaPosition, format_lsn, read_primary, read_replica
+from service.monitor import SingleFlight
+
+State = Literal["streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica"]
+# A replica this far behind in time, with replay running, is "catching_up" rather than "streaming".
+CATCHING_UP_SECONDS = 1.0
+HISTORY = 4096
+
+
+@dataclass(frozen=True)
+class ReplicaLag:
+    """What was measured for one replica (no thresholds applied)."""
+
+    name: str
+    state: State
+    lag_bytes: int | None
+    receive_lag_bytes: int | None
+    lag_seconds: float | None
+    error: str | None  # why the replica is unusable or its lag unknown; None when measurable
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One measurement of the primary and every replica."""
+
+    primary_lsn: int | None
+    primary_error: str | None
+    replicas: list[ReplicaLag]
+    measured_at: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Maximum lag for a replica to count as ok."""
+
+    max_lag_bytes: int
+    max_lag_seconds: float
+
+
+class ReplicationMonitor:
+    """Measures replica lag behind a single-flight cache; keeps the primary's position history."""
+
+    def __init__(self, databases: Databases, deadline: float, ttl: float) -> None:
+        self.databases = databases
+        self.deadline = deadline
+        self._cache: SingleFlight[Snapshot] = SingleFlight(self._measure, ttl)
+        self._times: deque[float] = deque(maxlen=HISTORY)  # when each primary position was read
+        self._lsns: deque[int] = deque(maxlen=HISTORY)  # non-decreasing, except after a failover
+
+    async def snapshot(self) -> Snapshot:
+        """The current (cached) measurement."""
+        return await self._cache.get()
+
+    def last(self) -> Snapshot | None:
+        """The most recent measurement without running one (for metrics and job throttling)."""
+        return self._cache.cached
+
+    async def _measure(self) -> Snapshot:
+        primary_task = asyncio.ensure_future(read_primary(self.databases.primary, self.deadline))
+        replica_results = await asyncio.gather(
+            *(read_replica(pool, self.deadline) for pool in self.databases.replicas)
+        )
+        primary = await primary_task
+        now = time.time()
+        primary_lsn, primary_error = self._primary_lsn(primary)
+        if primary_lsn is not None:
+            self._remember(now, primary_lsn)
+        replicas = [
+            self._judge(pool.name, result, primary_lsn, primary_error, now)
+            for pool, result in zip(self.databases.replicas, replica_results, strict=True)
+        ]
+        return Snapshot(primary_lsn, primary_error, replicas, now)
+
+    @staticmethod
+    def _primary_lsn(primary: Bounded[PrimaryPosition]) -> tuple[int | None, str | None]:
+        if primary.error is not None or primary.value is None:
+            return None, primary.error or "unknown"
+        if primary.value.in_recovery:
+            return None, "not primary"
+        return primary.value.lsn, None
+
+    def _remember(self, now: float, lsn: int) -> None:
+        if self._lsns and lsn < self._lsns[-1]:  # a new primary (failover): old history is void
+            self._times.clear()
+            self._lsns.clear()
+        self._times.append(now)
+        self._lsns.append(lsn)
+
+    def _last_seen_at_or_below(self, position: int) -> float | None:
+        """The latest time the primary was seen at or below ``position``."""
+        index = bisect.bisect_right(self._lsns, position)
+        return self._times[index - 1] if index > 0 else None
+
+    def _judge(
+        self,
+        name: str,
+        result: Bounded[ReplicaPosition],
+        primary_lsn: int | None,
+        primary_error: str | None,
+        now: float,
+    ) -> ReplicaLag:
+        if result.error is not None or result.value is None:
+            return ReplicaLag(name, "down", None, None, None, result.error or "unknown")
+        pos = result.value
+        if not pos.in_recovery:
+            return ReplicaLag(name, "not_replica", None, None, None, "not replica")
+        lag_bytes = receive_lag = lag_seconds = None
+        if primary_lsn is not None and pos.replay_lsn is not None:
+            lag_bytes = max(0, primary_lsn - pos.replay_lsn)
+            if pos.receive_lsn is not None:
+                receive_lag = max(0, primary_lsn - pos.receive_lsn)
+            lag_seconds = 0.0 if lag_bytes == 0 else self._seconds_behind(pos, now)
+        if pos.paused:
+            state: State = "replay_paused"
+        elif not pos.receiver_streaming:
+            state = "disconnected"
+        elif lag_seconds is not None and lag_seconds >= CATCHING_UP_SECONDS:
+            state = "catching_up"
+        else:
+            state = "streaming"
+        error = None
+        if state == "disconnected":
+            error = "wal receiver not streaming"
+        elif primary_lsn is None:
+            error = f"lag unknown: primary {primary_error}"
+        return ReplicaLag(name, state, lag_bytes, receive_lag, lag_seconds, error)
+
+    def _seconds_behind(self, pos: ReplicaPosition, now: float) -> float:
+        assert pos.replay_lsn is not None
+        bounds = [t for t in (pos.replay_ts, self._last_seen_at_or_below(pos.replay_lsn)) if t is not None]
+        if not bounds:
+            return 0.0  # nothing replayed since start and never seen caught up: no evidence of delay
+        return round(max(0.0, now - max(bounds)), 3)
+
+
+def evaluate(
+    snapshot: Snapshot, thresholds: Thresholds, only: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Judge a snapshot: ("ok" | "lagging" | "unavailable", the /health/replicas body)."""
+    rows = []
+    statuses = set()
+    for lag in snapshot.replicas:
+        if only is not None and lag.name != only:
+            continue
+        ok = lag.error is None and lag.lag_bytes is not None and lag.lag_seconds is not None
+        if ok:
+            assert lag.lag_bytes is not None and lag.lag_seconds is not None
+            within = (
+                lag.lag_bytes <= thresholds.max_lag_bytes and lag.lag_seconds <= thresholds.max_lag_seconds
+            )
+            statuses.add("ok" if within else "lagging")
+            ok = within
+        else:
+            statuses.add("unavailable")
+        rows.append(
+            {
+                "name": lag.name,
+                "ok": ok,
+                "state": lag.state,
+                "lag_bytes": lag.lag_bytes,
+                "receive_lag_bytes": lag.receive_lag_bytes,
+                "lag_seconds": lag.lag_seconds,
+                "error": lag.error,
+            }
+        )
+    status = "unavailable" if "unavailable" in statuses else "lagging" if "lagging" in statuses else "ok"
+    body = {
+        "status": status,
+        "max_lag_bytes": thresholds.max_lag_bytes,
+        "max_lag_seconds": thresholds.max_lag_seconds,
+        "primary_lsn": format_lsn(snapshot.primary_lsn),
+        "replicas": rows,
+    }
+    return status, body

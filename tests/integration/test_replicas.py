@@ -1,0 +1,190 @@
+"""/health/replicas and ``fasterdb-admin check-replicas`` against a real primary + streaming replica."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from service.devcluster import LocalCluster
+from tests.support import SidecarProcess, admin_cli
+
+pytestmark = pytest.mark.integration
+
+MB = 1024 * 1024
+
+
+def write_wal(pg: LocalCluster, megabytes: int) -> int:
+    """Write at least ``megabytes`` of WAL on the primary; returns how many bytes were written."""
+    assert pg.primary is not None
+    pg.sql(pg.primary, "CREATE TABLE IF NOT EXISTS public.walgen (id bigserial, x text)")
+    start = pg.sql(pg.primary, "SELECT pg_current_wal_lsn()")
+    written = 0
+    while written < megabytes * MB:
+        rows = "SELECT md5(g::text) || repeat('y', 900) FROM generate_series(1, 1000) g"
+        pg.sql(pg.primary, f"INSERT INTO public.walgen (x) {rows}")
+        written = int(pg.sql(pg.primary, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{start}')"))
+    return written
+
+
+def replicas(sidecar: SidecarProcess, query: str = "") -> tuple[int, dict]:  # type: ignore[type-arg]
+    response = sidecar.get("/health/replicas" + query)
+    return response.status_code, response.json()
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval)
+
+
+def test_caught_up_replica_is_ok(sidecar: SidecarProcess) -> None:
+    status, body = wait_for(lambda: (r := replicas(sidecar))[0] == 200 and r)
+    assert body["status"] == "ok"
+    assert body["max_lag_bytes"] == 16 * MB and body["max_lag_seconds"] == 10
+    assert body["primary_lsn"] and "/" in body["primary_lsn"]
+    (replica,) = body["replicas"]
+    assert replica["name"] == "replica-1" and replica["state"] == "streaming" and replica["ok"] is True
+    assert replica["lag_bytes"] == 0 and replica["lag_seconds"] == 0
+    assert replica["error"] is None
+
+
+def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+    replica = pg.replica_nodes[0]
+    wait_for(lambda: replicas(sidecar)[0] == 200)  # seen caught up: the monitor has a history
+    pg.pause_replay(replica)
+    written = write_wal(pg, 8)
+    time.sleep(0.3)
+    status, body = replicas(sidecar, "?max_lag_bytes=1MB")
+    assert status == 503 and body["status"] == "lagging"
+    (r,) = body["replicas"]
+    assert r["state"] == "replay_paused" and r["ok"] is False
+    assert r["lag_bytes"] >= written >= 8 * MB
+    assert r["receive_lag_bytes"] < r["lag_bytes"]  # still receiving, not replaying
+    assert r["lag_seconds"] > 0
+    status, body = replicas(sidecar, "?max_lag_bytes=1gb")
+    assert status == 200 and body["replicas"][0]["state"] == "replay_paused"
+
+    time.sleep(1.5)  # paused and behind: the seconds must grow
+    _, body = replicas(sidecar, "?max_lag_bytes=1GB")
+    assert body["replicas"][0]["lag_seconds"] >= 1.5
+    status, body = replicas(sidecar, "?max_lag_bytes=1GB&max_lag_seconds=1")
+    assert status == 503
+
+    crit = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB")
+    assert crit.returncode == 2, crit.stderr
+    assert "replica-1" in crit.stdout
+    warn = admin_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "1MB")
+    assert warn.returncode == 1, warn.stderr
+    nagios = admin_cli(
+        "check-replicas",
+        "--url",
+        sidecar.url,
+        "--warn-lag-bytes",
+        "1MB",
+        "--crit-lag-bytes",
+        "1GB",
+        "--output",
+        "nagios",
+    )
+    assert nagios.returncode == 1
+    line = nagios.stdout.strip()
+    assert line.startswith("REPLICAS WARNING") and "|" in line and len(nagios.stdout.splitlines()) == 1
+    assert re.search(rf"replica-1_lag_bytes=\d+B;{MB};{1024 * MB};0", line), line
+    assert re.search(r"replica-1_lag_seconds=[\d.]+s;;10;0", line), line
+
+    pg.resume_replay(replica)
+    wait_for(lambda: replicas(sidecar, "?max_lag_bytes=1MB")[0] == 200, timeout=10)
+    ok = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB", "-o", "json")
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["replicas"][0]["state"] == "streaming"
+
+
+def test_idle_primary_keeps_lag_seconds_near_zero(sidecar: SidecarProcess) -> None:
+    wait_for(lambda: replicas(sidecar)[0] == 200)
+    seen = []
+    for _ in range(8):  # several seconds without writes
+        status, body = replicas(sidecar)
+        seen.append(body["replicas"][0]["lag_seconds"])
+        assert status == 200
+        time.sleep(0.5)
+    assert max(seen) < 1.0, seen
+
+
+def test_stopped_replica_is_down_within_the_deadline(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+    pg.stop(pg.replica_nodes[0])
+    time.sleep(0.3)
+    started = time.monotonic()
+    status, body = replicas(sidecar)
+    assert time.monotonic() - started < 0.75
+    assert status == 503 and body["status"] == "unavailable"
+    r = body["replicas"][0]
+    assert r["state"] == "down" and r["ok"] is False and r["error"] == "connection refused"
+    result = admin_cli("check-replicas", "--url", sidecar.url)
+    assert result.returncode == 2
+    db = sidecar.get("/health/db?replicas=true").json()
+    assert db["status"] == "ok" and db["replicas"][0]["ok"] is False  # readiness follows the primary
+
+
+def test_cut_wal_receiver_is_not_healthy(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+    assert pg.primary is not None
+    replica = pg.replica_nodes[0]
+    wait_for(lambda: replicas(sidecar)[0] == 200)
+    pg.point_replica_nowhere(replica)
+    try:
+        pg.sql(pg.primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+        write_wal(pg, 1)
+
+        def cut() -> dict | None:  # type: ignore[type-arg]
+            status, body = replicas(sidecar, "?max_lag_bytes=1GB&max_lag_seconds=3600")
+            return body if status == 503 else None
+
+        body = wait_for(cut, timeout=10)
+        r = body["replicas"][0]
+        assert r["state"] == "disconnected" and r["ok"] is False
+        assert r["lag_bytes"] > 0
+    finally:
+        pg.restore_replica_conninfo(replica)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?max_lag_bytes=16XB",
+        "?max_lag_bytes=-1",
+        "?max_lag_bytes=abc",
+        "?max_lag_bytes=",
+        "?max_lag_seconds=abc",
+        "?max_lag_seconds=-1",
+        "?max_lag_seconds=nan",
+        "?replica=nope",
+    ],
+)
+def test_bad_parameters_are_400(sidecar: SidecarProcess, query: str) -> None:
+    status, body = replicas(sidecar, query)
+    assert status == 400
+    assert body["error"]["code"] == "invalid_parameter"
+    assert body["error"]["message"]
+
+
+@pytest.mark.parametrize("size", ["16MB", "16mb", "16MiB", "16kB", "1048576", "0"])
+def test_sizes_are_accepted(sidecar: SidecarProcess, size: str) -> None:
+    status, body = replicas(sidecar, f"?max_lag_bytes={size}&replica=replica-1")
+    assert status in (200, 503)
+    assert body["max_lag_bytes"] in (16 * MB, 16 * 1024, 1048576, 0)
+    assert [r["name"] for r in body["replicas"]] == ["replica-1"]
+
+
+def test_cli_usage_errors_are_unknown(sidecar: SidecarProcess) -> None:
+    result = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "16XB")
+    assert result.returncode == 3 and "16XB" in result.stderr
+    result = admin_cli(
+        "check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB"
+    )
+    assert result.returncode == 3
