@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from cli.client import CliError, SidecarClient
 from cli.commands import health as health_cmd
+from cli.commands import pools as pools_cmd
 from cli.commands import replicas as replicas_cmd
 from cli.exitcodes import Exit
 from cli.options import DEFAULT_TIMEOUT, DEFAULT_URL, OutputOpt, Timeout, Token, Url
@@ -140,6 +141,34 @@ def check_replicas(
             crit_seconds=crit_lag_seconds,
             replica=replica,
         )
+    finally:
+        client.close()
+    _finish(code)
+
+
+@app.command("pool-stats")
+def pool_stats(
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Redraw live from /pools/stream until Ctrl-C.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.1, max=60, help="Seconds between redraws with --watch.")
+    ] = 1.0,
+    frames: Annotated[
+        int | None, typer.Option(min=1, hidden=True, help="Stop --watch after N redraws.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Pool statistics (PgBouncer SHOW POOLS style): 0 all ready, 1 a replica pool not, 2 the primary not."""
+    client = _client(url, token, timeout)
+    try:
+        if watch:
+            code = pools_cmd.watch(client, output.value, interval, frames)
+        else:
+            code = pools_cmd.run(client, output.value)
     finally:
         client.close()
     _finish(code)

@@ -43,7 +43,8 @@ def emit(data: Any, output: str, table: Callable[[Any], Any] | None = None) -> N
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()
         return
-    Console(soft_wrap=False).print(table(data))
+    # Not a terminal (a pipe, a file, a test): don't squeeze tables into 80 columns.
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table(data))
 
 
 def diagnose(message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from FasterAPI import Faster, HTTPException, RequestValidationError
@@ -18,7 +19,9 @@ from service.http import (
     validation_error_handler,
 )
 from service.lag import ReplicationMonitor, Thresholds
+from service.metrics import SidecarCollector, metrics_router
 from service.monitor import DatabaseMonitor
+from service.pools import pools_router
 from service.replication import replication_router
 from service.settings import Settings
 
@@ -48,16 +51,36 @@ class Sidecar:
         )
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
 
+        self.stopping = False  # set on SIGTERM, before in-flight requests are drained
+        self._watcher: asyncio.Task[None] | None = None
+
     async def start(self) -> None:
-        """Open the pools; never waits for (or fails on) an unreachable database."""
+        """Open the pools and start the background monitor; never waits for the database."""
         await self.databases.open()
+        if self.settings.monitor_interval > 0:
+            self._watcher = asyncio.create_task(self._watch(self.settings.monitor_interval), name="monitor")
         log.info(
             "sidecar started",
             extra={"pools": [p.name for p in self.databases], "version": __version__},
         )
 
+    async def _watch(self, interval: float) -> None:
+        """Check every pool and replica lag periodically, so metrics and /pools stay current."""
+        while True:
+            try:
+                await asyncio.gather(
+                    *(self.monitor.check(p.name) for p in self.databases), self.replication.snapshot()
+                )
+            except Exception:  # never let the monitor die; the checks themselves don't raise
+                log.exception("background monitor round failed")
+            await asyncio.sleep(interval)
+
     async def stop(self) -> None:
-        """Close the pools within the shutdown timeout."""
+        """Stop the monitor and close the pools within the shutdown timeout."""
+        self.stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
         await self.databases.close(timeout=max(1.0, self.settings.shutdown_timeout))
         log.info("sidecar stopped")
 
@@ -73,6 +96,10 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     )
     app.include_router(health_router(sidecar.monitor))
     app.include_router(replication_router(sidecar.replication, sidecar.lag_defaults))
+    app.include_router(pools_router(sidecar.databases, sidecar.monitor, lambda: sidecar.stopping))
+    app.include_router(
+        metrics_router(SidecarCollector(sidecar.databases, sidecar.monitor, sidecar.replication))
+    )
 
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from service import __version__
@@ -73,7 +74,7 @@ def serve(settings: Settings) -> int:
     """Run the HTTP server until SIGTERM/SIGINT; in-flight requests get the shutdown timeout."""
     import uvicorn
 
-    from service.app import create_app
+    from service.app import Sidecar, create_app
     from service.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
@@ -82,8 +83,15 @@ def serve(settings: Settings) -> int:
     log = logging.getLogger("fasterdb.main")
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)
+    sidecar = Sidecar(settings)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            sidecar.stopping = True  # ends /pools/stream at once instead of at the drain timeout
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, sidecar),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -92,7 +100,7 @@ def serve(settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
     # timeout, run shutdown), then re-raises the signal to the handlers it found. Make those
     # no-ops so the process exits 0 after a graceful stop and --local-cluster can clean up.

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     shutdown_timeout: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # Seconds between background checks of every pool and of replica lag (0: only on request).
+    # Keeps /metrics, /pools and the lag history fresh without any request path querying.
+    monitor_interval: Annotated[float, Field(ge=0, le=3600)] = 5.0
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

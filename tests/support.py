@@ -137,3 +137,78 @@ def admin_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+class InProcessSidecar:
+    """The real app under uvicorn in a background thread, with its Sidecar object at hand.
+
+    Tests use it to reach inside the running app (hold pool connections, read counters) through
+    ``call(coro_fn)``, which runs a coroutine on the server's own event loop.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> InProcessSidecar:
+        import asyncio
+
+        import uvicorn
+
+        from service.app import Sidecar, create_app
+        from service.settings import load_settings
+
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("FASTERDB_")}
+        try:
+            os.environ.update(self.env)
+            settings = load_settings(host="127.0.0.1", port=self.port)
+        finally:
+            for k in list(os.environ):
+                if k.startswith("FASTERDB_"):
+                    del os.environ[k]
+            os.environ.update(saved)
+        self.sidecar = Sidecar(settings)
+        config = uvicorn.Config(
+            create_app(settings, self.sidecar),
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.serve())
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "in-process sidecar did not start"
+            time.sleep(0.02)
+        return self
+
+    def call(self, fn, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+        """Run ``fn()`` (a coroutine function) on the server's loop; returns its result."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
+
+    def submit(self, fn):  # type: ignore[no-untyped-def]
+        """Start ``fn()`` on the server's loop without waiting; returns a concurrent Future."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop)
+
+    def get(self, path: str, timeout: float = 10.0) -> httpx.Response:
+        """GET a path of this sidecar."""
+        return httpx.get(self.url + path, timeout=timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.loop.close()

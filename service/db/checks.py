@@ -60,7 +60,8 @@ class Bounded(Generic[T]):
 async def run_bounded(
     pool: ManagedPool, deadline: float, query: Callable[[Connection], Awaitable[T]]
 ) -> Bounded[T]:
-    """Run ``query`` with a hard deadline covering acquire, connect, TLS, auth and the statement.
+    """Run ``query`` on the pool's monitor connection with a hard deadline covering connect, TLS,
+    authentication and the statement.
 
     Never raises: every failure becomes a short category, with the driver's text kept apart as
     ``detail`` for the server log.
@@ -68,7 +69,7 @@ async def run_bounded(
     started = time.monotonic()
     try:
         async with asyncio.timeout(deadline):
-            async with pool.acquire(timeout=deadline) as conn:
+            async with pool.monitor_connection() as conn:
                 value = await query(conn)
     except Exception as exc:
         # DatabaseUnavailable already carries the category; its cause is the driver's error.
@@ -90,6 +91,14 @@ async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
     if result.error is not None:
         return PoolCheck(pool.name, pool.role, False, None, result.error, time.time(), result.detail)
     in_recovery, latency = result.value, result.latency_ms
+    if not pool.ready_for_acquire:
+        # The database answers but the pool was never created (it was down at start): create it
+        # now, within what is left of the deadline, rather than after the connect loop's backoff.
+        left = deadline - (latency or 0) / 1000
+        try:
+            await pool.ensure_created(max(0.01, left))
+        except DatabaseUnavailable:
+            return PoolCheck(pool.name, pool.role, False, latency, "pool not ready", time.time())
     if pool.role == "primary" and in_recovery:
         return PoolCheck(pool.name, pool.role, False, latency, "not primary", time.time())
     if pool.role == "replica" and not in_recovery:

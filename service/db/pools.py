@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import SecretStr
 
+from service.db.deadlines import Deadlines
 from service.db.errors import classify, translate
+from service.db.instrumentation import PoolStats
 from service.errors import DatabaseUnavailable
 
 log = logging.getLogger("fasterdb.pools")
@@ -65,6 +68,10 @@ class ManagedPool:
         self._create_lock = asyncio.Lock()
         self._connector: asyncio.Task[None] | None = None
         self.last_connect_error: str | None = None
+        self.instruments = PoolStats()
+        self.deadlines = Deadlines()
+        self._monitor_conn: asyncpg.Connection | None = None
+        self._monitor_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<ManagedPool {self.name} role={self.role} state={self._state}>"
@@ -96,6 +103,41 @@ class ManagedPool:
                 pass  # recorded in last_connect_error; the monitor logs state changes
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_max_delay)
+
+    async def ensure_created(self, timeout: float) -> None:
+        """Create the asyncpg pool now if it does not exist yet (one attempt within ``timeout``)."""
+        await self._ensure_pool(timeout)
+
+    @asynccontextmanager
+    async def monitor_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A dedicated connection for health and lag checks, outside the pool.
+
+        Checks must not queue behind application traffic: a saturated pool (visible in /pools as
+        ``waiting``) must not make a healthy database look down and take every pod out of service.
+        One check at a time uses it; a check that fails or is cut off by its deadline drops it, and
+        the next one reconnects.
+        """
+        async with self._monitor_lock:
+            conn = self._monitor_conn
+            if conn is None or conn.is_closed():
+                if self._state == "closed":
+                    raise DatabaseUnavailable("pool closed", pool=self.name)
+                conn = await asyncpg.connect(
+                    dsn=self._dsn.get_secret_value(),
+                    timeout=self.config.connect_timeout,
+                    command_timeout=self.config.command_timeout,
+                    server_settings={
+                        "application_name": f"{self.application_name}/monitor",
+                        "statement_timeout": str(int(self.config.command_timeout * 1000)),
+                    },
+                )
+                self._monitor_conn = conn
+            try:
+                yield conn
+            except BaseException:
+                self._monitor_conn = None
+                conn.terminate()
+                raise
 
     async def _ensure_pool(self, timeout: float) -> asyncpg.Pool:
         """The asyncpg pool, creating it now (one attempt, bounded by ``timeout``) when missing."""
@@ -138,6 +180,9 @@ class ManagedPool:
     async def close(self, timeout: float = 10.0) -> None:
         """Close gracefully within ``timeout`` seconds, then terminate what is left."""
         previous, self._state = self._state, "closed"
+        if self._monitor_conn is not None:
+            self._monitor_conn.terminate()
+            self._monitor_conn = None
         if self._connector is not None and not self._connector.done():
             self._connector.cancel()
             await asyncio.gather(self._connector, return_exceptions=True)
@@ -151,29 +196,103 @@ class ManagedPool:
             log.warning("pool %s did not close in time (%s); terminating", self.name, classify(exc))
             pool.terminate()
 
-    @asynccontextmanager
-    async def acquire(self, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for the block; waiting (queue + connect) is bounded by ``timeout``."""
-        wait = self.config.acquire_timeout if timeout is None else timeout
-        try:
-            # asyncio.timeout rather than acquire(timeout=): asyncpg's wait_for costs a task per call.
-            async with asyncio.timeout(wait):
-                pool = await self._ensure_pool(wait)
-                conn = await pool.acquire()
-        except _DRIVER_ERRORS as exc:
-            raise DatabaseUnavailable(classify(exc), pool=self.name) from exc
-        try:
-            yield conn
-        finally:
-            # asyncpg shields release from cancellation; a broken connection is discarded there.
-            await pool.release(conn)
+    def acquire(self, timeout: float | None = None) -> Acquire:
+        """``async with pool.acquire(t) as conn``: waiting (queue + connect) is bounded by ``t``."""
+        return Acquire(self, self.config.acquire_timeout if timeout is None else timeout)
 
-    def stats(self) -> dict[str, Any]:
-        """asyncpg's own size figures (instrumentation adds waiting and wait times)."""
+    @property
+    def ready_for_acquire(self) -> bool:
+        """Whether an asyncpg pool exists (the database was reachable once since start)."""
+        return self._pool is not None
+
+    def sizes(self) -> tuple[int, int]:
+        """(connections open, of which idle), from asyncpg."""
         pool = self._pool
         if pool is None:
-            return {"size": 0, "idle": 0}
-        return {"size": pool.get_size(), "idle": pool.get_idle_size()}
+            return 0, 0
+        return pool.get_size(), pool.get_idle_size()
+
+    def stats(self) -> dict[str, Any]:
+        """Everything /pools reports about this pool except readiness."""
+        size, idle = self.sizes()
+        s = self.instruments
+        return {
+            "min_size": self.config.min_size,
+            "max_size": self.config.max_size,
+            "size": size,
+            "idle": idle,
+            "in_use": s.in_use,
+            "waiting": s.waiting,
+            "acquired_total": s.acquired_total,
+            "acquire_timeouts_total": s.acquire_timeouts_total,
+            "acquire_errors_total": s.acquire_errors_total,
+            "acquire_wait_ms": s.recent_wait_ms(),
+        }
+
+
+class Acquire:
+    """The instrumented acquire: counts waiters, in-use, waits, timeouts; always releases.
+
+    A class rather than @asynccontextmanager: this is the hot path of every query.
+    """
+
+    __slots__ = ("_managed", "_timeout", "_pool", "_conn")
+
+    def __init__(self, managed: ManagedPool, timeout: float) -> None:
+        self._managed = managed
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        managed, stats = self._managed, self._managed.instruments
+        stats.waiting += 1
+        started = time.monotonic()
+        try:
+            pool = managed._pool
+            if pool is None:  # never created (database down at start): one bounded attempt now
+                pool = await managed._ensure_pool(self._timeout)
+            self._pool = pool
+            task = asyncio.current_task()
+            assert task is not None
+            deadlines = managed.deadlines
+            deadlines.enter(task, started + self._timeout)
+            try:
+                self._conn = await pool.acquire()
+            except asyncio.CancelledError:
+                if deadlines.expired(task):
+                    raise TimeoutError from None
+                raise
+            finally:
+                deadlines.leave(task)
+        except TimeoutError as exc:
+            stats.acquire_timeouts_total += 1
+            raise DatabaseUnavailable("timeout", pool=managed.name) from exc
+        except _DRIVER_ERRORS as exc:
+            stats.acquire_errors_total += 1
+            raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+        except DatabaseUnavailable as exc:
+            if exc.category == "timeout":
+                stats.acquire_timeouts_total += 1
+            else:
+                stats.acquire_errors_total += 1
+            raise
+        finally:
+            stats.waiting -= 1
+            now = time.monotonic()
+            stats.observe_wait(now - started, now)
+        stats.acquired_total += 1
+        stats.in_use += 1
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._pool is not None and self._conn is not None
+        try:
+            # asyncpg shields release from cancellation; a broken connection is discarded there.
+            await self._pool.release(self._conn)
+        finally:
+            self._managed.instruments.in_use -= 1
+            self._conn = None
 
 
 @asynccontextmanager

@@ -109,3 +109,18 @@ def median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def pin_postgres(cluster_datadir: Path, cpus: set[int]) -> None:
+    """Pin a running PostgreSQL server (postmaster; backends started later inherit it) to ``cpus``."""
+    pid = int((cluster_datadir / "postmaster.pid").read_text().splitlines()[0])
+    os.sched_setaffinity(pid, cpus)
+
+
+def two_cpus() -> tuple[set[int], set[int]] | None:
+    """Two disjoint CPU sets (client, server) when the machine has at least two CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])

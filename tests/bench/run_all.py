@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["tests.bench.bench_health", "tests.bench.bench_replicas"]
+BENCHMARKS = ["tests.bench.bench_health", "tests.bench.bench_replicas", "tests.bench.bench_pools"]
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ def test_no_server_errors_on_any_operation(sidecar: SidecarProcess) -> None:
     assert {"/health/live", "/health/db"} <= paths
     checked: list[str] = []
     for operation in operations:
+        if operation.path == "/pools/stream":
+            continue  # an endless stream: fuzzed on its own in test_pools.py
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -38,4 +40,4 @@ def test_no_server_errors_on_any_operation(sidecar: SidecarProcess) -> None:
 
         exercise()
         checked.append(f"{operation.method.upper()} {operation.path}")
-    assert len(checked) == len(operations)
+    assert len(checked) == len(operations) - 1

@@ -1,0 +1,128 @@
+"""Router: /metrics in the Prometheus text format (official prometheus-client).
+
+Scraping never queries the database: everything comes from counters in memory and the health
+and lag caches that the background monitor (and probes) keep fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from FasterAPI import FasterRouter, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from service.db.pools import Databases
+from service.lag import ReplicationMonitor
+from service.monitor import DatabaseMonitor
+
+
+class SidecarCollector(Collector):
+    """Builds every metric family at scrape time from the sidecar's in-memory state."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        monitor: DatabaseMonitor,
+        replication: ReplicationMonitor,
+        transfer_counts: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        self.databases = databases
+        self.monitor = monitor
+        self.replication = replication
+        self.transfer_counts = transfer_counts
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the metric families (called by the registry on each scrape)."""
+        up = GaugeMetricFamily(
+            "fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"]
+        )
+        role = GaugeMetricFamily("fasterdb_pool_info", "Pool role (always 1)", labels=["pool", "role"])
+        gauges = {
+            key: GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
+            for key, help_ in (
+                ("size", "Open connections"),
+                ("idle", "Open connections not in use"),
+                ("in_use", "Connections acquired and not yet released"),
+                ("waiting", "Tasks waiting for a connection"),
+                ("min_size", "Configured minimum size"),
+                ("max_size", "Configured maximum size"),
+            )
+        }
+        counters = {
+            key: CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
+            for key, help_ in (
+                ("acquired", "Successful acquires"),
+                ("acquire_timeouts", "Acquires that timed out"),
+                ("acquire_errors", "Acquires that failed to connect"),
+            )
+        }
+        wait = HistogramMetricFamily(
+            "fasterdb_pool_acquire_wait_seconds", "Time spent waiting for a connection", labels=["pool"]
+        )
+        for pool in self.databases:
+            check = self.monitor.last(pool.name)
+            up.add_metric([pool.name], 1.0 if check and check.ok else 0.0)
+            role.add_metric([pool.name, pool.role], 1.0)
+            s = pool.stats()
+            for key, family in gauges.items():
+                family.add_metric([pool.name], float(s[key]))
+            counters["acquired"].add_metric([pool.name], float(s["acquired_total"]))
+            counters["acquire_timeouts"].add_metric([pool.name], float(s["acquire_timeouts_total"]))
+            counters["acquire_errors"].add_metric([pool.name], float(s["acquire_errors_total"]))
+            stats = pool.instruments
+            wait.add_metric(
+                [pool.name], [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum
+            )
+        yield up
+        yield role
+        yield from gauges.values()
+        yield from counters.values()
+        yield wait
+
+        lag_bytes = GaugeMetricFamily(
+            "fasterdb_replica_lag_bytes", "WAL not yet replayed by the replica", labels=["replica"]
+        )
+        lag_seconds = GaugeMetricFamily(
+            "fasterdb_replica_lag_seconds", "How long the replica has been behind", labels=["replica"]
+        )
+        snapshot = self.replication.last()
+        for lag in snapshot.replicas if snapshot else []:
+            if lag.lag_bytes is not None:
+                lag_bytes.add_metric([lag.name], float(lag.lag_bytes))
+            if lag.lag_seconds is not None:
+                lag_seconds.add_metric([lag.name], lag.lag_seconds)
+        yield lag_bytes
+        yield lag_seconds
+
+        transfers = CounterMetricFamily("fasterdb_transfers", "Transfers by outcome", labels=["status"])
+        for status, count in sorted((self.transfer_counts() if self.transfer_counts else {}).items()):
+            transfers.add_metric([status], float(count))
+        yield transfers
+
+
+def metrics_router(collector: SidecarCollector) -> FasterRouter:
+    """The /metrics endpoint over a registry of our own (no global state)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    router = FasterRouter(tags=["metrics"])
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        openapi_extra={
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            }
+        },
+    )
+    async def metrics() -> Response:
+        """Every metric, built from memory; never queries the database."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

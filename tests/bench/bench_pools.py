@@ -1,0 +1,101 @@
+"""Acquire + SELECT 1 throughput through the instrumented pool vs a bare asyncpg pool of the same size.
+
+All run in this process on the same event loop type against the same server, interleaved in
+rounds. Target: ratio >= 0.95 against a bare asyncpg pool with the same settings (release
+without a reset query, the same command_timeout), which isolates the instrumentation. asyncpg's
+default pool, which sends a reset query on every release, is printed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import uvloop
+from pydantic import SecretStr
+
+from service.db.pools import ManagedPool, PoolConfig, _keep_session
+from service.devcluster import LocalCluster
+from tests.bench.common import median, pin_postgres, two_cpus
+
+WORKERS = 32
+POOL_SIZE = 10
+SECONDS = 1.5
+ROUNDS = 7
+BASELINE = "bare asyncpg pool, same settings"
+
+
+async def _drive(acquire: Callable[[], Any], seconds: float) -> int:
+    stop = time.monotonic() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.monotonic() < stop:
+            async with acquire() as conn:
+                await conn.fetchval("SELECT 1")
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+    return done
+
+
+async def _run(dsn: str) -> dict[str, list[float]]:
+    default = await asyncpg.create_pool(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE)
+    # Same connection settings as the sidecar's pools (release without reset, command_timeout), so
+    # the ratio isolates the instrumentation itself.
+    same = await asyncpg.create_pool(
+        dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session, command_timeout=30
+    )
+    ours = ManagedPool(
+        "primary", "primary", SecretStr(dsn), PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE)
+    )
+    await ours.open()
+    await ours.ensure_created(10)
+    acquires: dict[str, Callable[[], Any]] = {
+        "bare asyncpg pool, default reset": default.acquire,
+        BASELINE: same.acquire,
+        "instrumented pool": ours.acquire,
+    }
+    rates: dict[str, list[float]] = {name: [] for name in acquires}
+    try:
+        for acquire in acquires.values():
+            await _drive(acquire, 0.5)
+        for _ in range(ROUNDS):
+            for name, acquire in acquires.items():
+                rates[name].append(await _drive(acquire, SECONDS) / SECONDS)
+        return rates
+    finally:
+        await default.close()
+        await same.close()
+        await ours.close()
+
+
+def main() -> dict[str, float]:
+    """Run the benchmark and print its figures."""
+    with LocalCluster(replicas=0) as pg:
+        assert pg.primary is not None
+        split = two_cpus()
+        if split:  # this process on one core, PostgreSQL on the other: far steadier figures
+            os.sched_setaffinity(0, split[0])
+            pin_postgres(pg.primary.datadir, split[1])
+        rates = uvloop.run(_run(pg.dsn()))
+    ours = median(rates["instrumented pool"])
+    print(
+        f"== pool acquire + SELECT 1, {WORKERS} tasks, pool size {POOL_SIZE}, uvloop, median of {ROUNDS} =="
+    )
+    for name, values in rates.items():
+        print(f"  {name:34s} {median(values):9.0f} ops/s")
+    ratio = ours / median(rates[BASELINE])
+    print(f"  ratio instrumented / {BASELINE}: {ratio:.2f}   (target >= 0.95)")
+    default = median(rates["bare asyncpg pool, default reset"])
+    print(f"  ratio instrumented / asyncpg default pool: {ours / default:.2f}")
+    return {"pool_ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Pool statistics: /pools, /pools/stream, /metrics and ``fasterdb-admin pool-stats``, real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.devcluster import LocalCluster
+from service.errors import DatabaseUnavailable
+from tests.support import ROOT, InProcessSidecar, SidecarProcess, admin_cli
+
+pytestmark = pytest.mark.integration
+
+
+def pool(doc: dict, name: str) -> dict:  # type: ignore[type-arg]
+    return next(p for p in doc["pools"] if p["name"] == name)
+
+
+def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(url + "/metrics", timeout=5).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def test_waiting_in_use_histogram_and_timeouts(sidecar_env: dict[str, str]) -> None:
+    env = dict(
+        sidecar_env, FASTERDB_POOL_MIN_SIZE="1", FASTERDB_POOL_MAX_SIZE="2", FASTERDB_MONITOR_INTERVAL="0"
+    )
+    with InProcessSidecar(env) as app:
+        primary = app.sidecar.databases.primary
+        release = asyncio.Event()
+        holding = []
+
+        async def hold() -> None:
+            async with primary.acquire(timeout=5):
+                holding.append(1)
+                await release.wait()
+
+        async def waiter() -> float:
+            started = time.monotonic()
+            async with primary.acquire(timeout=10) as conn:
+                await conn.fetchval("SELECT 1")
+            return time.monotonic() - started
+
+        before = primary.instruments.wait_count
+        holders = [app.submit(hold) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while len(holding) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        waiters = [app.submit(waiter) for _ in range(3)]
+        time.sleep(0.3)
+        doc = app.get("/pools").json()
+        p = pool(doc, "primary")
+        assert p["in_use"] == 2 and p["waiting"] >= 3 and p["size"] == 2 and p["max_size"] == 2
+        assert p["idle"] == 0 and p["ready"] is True  # /pools and /health/db agree on readiness
+        assert app.get("/health/db").status_code == 200  # a full pool is not a down database
+
+        async def too_short() -> str:
+            try:
+                async with primary.acquire(timeout=0.05):
+                    return "acquired"
+            except DatabaseUnavailable as exc:
+                return exc.category
+
+        assert app.call(too_short) == "timeout"
+        app.loop.call_soon_threadsafe(release.set)
+        waits = [f.result(10) for f in waiters]
+        for f in holders:
+            f.result(10)
+        assert all(w >= 0.25 for w in waits)
+        p = pool(app.get("/pools").json(), "primary")
+        assert p["waiting"] == 0 and p["in_use"] == 0
+        assert p["acquire_timeouts_total"] == 1
+        assert p["acquire_wait_ms"]["max"] >= 250
+        stats = primary.instruments
+        assert stats.wait_count >= before + 6
+        slow = dict(stats.cumulative_buckets())
+        assert slow["+Inf"] - slow["0.25"] >= 3  # the three waiters sat more than 250 ms
+
+        m = metrics(app.url)
+        assert m[("fasterdb_pool_acquire_timeouts_total", (("pool", "primary"),))] == 1
+        assert m[("fasterdb_pool_acquire_wait_seconds_count", (("pool", "primary"),))] == stats.wait_count
+
+
+def test_metrics_names_and_labels(sidecar: SidecarProcess) -> None:
+    assert sidecar.get("/health/replicas").status_code == 200  # fills the lag cache
+    m = metrics(sidecar.url)
+    for name in (
+        "fasterdb_db_up",
+        "fasterdb_pool_size",
+        "fasterdb_pool_idle",
+        "fasterdb_pool_in_use",
+        "fasterdb_pool_waiting",
+    ):
+        assert m[(name, (("pool", "primary"),))] >= 0
+        assert (name, (("pool", "replica-1"),)) in m
+    assert m[("fasterdb_db_up", (("pool", "primary"),))] == 1.0
+    assert ("fasterdb_pool_acquire_wait_seconds_bucket", (("le", "+Inf"), ("pool", "primary"))) in m
+    assert m[("fasterdb_replica_lag_bytes", (("replica", "replica-1"),))] == 0
+    assert ("fasterdb_replica_lag_seconds", (("replica", "replica-1"),)) in m
+    families = {f.name: f.type for f in text_string_to_metric_families(sidecar.get("/metrics").text)}
+    assert families["fasterdb_pool_acquire_wait_seconds"] == "histogram"
+    assert families["fasterdb_transfers"] == "counter"
+    assert sidecar.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_metrics_scrape_runs_no_query(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
+    assert pg.primary is not None
+    env = dict(sidecar_env, FASTERDB_MONITOR_INTERVAL="0")
+    with SidecarProcess(env) as sidecar:
+        sidecar.get("/health/db")
+        pg.sql(pg.primary, "SELECT pg_stat_statements_reset()")
+        for _ in range(20):
+            assert sidecar.get("/metrics").status_code == 200
+        calls = pg.sql(
+            pg.primary,
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+            "WHERE r.rolname = 'fasterdb_app'",
+        )
+        assert int(calls) == 0
+
+
+def test_stream_delivers_events_at_the_interval(sidecar: SidecarProcess) -> None:
+    stamps, docs = [], []
+    with httpx.stream("GET", sidecar.url + "/pools/stream?interval=0.3", timeout=5) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                docs.append(json.loads(line[5:]))
+                stamps.append(time.monotonic())
+                if len(docs) == 3:
+                    break
+    assert [p["name"] for p in docs[0]["pools"]] == ["primary", "replica-1"]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    assert all(0.2 <= g <= 0.6 for g in gaps), gaps
+    for bad in ("0", "abc", "1000", "-1"):
+        assert sidecar.get(f"/pools/stream?interval={bad}").status_code == 400
+
+
+def test_primary_down_shows_in_pools_and_metrics(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+    assert pg.primary is not None
+    assert pool(sidecar.get("/pools").json(), "primary")["ready"] is True
+    pg.stop(pg.primary)
+    time.sleep(0.3)
+    doc = sidecar.get("/pools").json()
+    assert pool(doc, "primary")["ready"] is False and pool(doc, "primary")["error"] == "connection refused"
+    assert pool(doc, "replica-1")["ready"] is True
+    assert metrics(sidecar.url)[("fasterdb_db_up", (("pool", "primary"),))] == 0.0
+    pg.start_node(pg.primary)
+    deadline = time.monotonic() + 5
+    while not pool(sidecar.get("/pools").json(), "primary")["ready"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert metrics(sidecar.url)[("fasterdb_db_up", (("pool", "primary"),))] == 1.0
+
+
+def test_cli_pool_stats_json_matches_pools(sidecar: SidecarProcess) -> None:
+    result = admin_cli("pool-stats", "--url", sidecar.url, "--output", "json")
+    assert result.returncode == 0, result.stderr
+    cli_doc = json.loads(result.stdout)
+    api_doc = sidecar.get("/pools").json()
+    assert [p["name"] for p in cli_doc["pools"]] == [p["name"] for p in api_doc["pools"]]
+    stable = ("name", "role", "ready", "min_size", "max_size")
+    assert [{k: p[k] for k in stable} for p in cli_doc["pools"]] == [
+        {k: p[k] for k in stable} for p in api_doc["pools"]
+    ]
+    table = admin_cli("pool-stats", "--url", sidecar.url)
+    assert table.returncode == 0 and "primary" in table.stdout and "waiting" in table.stdout
+
+
+def test_cli_pool_stats_exit_codes(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+    pg.stop(pg.replica_nodes[0])
+    time.sleep(0.3)
+    assert admin_cli("pool-stats", "--url", sidecar.url).returncode == 1
+    assert pg.primary is not None
+    pg.stop(pg.primary)
+    time.sleep(0.3)
+    assert admin_cli("pool-stats", "--url", sidecar.url).returncode == 2
+    unreachable = admin_cli("pool-stats", "--url", "http://127.0.0.1:1", "--timeout", "1")
+    assert unreachable.returncode == 3 and unreachable.stderr.startswith("fasterdb-admin: cannot reach")
+
+
+def test_cli_watch_renders_frames(sidecar: SidecarProcess) -> None:
+    result = admin_cli(
+        "pool-stats", "--url", sidecar.url, "--watch", "--interval", "0.2", "--frames", "3", "-o", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(json.loads(line)["pools"] for line in lines)
+    table = admin_cli("pool-stats", "--url", sidecar.url, "--watch", "--interval", "0.2", "--frames", "2")
+    assert table.returncode == 0 and table.stdout.count("replica-1") >= 1
+
+
+def test_cli_watch_ctrl_c_exits_cleanly(sidecar: SidecarProcess) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from cli.main import main; main()",
+            "pool-stats",
+            "--url",
+            sidecar.url,
+            "--watch",
+            "--interval",
+            "0.2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "primary" in out and "Traceback" not in err
+
+
+def test_sigterm_ends_open_streams_promptly(sidecar_env: dict[str, str]) -> None:
+    sidecar = SidecarProcess(sidecar_env).start()
+    with httpx.stream("GET", sidecar.url + "/pools/stream?interval=5", timeout=10) as response:
+        next(response.iter_lines())
+        started = time.monotonic()
+        assert sidecar.stop() == 0
+        assert time.monotonic() - started < 3  # not the 10 s drain timeout
+
+
+def test_stream_interval_fuzzed(sidecar: SidecarProcess) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    values = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(str),
+        st.text(max_size=12),
+        st.sampled_from(["0.1", "60", "1e1", "0.09", "60.01", "", " 1 "]),
+    )
+
+    @given(value=values)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(value: str) -> None:
+        with httpx.stream("GET", sidecar.url + "/pools/stream", params={"interval": value}, timeout=5) as r:
+            try:
+                ok = 0.1 <= float(value) <= 60
+            except ValueError:
+                ok = False
+            assert r.status_code == (200 if ok else 400), (value, r.status_code)
+            if r.status_code == 200:
+                assert next(line for line in r.iter_lines() if line.startswith("data:"))
+
+    check()
