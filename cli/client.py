@@ -99,7 +99,5 @@ def expect_fields(reply: Reply, *fields: str) -> dict[str, Any]:
     """The body as a dict holding ``fields``, or CliError (UNKNOWN: not a sidecar answer)."""
     body = reply.body
     if not isinstance(body, dict) or any(f not in body for f in fields):
-        raise CliError(
-            f"unexpected answer from the sidecar (HTTP {reply.status}): missing {', '.join(fields)}"
-        )
+        raise CliError(f"unexpected answer from the sidecar (HTTP {reply.status}): missing {', '.join(fields)}")
     return body

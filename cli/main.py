@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from cli.client import CliError, SidecarClient
+from cli.commands import admin as admin_cmd
 from cli.commands import health as health_cmd
 from cli.commands import pools as pools_cmd
 from cli.commands import replicas as replicas_cmd
@@ -104,15 +106,11 @@ def _size(value: str | None, option: str) -> int | None:
 
 @app.command("check-replicas")
 def check_replicas(
-    warn_lag_bytes: Annotated[
-        str | None, typer.Option(help="WARNING above this replay lag (size, e.g. 8MB).")
-    ] = None,
+    warn_lag_bytes: Annotated[str | None, typer.Option(help="WARNING above this replay lag (size, e.g. 8MB).")] = None,
     crit_lag_bytes: Annotated[
         str | None, typer.Option(help="CRITICAL above this replay lag (default: the sidecar's).")
     ] = None,
-    warn_lag_seconds: Annotated[
-        float | None, typer.Option(min=0, help="WARNING above this many seconds.")
-    ] = None,
+    warn_lag_seconds: Annotated[float | None, typer.Option(min=0, help="WARNING above this many seconds.")] = None,
     crit_lag_seconds: Annotated[
         float | None, typer.Option(min=0, help="CRITICAL above this many seconds (default: the sidecar's).")
     ] = None,
@@ -127,9 +125,7 @@ def check_replicas(
     if warn_b is not None and crit_b is not None and warn_b > crit_b:
         raise typer.BadParameter("must not be larger than --crit-lag-bytes", param_hint="--warn-lag-bytes")
     if warn_lag_seconds is not None and crit_lag_seconds is not None and warn_lag_seconds > crit_lag_seconds:
-        raise typer.BadParameter(
-            "must not be larger than --crit-lag-seconds", param_hint="--warn-lag-seconds"
-        )
+        raise typer.BadParameter("must not be larger than --crit-lag-seconds", param_hint="--warn-lag-seconds")
     client = _client(url, token, timeout)
     try:
         code = replicas_cmd.run(
@@ -148,15 +144,9 @@ def check_replicas(
 
 @app.command("pool-stats")
 def pool_stats(
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Redraw live from /pools/stream until Ctrl-C.")
-    ] = False,
-    interval: Annotated[
-        float, typer.Option(min=0.1, max=60, help="Seconds between redraws with --watch.")
-    ] = 1.0,
-    frames: Annotated[
-        int | None, typer.Option(min=1, hidden=True, help="Stop --watch after N redraws.")
-    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw live from /pools/stream until Ctrl-C.")] = False,
+    interval: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds between redraws with --watch.")] = 1.0,
+    frames: Annotated[int | None, typer.Option(min=1, hidden=True, help="Stop --watch after N redraws.")] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -172,6 +162,139 @@ def pool_stats(
     finally:
         client.close()
     _finish(code)
+
+
+jobs_app = typer.Typer(help="Transfer-batch jobs: submit a CSV, follow, list, cancel.", no_args_is_help=True)
+db_app = typer.Typer(help="The sidecar's own schema.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Demo and maintenance data.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+
+
+def _run(url: str, token: str | None, timeout: float, action: Any) -> None:
+    """Create the client, run ``action(client)``, close, and exit with its code."""
+    client = _client(url, token, timeout)
+    try:
+        code = action(client)
+    finally:
+        client.close()
+    _finish(code)
+
+
+@app.command()
+def transfer(
+    from_account: Annotated[int, typer.Option("--from", min=1, help="Account to debit.")],
+    to_account: Annotated[int, typer.Option("--to", min=1, help="Account to credit.")],
+    amount: Annotated[str, typer.Option(help='Decimal amount, at most 2 decimals, e.g. "10.50".')],
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Applies the transfer at most once; generated (and printed) when absent.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Move money between two accounts exactly once: 0 applied, 2 refused (reason printed), 3 unknown."""
+    _run(
+        url,
+        token,
+        timeout,
+        lambda c: admin_cmd.transfer(c, output.value, from_account, to_account, amount, idempotency_key),
+    )
+
+
+@db_app.command("migrate")
+def db_migrate(
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, max=3600, help="Seconds to wait for the sidecar.")
+    ] = 60.0,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create or upgrade the sidecar's schema (idempotent)."""
+    _run(url, token, timeout, lambda c: admin_cmd.migrate(c, output.value))
+
+
+@jobs_app.command("submit")
+def jobs_submit(
+    file: Annotated[Path, typer.Argument(help="CSV: from_account,to_account,amount[,idempotency_key]; - for stdin.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Transfers per transaction.")] = 100,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report without moving money.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job with a progress bar until it ends.")] = False,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Submit a transfer-batch job. With --wait: 0 succeeded, 1 some items failed, 2 job failed/cancelled."""
+    _run(url, token, timeout, lambda c: admin_cmd.submit(c, output.value, file, batch_size, dry_run, wait))
+
+
+@jobs_app.command("status")
+def jobs_status(
+    job_id: Annotated[int, typer.Argument(min=1)],
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """A job's status and progress: 0 running/succeeded, 1 succeeded with failed items, 2 failed/cancelled."""
+    _run(url, token, timeout, lambda c: admin_cmd.status(c, output.value, job_id))
+
+
+@jobs_app.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many recent jobs.")] = 20,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Recent jobs, newest first."""
+    _run(url, token, timeout, lambda c: admin_cmd.list_jobs(c, output.value, limit))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job_id: Annotated[int, typer.Argument(min=1)],
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Cancel a queued or running job (applied items stay applied): 0 cancelled, 2 refused."""
+    _run(url, token, timeout, lambda c: admin_cmd.cancel(c, output.value, job_id))
+
+
+@accounts_app.command("seed")
+def accounts_seed(
+    count: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many accounts.")],
+    balance: Annotated[str, typer.Option(help='Starting balance of each, e.g. "1000.00".')],
+    start: Annotated[int, typer.Option(min=1, help="First account id.")] = 1,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create accounts start..start+count-1 (existing ones are left as they are)."""
+    _run(url, token, timeout, lambda c: admin_cmd.seed(c, output.value, count, balance, start))
+
+
+@accounts_app.command("show")
+def accounts_show(
+    account_id: Annotated[int, typer.Argument(min=1)],
+    primary: Annotated[bool, typer.Option("--primary", help="Read from the primary (read-your-writes).")] = False,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    output: OutputOpt = Output.table,
+) -> None:
+    """An account's balance (from a replica unless --primary)."""
+    _run(
+        url, token, timeout, lambda c: admin_cmd.show(c, output.value, account_id, "primary" if primary else "replica")
+    )
 
 
 def main() -> None:

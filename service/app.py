@@ -8,6 +8,7 @@ import logging
 from FasterAPI import Faster, HTTPException, RequestValidationError
 
 from service import __version__
+from service.auth import AdminAuth
 from service.db.pools import Databases, ManagedPool, PoolConfig
 from service.errors import ServiceError
 from service.health import health_router
@@ -18,12 +19,15 @@ from service.http import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from service.jobs import JobRunner, jobs_router
 from service.lag import ReplicationMonitor, Thresholds
+from service.ledger import Ledger
 from service.metrics import SidecarCollector, metrics_router
 from service.monitor import DatabaseMonitor
 from service.pools import pools_router
 from service.replication import replication_router
 from service.settings import Settings
+from service.transfers import admin_router
 
 log = logging.getLogger("fasterdb.app")
 
@@ -46,17 +50,28 @@ class Sidecar:
             [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
         )
         self.monitor = DatabaseMonitor(self.databases, settings.health_timeout, settings.health_cache_ttl)
-        self.replication = ReplicationMonitor(
-            self.databases, self.monitor.deadline, settings.health_cache_ttl
-        )
+        self.replication = ReplicationMonitor(self.databases, self.monitor.deadline, settings.health_cache_ttl)
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
 
+        self.auth = AdminAuth(settings.admin_token)
+        self.ledger = Ledger(self.databases, self.monitor, settings.schema_name)
+        self.jobs = JobRunner(
+            self.databases,
+            self.replication,
+            settings.schema_name,
+            max_replica_lag_bytes=settings.job_max_replica_lag_bytes,
+            max_pool_waiting=settings.job_max_pool_waiting,
+            counts=self.ledger.counts,
+            lease_seconds=settings.job_lease_seconds,
+            poll_interval=settings.job_poll_interval,
+        )
         self.stopping = False  # set on SIGTERM, before in-flight requests are drained
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the pools and start the background monitor; never waits for the database."""
         await self.databases.open()
+        self.jobs.start()
         if self.settings.monitor_interval > 0:
             self._watcher = asyncio.create_task(self._watch(self.settings.monitor_interval), name="monitor")
         log.info(
@@ -68,9 +83,7 @@ class Sidecar:
         """Check every pool and replica lag periodically, so metrics and /pools stay current."""
         while True:
             try:
-                await asyncio.gather(
-                    *(self.monitor.check(p.name) for p in self.databases), self.replication.snapshot()
-                )
+                await asyncio.gather(*(self.monitor.check(p.name) for p in self.databases), self.replication.snapshot())
             except Exception:  # never let the monitor die; the checks themselves don't raise
                 log.exception("background monitor round failed")
             await asyncio.sleep(interval)
@@ -78,6 +91,8 @@ class Sidecar:
     async def stop(self) -> None:
         """Stop the monitor and close the pools within the shutdown timeout."""
         self.stopping = True
+        self.monitor.quiet = True
+        await self.jobs.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -97,9 +112,12 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     app.include_router(health_router(sidecar.monitor))
     app.include_router(replication_router(sidecar.replication, sidecar.lag_defaults))
     app.include_router(pools_router(sidecar.databases, sidecar.monitor, lambda: sidecar.stopping))
-    app.include_router(
-        metrics_router(SidecarCollector(sidecar.databases, sidecar.monitor, sidecar.replication))
+    app.include_router(admin_router(sidecar.auth, sidecar.ledger))
+    app.include_router(jobs_router(sidecar.auth, sidecar.jobs))
+    collector = SidecarCollector(
+        sidecar.databases, sidecar.monitor, sidecar.replication, lambda: dict(sidecar.ledger.counts)
     )
+    app.include_router(metrics_router(collector))
 
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

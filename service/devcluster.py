@@ -242,9 +242,7 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         want = len(self.replica_nodes)
         while True:
-            got = int(
-                self.sql(self.primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-            )
+            got = int(self.sql(self.primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"))
             if got >= want:
                 return
             if time.monotonic() > deadline:

@@ -81,9 +81,7 @@ def health_router(monitor: DatabaseMonitor) -> FasterRouter:
         "/health/db",
         summary="Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
         openapi_extra={
-            "parameters": [
-                query_doc("replicas", {"type": "boolean"}, "true: add the replica pools' reachability")
-            ],
+            "parameters": [query_doc("replicas", {"type": "boolean"}, "true: add the replica pools' reachability")],
             "responses": {
                 "200": {"description": "the primary is usable", "content": ok_json},
                 "503": {"description": "the primary is not usable", "content": ok_json},

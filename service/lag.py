@@ -87,9 +87,7 @@ class ReplicationMonitor:
 
     async def _measure(self) -> Snapshot:
         primary_task = asyncio.ensure_future(read_primary(self.databases.primary, self.deadline))
-        replica_results = await asyncio.gather(
-            *(read_replica(pool, self.deadline) for pool in self.databases.replicas)
-        )
+        replica_results = await asyncio.gather(*(read_replica(pool, self.deadline) for pool in self.databases.replicas))
         primary = await primary_task
         now = time.time()
         primary_lsn, primary_error = self._primary_lsn(primary)
@@ -163,9 +161,7 @@ class ReplicationMonitor:
         return round(max(0.0, now - max(bounds)), 3)
 
 
-def evaluate(
-    snapshot: Snapshot, thresholds: Thresholds, only: str | None = None
-) -> tuple[str, dict[str, Any]]:
+def evaluate(snapshot: Snapshot, thresholds: Thresholds, only: str | None = None) -> tuple[str, dict[str, Any]]:
     """Judge a snapshot: ("ok" | "lagging" | "unavailable", the /health/replicas body)."""
     rows = []
     statuses = set()
@@ -175,9 +171,7 @@ def evaluate(
         ok = lag.error is None and lag.lag_bytes is not None and lag.lag_seconds is not None
         if ok:
             assert lag.lag_bytes is not None and lag.lag_seconds is not None
-            within = (
-                lag.lag_bytes <= thresholds.max_lag_bytes and lag.lag_seconds <= thresholds.max_lag_seconds
-            )
+            within = lag.lag_bytes <= thresholds.max_lag_bytes and lag.lag_seconds <= thresholds.max_lag_seconds
             statuses.add("ok" if within else "lagging")
             ok = within
         else:

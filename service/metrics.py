@@ -36,9 +36,7 @@ class SidecarCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (called by the registry on each scrape)."""
-        up = GaugeMetricFamily(
-            "fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"]
-        )
+        up = GaugeMetricFamily("fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"])
         role = GaugeMetricFamily("fasterdb_pool_info", "Pool role (always 1)", labels=["pool", "role"])
         gauges = {
             key: GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])

@@ -71,6 +71,7 @@ class DatabaseMonitor:
             pool.name: SingleFlight(self._checker(pool), ttl) for pool in databases
         }
         self._last_logged: dict[str, tuple[bool, str | None, float]] = {}
+        self.quiet = False  # set while shutting down: checks cut off by the closing pools are expected
 
     def _checker(self, pool: ManagedPool) -> Callable[[], Awaitable[PoolCheck]]:
         async def run() -> PoolCheck:
@@ -82,6 +83,8 @@ class DatabaseMonitor:
 
     def _log_transition(self, result: PoolCheck) -> None:
         """Log a pool going up or down (and repeat a failure once a minute), not every check."""
+        if self.quiet:
+            return
         previous = self._last_logged.get(result.name)
         now = time.monotonic()
         if previous is not None and previous[:2] == (result.ok, result.error):

@@ -99,9 +99,7 @@ def pools_document(databases: Databases, monitor: DatabaseMonitor) -> dict[str, 
     return {"collected_at": iso(time.time()), "pools": pools}
 
 
-def pools_router(
-    databases: Databases, monitor: DatabaseMonitor, stopping: Callable[[], bool]
-) -> FasterRouter:
+def pools_router(databases: Databases, monitor: DatabaseMonitor, stopping: Callable[[], bool]) -> FasterRouter:
     """The pool statistics endpoints; ``stopping`` ends streams when the sidecar shuts down."""
     router = FasterRouter(tags=["pools"])
 

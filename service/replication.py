@@ -53,9 +53,7 @@ def replication_router(monitor: ReplicationMonitor, defaults: Thresholds) -> Fas
         summary="Replica lag: 200 when every replica is within the thresholds, else 503",
         openapi_extra={
             "parameters": [
-                query_doc(
-                    "max_lag_bytes", _SIZE_DOC, "size such as 16MB (1024-based); default from settings"
-                ),
+                query_doc("max_lag_bytes", _SIZE_DOC, "size such as 16MB (1024-based); default from settings"),
                 query_doc(
                     "max_lag_seconds",
                     {"type": "number", "minimum": 0, "maximum": 86400},

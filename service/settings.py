@@ -109,9 +109,9 @@ class Settings(BaseSettings):
     max_lag_bytes: ByteSize = 16 * 1024**2
     max_lag_seconds: Annotated[float, Field(ge=0, le=86400)] = 10.0
     admin_token: SecretStr | None = None
-    schema_name: Annotated[
-        str, Field(validation_alias="FASTERDB_SCHEMA", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    ] = "fasterdb"
+    schema_name: Annotated[str, Field(validation_alias="FASTERDB_SCHEMA", pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = (
+        "fasterdb"
+    )
     job_max_replica_lag_bytes: ByteSize = 64 * 1024**2
     job_max_pool_waiting: Annotated[int, Field(ge=0, le=100000)] = 4
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # Seconds between background checks of every pool and of replica lag (0: only on request).
     # Keeps /metrics, /pools and the lag history fresh without any request path querying.
     monitor_interval: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    # A job's lease: a sidecar that dies holding a job releases it after this many seconds.
+    job_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
+    job_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

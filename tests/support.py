@@ -122,9 +122,7 @@ def silent_listener() -> Iterator[int]:
         sock.close()
 
 
-def admin_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
+def admin_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``fasterdb-admin`` as a separate process (exit codes, stdout and stderr separately)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")}
     full_env.update(env or {})

@@ -69,18 +69,14 @@ def replicas_table(body: dict[str, Any]) -> Group:
         ]
         for r in body["replicas"]
     ]
-    table = make_table(
-        None, ["replica", "check", "state", "replay lag", "receive lag", "lag seconds", "error"], rows
-    )
+    table = make_table(None, ["replica", "check", "state", "replay lag", "receive lag", "lag seconds", "error"], rows)
     limits = (
         f"critical above {format_size(body['max_lag_bytes'])} or {body['max_lag_seconds']:g} s; "
         f"primary at {body.get('primary_lsn') or '?'}"
     )
     if not rows:
         limits = "no replicas configured"
-    return Group(
-        Text(f"replicas: {body['check']}", style=_style(body["check"])), table, Text(limits, style="dim")
-    )
+    return Group(Text(f"replicas: {body['check']}", style=_style(body["check"])), table, Text(limits, style="dim"))
 
 
 def _style(check: str) -> str:

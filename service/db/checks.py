@@ -57,9 +57,7 @@ class Bounded(Generic[T]):
     latency_ms: float | None
 
 
-async def run_bounded(
-    pool: ManagedPool, deadline: float, query: Callable[[Connection], Awaitable[T]]
-) -> Bounded[T]:
+async def run_bounded(pool: ManagedPool, deadline: float, query: Callable[[Connection], Awaitable[T]]) -> Bounded[T]:
     """Run ``query`` on the pool's monitor connection with a hard deadline covering connect, TLS,
     authentication and the statement.
 

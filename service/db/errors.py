@@ -50,7 +50,8 @@ def classify(exc: BaseException) -> str:
         asyncpg.ConnectionDoesNotExistError
         | asyncpg.PostgresConnectionError
         | ConnectionError
-        | asyncpg.InterfaceError,
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError,
     ):
         return "connection lost"
     if isinstance(exc, OSError):
@@ -69,7 +70,9 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     return isinstance(exc, DatabaseUnavailable) or (
         not isinstance(exc, asyncpg.PostgresError | ServiceError)
-        and isinstance(exc, ConnectionError | OSError | asyncpg.InterfaceError | TimeoutError)
+        and isinstance(
+            exc, ConnectionError | OSError | asyncpg.InterfaceError | asyncpg.InternalClientError | TimeoutError
+        )
     )
 
 
@@ -77,6 +80,12 @@ def translate(exc: BaseException, pool: str) -> ServiceError:
     """Our error for a driver error: unavailable (503, retry) or a plain database error (500)."""
     if isinstance(exc, ServiceError):
         return exc
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.InvalidSchemaNameError):
+        return ServiceError(
+            "the sidecar's tables do not exist yet: run POST /admin/migrate (fasterdb-admin db migrate)",
+            code="schema_not_migrated",
+            status=503,
+        )
     if is_retryable(exc) or isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return DatabaseUnavailable(classify(exc), pool=pool)
     return DatabaseError(f"the {pool} database refused the operation ({classify(exc)})")

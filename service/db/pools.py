@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from pydantic import SecretStr
@@ -30,7 +31,14 @@ log = logging.getLogger("fasterdb.pools")
 
 Role = Literal["primary", "replica"]
 Connection = asyncpg.Connection  # re-exported for the domain layer
-_DRIVER_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError)
+# InternalClientError: asyncpg's protocol state machine giving up on a connection that broke
+# mid-operation (e.g. a backend terminated during ROLLBACK) — a lost connection for our purposes.
+_DRIVER_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+T = TypeVar("T")
+
+
+class RetryTransaction(Exception):
+    """The transaction lost a race (e.g. a concurrent insert of one of its keys): run it again."""
 
 
 @dataclass(frozen=True)
@@ -340,3 +348,35 @@ class Databases:
     async def close(self, timeout: float = 10.0) -> None:
         """Close every pool concurrently, each within ``timeout``."""
         await asyncio.gather(*(p.close(timeout) for p in self), return_exceptions=True)
+
+
+async def run_transaction(
+    pool: ManagedPool,
+    work: Callable[[asyncpg.Connection], Awaitable[T]],
+    *,
+    attempts: int = 6,
+    budget: float = 10.0,
+    isolation: Literal["read_committed", "repeatable_read", "serializable"] = "read_committed",
+) -> T:
+    """Run ``work(conn)`` in a transaction; on a retryable failure run it again from the start.
+
+    Retryable: serialization failure, deadlock, a connection lost or terminated (also during
+    COMMIT — the work must be idempotent, as transfers are through their keys), an unavailable
+    database, a lost race (``RetryTransaction``). Backoff doubles from 10 ms up to 200 ms with
+    jitter; at most ``attempts`` tries within ``budget`` seconds, then the last error is raised.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    for attempt in range(attempts):
+        try:
+            async with transaction(pool, isolation=isolation) as conn:
+                return await work(conn)
+        except (DatabaseUnavailable, RetryTransaction) as exc:
+            pause = min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5)
+            if attempt == attempts - 1 or loop.time() + pause > deadline:
+                if isinstance(exc, RetryTransaction):
+                    raise DatabaseUnavailable("conflicting concurrent transaction", pool=pool.name) from exc
+                raise
+            log.debug("retrying transaction on %s after %s", pool.name, exc)
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")

@@ -51,9 +51,7 @@ async def _run(dsn: str) -> dict[str, list[float]]:
     same = await asyncpg.create_pool(
         dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session, command_timeout=30
     )
-    ours = ManagedPool(
-        "primary", "primary", SecretStr(dsn), PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE)
-    )
+    ours = ManagedPool("primary", "primary", SecretStr(dsn), PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE))
     await ours.open()
     await ours.ensure_created(10)
     acquires: dict[str, Callable[[], Any]] = {
@@ -85,9 +83,7 @@ def main() -> dict[str, float]:
             pin_postgres(pg.primary.datadir, split[1])
         rates = uvloop.run(_run(pg.dsn()))
     ours = median(rates["instrumented pool"])
-    print(
-        f"== pool acquire + SELECT 1, {WORKERS} tasks, pool size {POOL_SIZE}, uvloop, median of {ROUNDS} =="
-    )
+    print(f"== pool acquire + SELECT 1, {WORKERS} tasks, pool size {POOL_SIZE}, uvloop, median of {ROUNDS} ==")
     for name, values in rates.items():
         print(f"  {name:34s} {median(values):9.0f} ops/s")
     ratio = ours / median(rates[BASELINE])

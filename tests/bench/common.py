@@ -18,9 +18,7 @@ def ensure_wrk() -> str:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True, timeout=600)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True, capture_output=True, timeout=600
-        )
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True, capture_output=True, timeout=600)
         found = shutil.which("wrk")
     if not found:
         raise SystemExit("bench: wrk is required (apt-get install wrk)")

@@ -140,9 +140,7 @@ def _calls(pg: LocalCluster) -> int:
     return int(out)
 
 
-def test_300_concurrent_probes_cost_a_handful_of_queries(
-    pg: LocalCluster, sidecar_env: dict[str, str]
-) -> None:
+def test_300_concurrent_probes_cost_a_handful_of_queries(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
     assert pg.primary is not None
     # No background monitor: every check in the window is caused by the burst.
     env = dict(
@@ -179,9 +177,7 @@ def test_unknown_route_and_method_use_the_error_body(sidecar: SidecarProcess) ->
     assert response.json()["error"]["code"] == "invalid_parameter"
 
 
-def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(
-    sidecar_env: dict[str, str], pg: LocalCluster
-) -> None:
+def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
     import threading
 
     with silent_listener() as port:

@@ -34,9 +34,7 @@ def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_waiting_in_use_histogram_and_timeouts(sidecar_env: dict[str, str]) -> None:
-    env = dict(
-        sidecar_env, FASTERDB_POOL_MIN_SIZE="1", FASTERDB_POOL_MAX_SIZE="2", FASTERDB_MONITOR_INTERVAL="0"
-    )
+    env = dict(sidecar_env, FASTERDB_POOL_MIN_SIZE="1", FASTERDB_POOL_MAX_SIZE="2", FASTERDB_MONITOR_INTERVAL="0")
     with InProcessSidecar(env) as app:
         primary = app.sidecar.databases.primary
         release = asyncio.Event()

@@ -184,7 +184,5 @@ def test_sizes_are_accepted(sidecar: SidecarProcess, size: str) -> None:
 def test_cli_usage_errors_are_unknown(sidecar: SidecarProcess) -> None:
     result = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "16XB")
     assert result.returncode == 3 and "16XB" in result.stderr
-    result = admin_cli(
-        "check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB"
-    )
+    result = admin_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB")
     assert result.returncode == 3

@@ -40,9 +40,7 @@ def table(pg: LocalCluster) -> str:
 
 def _rows(pg: LocalCluster) -> str:
     assert pg.primary is not None
-    return pg.sql(
-        pg.primary, "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM public.tx_probe"
-    )
+    return pg.sql(pg.primary, "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM public.tx_probe")
 
 
 def test_commit_on_success(pg: LocalCluster, table: str) -> None:

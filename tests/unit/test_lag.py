@@ -30,9 +30,7 @@ def pos(
     in_recovery: bool = True,
 ) -> Bounded[ReplicaPosition]:
     return Bounded(
-        ReplicaPosition(
-            in_recovery, receive if receive is not None else replay, replay, ts, paused, streaming
-        ),
+        ReplicaPosition(in_recovery, receive if receive is not None else replay, replay, ts, paused, streaming),
         None,
         None,
         1.0,

@@ -36,9 +36,7 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_replicas_named_and_numbered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
-    monkeypatch.setenv(
-        "FASTERDB_REPLICA_DSNS", f"east=postgresql://a:{SECRET}@r1/app, postgresql://a:{SECRET}@r2/app"
-    )
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS", f"east=postgresql://a:{SECRET}@r1/app, postgresql://a:{SECRET}@r2/app")
     s = load_settings()
     assert [r.name for r in s.replica_dsns] == ["east", "replica-2"]
     assert s.replica_dsns[1].dsn.get_secret_value().endswith("@r2/app")

@@ -1,0 +1,42 @@
+"""Bearer-token authentication of the admin endpoints."""
+
+from __future__ import annotations
+
+import hmac
+
+from FasterAPI import Request
+from pydantic import SecretStr
+
+from service.errors import Forbidden, Unauthorized
+
+
+class AdminAuth:
+    """Checks ``Authorization: Bearer <FASTERDB_ADMIN_TOKEN>`` in constant time."""
+
+    def __init__(self, token: SecretStr | None) -> None:
+        self._token = token.get_secret_value().encode() if token is not None else None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a token is configured (admin endpoints refuse everything otherwise)."""
+        return self._token is not None
+
+    def check(self, request: Request) -> None:
+        """Raise Forbidden (no token configured) or Unauthorized (missing or wrong token)."""
+        if self._token is None:
+            raise Forbidden(
+                "admin endpoints are disabled: set FASTERDB_ADMIN_TOKEN (or FASTERDB_ADMIN_TOKEN_FILE) "
+                "on the sidecar to enable them",
+                code="admin_disabled",
+            )
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise Unauthorized("this endpoint needs the header 'Authorization: Bearer <admin token>'")
+        if not hmac.compare_digest(presented.strip().encode(), self._token):
+            raise Unauthorized("the bearer token is not valid", code="invalid_token")
+
+
+# OpenAPI: the security scheme and the requirement every admin operation carries.
+SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]

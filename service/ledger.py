@@ -1,0 +1,101 @@
+"""The ledger domain: migrations, accounts and exactly-once transfers (SQL lives in service.db)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+from service.db import ledger as sql
+from service.db.migrations import migrate
+from service.db.pools import Databases, ManagedPool, run_transaction, transaction
+from service.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
+from service.money import TransferRequest
+from service.monitor import DatabaseMonitor
+
+log = logging.getLogger("fasterdb.ledger")
+
+_FAILURES = {
+    "account_not_found": NotFound,
+    "insufficient_funds": Conflict,
+    "idempotency_conflict": Conflict,
+}
+
+
+def transfer_body(outcome: sql.Outcome) -> dict[str, Any]:
+    """The POST /transfers answer for an applied (or duplicate) transfer."""
+    req = outcome.request
+    return {
+        "transfer_id": outcome.transfer_id,
+        "status": "applied",
+        "duplicate": outcome.status == "duplicate",
+        "from_account": req.from_account,
+        "to_account": req.to_account,
+        "amount": str(req.amount),
+        "from_balance": str(outcome.from_balance),
+        "to_balance": str(outcome.to_balance),
+        "idempotency_key": req.idempotency_key,
+    }
+
+
+class Ledger:
+    """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
+
+    def __init__(self, databases: Databases, monitor: DatabaseMonitor, schema: str) -> None:
+        self.databases = databases
+        self.monitor = monitor
+        self.schema = schema
+        self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
+
+    async def migrate(self) -> dict[str, object]:
+        """Create or upgrade the sidecar's schema (idempotent, safe concurrently)."""
+        return await migrate(self.databases.primary, self.schema)
+
+    async def transfer(self, request: TransferRequest) -> dict[str, Any]:
+        """Apply one transfer exactly once per idempotency key; raises the contract's errors."""
+        try:
+            outcome = (
+                await run_transaction(
+                    self.databases.primary, lambda conn: sql.apply_transfers(conn, self.schema, [request])
+                )
+            )[0]
+        except DatabaseUnavailable:
+            self.counts["unavailable"] += 1
+            raise
+        self.counts[outcome.code or outcome.status] += 1
+        if outcome.status == "failed":
+            assert outcome.code is not None and outcome.message is not None
+            raise _FAILURES[outcome.code](outcome.message, code=outcome.code)
+        return transfer_body(outcome)
+
+    async def create_account(self, account_id: int, balance: Decimal) -> dict[str, Any]:
+        """Open an account; 409 when the id exists."""
+        async with transaction(self.databases.primary) as conn:
+            created = await sql.create_account(conn, self.schema, account_id, balance)
+        if not created:
+            raise Conflict(f"account {account_id} exists already", code="account_exists")
+        return {"id": account_id, "balance": str(balance)}
+
+    async def account(self, account_id: int, source: str) -> dict[str, Any]:
+        """An account read from a healthy replica (falling back to the next, then the primary)."""
+        candidates: list[ManagedPool] = []
+        if source == "replica":
+            candidates = [
+                p for p in self.databases.replicas if (check := self.monitor.last(p.name)) is None or check.ok
+            ]
+        candidates.append(self.databases.primary)
+        last_error: ServiceError | None = None
+        for pool in candidates:
+            try:
+                async with transaction(pool, readonly=True) as conn:
+                    balance = await sql.get_account(conn, self.schema, account_id)
+            except DatabaseUnavailable as exc:
+                last_error = exc
+                log.warning("account read on %s failed (%s); trying the next pool", pool.name, exc.category)
+                continue
+            if balance is None:
+                raise NotFound(f"account {account_id} does not exist", code="account_not_found")
+            return {"id": account_id, "balance": str(balance), "source": pool.name}
+        assert last_error is not None
+        raise last_error

@@ -1,0 +1,98 @@
+"""Money and transfer requests: Decimal only (never float), at most two decimals, bounded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import msgspec
+
+MAX_AMOUNT = Decimal("1000000000000000")  # 10^15: far beyond any real transfer, safely numeric
+MAX_BALANCE = Decimal("100000000000000000")  # 10^17
+INT64_MAX = 2**63 - 1
+MAX_KEY_LENGTH = 200
+CENT = Decimal("0.01")
+
+
+class MoneyError(ValueError):
+    """A value that is not acceptable money; the message says why in one sentence."""
+
+
+def parse_amount(value: Decimal | int | str, *, what: str = "amount", allow_zero: bool = False) -> Decimal:
+    """A positive (or, with allow_zero, non-negative) Decimal with at most two decimals."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError(f'{what} must be a decimal string such as "10.50"')
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except ArithmeticError:
+        raise MoneyError(f"{what} is not a number") from None
+    if not amount.is_finite():
+        raise MoneyError(f"{what} must be a finite number")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise MoneyError(f"{what} must be greater than zero" if not allow_zero else f"{what} must not be negative")
+    limit = MAX_BALANCE if allow_zero else MAX_AMOUNT
+    if amount > limit:
+        raise MoneyError(f"{what} is out of range (at most {limit})")
+    cents = amount.quantize(CENT)  # exact here: amount <= 10^17 needs at most 20 digits
+    if cents != amount:
+        raise MoneyError(f"{what} has more than 2 decimals")
+    return cents
+
+
+def check_account_id(value: int, what: str) -> int:
+    """An account id: a positive 64-bit integer."""
+    if not 0 < value <= INT64_MAX:
+        raise MoneyError(f"{what} must be a positive 64-bit integer")
+    return value
+
+
+def check_key(key: str) -> str:
+    """An idempotency key: 1–200 printable characters."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise MoneyError(f"idempotency_key must be 1-{MAX_KEY_LENGTH} printable characters")
+    return key
+
+
+class TransferBody(msgspec.Struct):
+    """The JSON body of POST /transfers (amount as a decimal string, or a JSON number)."""
+
+    from_account: int
+    to_account: int
+    amount: Decimal
+    idempotency_key: str
+
+
+class AccountBody(msgspec.Struct):
+    """The JSON body of POST /accounts."""
+
+    id: int
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A validated transfer."""
+
+    from_account: int
+    to_account: int
+    amount: Decimal
+    idempotency_key: str
+
+
+def validate_transfer(body: TransferBody) -> TransferRequest:
+    """Check one transfer's fields; MoneyError says what is wrong."""
+    src = check_account_id(body.from_account, "from_account")
+    dst = check_account_id(body.to_account, "to_account")
+    if src == dst:
+        raise MoneyError("from_account and to_account must differ")
+    return TransferRequest(src, dst, parse_amount(body.amount), check_key(body.idempotency_key))
+
+
+def decode(raw: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+    """Decode a JSON body into ``kind``; MoneyError with msgspec's explanation otherwise."""
+    if not raw.strip():
+        raise MoneyError("the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.DecodeError as exc:
+        raise MoneyError(f"invalid JSON body: {exc}") from None

@@ -1,0 +1,304 @@
+"""Transfers, accounts, migrations and admin auth against a real primary + replica, with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from service.devcluster import LocalCluster
+from tests.support import SidecarProcess, admin_cli
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-token-" + "x" * 16
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def new_schema() -> str:
+    return "t_" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture()
+def schema() -> str:
+    return new_schema()
+
+
+@pytest.fixture()
+def admin(sidecar_env: dict[str, str], schema: str) -> Iterator[SidecarProcess]:
+    """A sidecar with an admin token and a freshly migrated schema of its own."""
+    env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA=schema)
+    with SidecarProcess(env) as proc:
+        response = httpx.post(proc.url + "/admin/migrate", headers=AUTH, timeout=30)
+        assert response.status_code == 200, response.text
+        yield proc
+
+
+def post(
+    sidecar: SidecarProcess,
+    path: str,
+    body: object = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    content = raw if raw is not None else json.dumps(body).encode()
+    return httpx.post(sidecar.url + path, content=content, headers=AUTH if headers is None else headers, timeout=30)
+
+
+def seed(sidecar: SidecarProcess, balances: dict[int, str]) -> None:
+    for account_id, balance in balances.items():
+        response = post(sidecar, "/accounts", {"id": account_id, "balance": balance})
+        assert response.status_code == 201, response.text
+
+
+def ledger_state(pg: LocalCluster, schema: str) -> tuple[Decimal, int, Decimal]:
+    """(sum of balances, number of transfers rows, smallest balance) read on the primary."""
+    assert pg.primary is not None
+    total, rows, low = pg.sql(
+        pg.primary,
+        f"SELECT (SELECT coalesce(sum(balance), 0) FROM {schema}.accounts),"
+        f" (SELECT count(*) FROM {schema}.transfers), (SELECT coalesce(min(balance), 0) FROM {schema}.accounts)",
+    ).split("|")
+    return Decimal(total), int(rows), Decimal(low)
+
+
+def test_admin_auth(sidecar_env: dict[str, str], admin: SidecarProcess) -> None:
+    with SidecarProcess(sidecar_env) as no_token:  # FASTERDB_ADMIN_TOKEN unset
+        response = post(no_token, "/transfers", {}, headers={})
+        assert response.status_code == 403
+        assert "FASTERDB_ADMIN_TOKEN" in response.json()["error"]["message"]
+        assert post(no_token, "/admin/migrate", headers=AUTH).status_code == 403
+        assert no_token.get("/health/db").status_code == 200  # open endpoints stay open
+    for path in ("/admin/migrate", "/transfers", "/accounts", "/jobs"):
+        assert post(admin, path, {}, headers={}).status_code == 401
+        assert post(admin, path, {}, headers={"Authorization": "Bearer wrong-token-123456789"}).status_code == 401
+        assert post(admin, path, {}, headers={"Authorization": TOKEN}).status_code == 401
+    assert httpx.get(admin.url + "/accounts/1", timeout=5).status_code == 401
+    assert httpx.get(admin.url + "/jobs", timeout=5).status_code == 401
+    assert TOKEN not in admin.logs()
+
+
+def test_accounts_and_a_transfer(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+    seed(admin, {1: "100.00", 2: "0"})
+    assert post(admin, "/accounts", {"id": 1, "balance": "5"}).json()["error"]["code"] == "account_exists"
+    response = post(
+        admin, "/transfers", {"from_account": 1, "to_account": 2, "amount": "10.50", "idempotency_key": "a"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "applied" and body["duplicate"] is False
+    assert (body["from_balance"], body["to_balance"], body["amount"]) == ("89.50", "10.50", "10.50")
+    # a JSON number with two decimals is accepted too, and a repeat returns the original
+    again = post(admin, "/transfers", {"from_account": 1, "to_account": 2, "amount": 10.50, "idempotency_key": "a"})
+    assert again.status_code == 200 and again.json() == {**body, "duplicate": True}
+    primary = httpx.get(admin.url + "/accounts/1?source=primary", headers=AUTH, timeout=5).json()
+    assert primary == {"id": 1, "balance": "89.50", "source": "primary"}
+    deadline = time.monotonic() + 5
+    while (r := httpx.get(admin.url + "/accounts/2", headers=AUTH, timeout=5).json())["balance"] != "10.50":
+        assert time.monotonic() < deadline  # the replica catches up
+        time.sleep(0.05)
+    assert r["source"] == "replica-1"
+    assert httpx.get(admin.url + "/accounts/999", headers=AUTH, timeout=5).status_code == 404
+    assert httpx.get(admin.url + "/accounts/abc", headers=AUTH, timeout=5).status_code == 400
+    assert ledger_state(pg, schema) == (Decimal("100.00"), 1, Decimal("10.50"))
+
+
+BAD = [
+    ({"from_account": 1, "to_account": 2, "amount": "-1", "idempotency_key": "b1"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "0", "idempotency_key": "b2"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "1.005", "idempotency_key": "b3"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": 1.005, "idempotency_key": "b3n"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "1e20", "idempotency_key": "b4"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "NaN", "idempotency_key": "b5"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "Infinity", "idempotency_key": "b6"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "ten", "idempotency_key": "b7"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 1, "amount": "1", "idempotency_key": "b8"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 3, "amount": "1", "idempotency_key": "b9"}, 404, "account_not_found"),
+    ({"from_account": 1, "to_account": 2, "amount": "100.01", "idempotency_key": "b10"}, 409, "insufficient_funds"),
+    ({"from_account": 1, "to_account": 2, "amount": "1"}, 422, "invalid_transfer"),
+    ({"from_account": "1", "to_account": 2, "amount": "1", "idempotency_key": "b12"}, 422, "invalid_transfer"),
+    ({"from_account": True, "to_account": 2, "amount": "1", "idempotency_key": "b13"}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": ""}, 422, "invalid_transfer"),
+    ({"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": "k" * 201}, 422, "invalid_transfer"),
+    ({"from_account": 2**63, "to_account": 2, "amount": "1", "idempotency_key": "b16"}, 422, "invalid_transfer"),
+    ([1, 2], 422, "invalid_transfer"),
+]
+
+
+def test_bad_input_changes_nothing(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+    seed(admin, {1: "100.00", 2: "0"})
+    before = ledger_state(pg, schema)
+    for body, status, code in BAD:
+        response = post(admin, "/transfers", body)
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
+    for raw in (b"{not json", b"", b'{"from_account": 1'):
+        response = post(admin, "/transfers", raw=raw)
+        assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_transfer"), raw
+    assert post(admin, "/transfers", {}, headers={}).status_code == 401
+    assert ledger_state(pg, schema) == before
+    assert (
+        post(
+            admin,
+            "/transfers",
+            {"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": "x"},
+            headers={"Authorization": "Bearer nope-nope-nope-nope"},
+        ).status_code
+        == 401
+    )
+    assert ledger_state(pg, schema) == before
+
+
+def test_idempotency_sequential_concurrent_and_conflict(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+    seed(admin, {1: "100.00", 2: "0"})
+    body = {"from_account": 1, "to_account": 2, "amount": "7.25", "idempotency_key": "same"}
+    results: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda: results.append(post(admin, "/transfers", body))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.status_code == 200 for r in results)
+    assert sorted(r.json()["duplicate"] for r in results) == [False] + [True] * 7
+    assert len({r.json()["transfer_id"] for r in results}) == 1
+    assert post(admin, "/transfers", body).json()["duplicate"] is True
+    conflict = post(admin, "/transfers", {**body, "amount": "7.26"})
+    assert (conflict.status_code, conflict.json()["error"]["code"]) == (409, "idempotency_conflict")
+    assert ledger_state(pg, schema) == (Decimal("100.00"), 1, Decimal("7.25"))
+
+
+def test_money_is_conserved_under_concurrency_and_killed_backends(
+    admin: SidecarProcess, pg: LocalCluster, schema: str
+) -> None:
+    assert pg.primary is not None
+    accounts = {i: "500.00" for i in range(1, 21)}
+    seed(admin, accounts)
+    initial = Decimal("500.00") * 20
+    rng = secrets.SystemRandom()
+    transfers = []
+    for n in range(2000):
+        src, dst = rng.sample(range(1, 21), 2)
+        transfers.append(
+            {
+                "from_account": src,
+                "to_account": dst,
+                "amount": f"{rng.randint(1, 9000) / 100:.2f}",
+                "idempotency_key": f"t{n}",
+            }
+        )
+    acknowledged: set[str] = set()
+    refused: dict[str, int] = {}
+    unexpected: list[tuple[int, str]] = []
+    terminations = 0
+    stop = threading.Event()
+
+    def killer() -> None:
+        nonlocal terminations
+        while not stop.is_set():
+            terminations += pg.terminate_backends(pg.primary, "fasterdb-sidecar/primary%")  # type: ignore[arg-type]
+            time.sleep(0.1)
+
+    async def client(queue: asyncio.Queue[dict[str, object]], http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            for _attempt in range(40):  # 503 is retryable with the same key; bounded
+                response = await http.post("/transfers", json=body, headers=AUTH)
+                if response.status_code == 503:
+                    await asyncio.sleep(0.05)
+                    continue
+                if response.status_code == 200:
+                    acknowledged.add(str(body["idempotency_key"]))
+                elif response.status_code == 409 and response.json()["error"]["code"] == "insufficient_funds":
+                    refused[str(body["idempotency_key"])] = 409
+                else:
+                    unexpected.append((response.status_code, response.text[:200]))
+                break
+            else:
+                unexpected.append((503, f"still unavailable after retries: {body['idempotency_key']}"))
+
+    async def run() -> None:
+        queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+        for body in transfers:
+            queue.put_nowait(body)
+        limits = httpx.Limits(max_connections=32)
+        async with httpx.AsyncClient(base_url=admin.url, timeout=30, limits=limits) as http:
+            await asyncio.gather(*(client(queue, http) for _ in range(32)))
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        asyncio.run(run())
+    finally:
+        stop.set()
+        thread.join()
+    elapsed = time.monotonic() - started
+    assert unexpected == [], (unexpected[:5], [line for line in admin.logs().splitlines() if "unhandled" in line][:2])
+    assert terminations > 0
+    total, rows, low = ledger_state(pg, schema)
+    assert total == initial  # money neither appeared nor vanished
+    assert low >= 0
+    assert rows == len(acknowledged)  # one ledger row per acknowledged key, none for refused ones
+    assert len(acknowledged) + len(refused) == len(transfers)
+    logs = admin.logs()
+    assert "Traceback" not in logs and pg.app_password not in logs
+    print(
+        f"\n2000 transfers, 32 clients, {terminations} backends terminated, {elapsed:.1f}s, "
+        f"{len(acknowledged)} applied, {len(refused)} refused for funds"
+    )
+
+
+def test_migrations_twice_and_concurrently(sidecar_env: dict[str, str], schema: str) -> None:
+    env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA=schema)
+    with SidecarProcess(env) as one, SidecarProcess(env) as two:
+        results: list[object] = []
+
+        def migrate(proc: SidecarProcess) -> None:
+            results.append(admin_cli("db", "migrate", "--url", proc.url, "--token", TOKEN, "-o", "json"))
+
+        threads = [threading.Thread(target=migrate, args=(p,)) for p in (one, two, one, two)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        outs = [json.loads(r.stdout) for r in results]  # type: ignore[attr-defined]
+        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]  # type: ignore[attr-defined]
+        assert sorted(len(o["applied"]) for o in outs) == [0, 0, 0, 1]
+        assert all(o["version"] == 1 for o in outs)
+
+
+def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
+    base = ["--url", admin.url, "--token", TOKEN]
+    seeded = admin_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout)["created"] == 3
+    again = admin_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
+    assert json.loads(again.stdout) == {"created": 0, "existing": 3, "first_id": 1, "last_id": 3}
+    ok = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "5.25", *base, "-o", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert "idempotency key: cli-" in ok.stderr
+    assert json.loads(ok.stdout)["to_balance"] == "55.25"
+    keyed = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base)
+    assert keyed.returncode == 0 and "k1" in keyed.stdout
+    dup = admin_cli(
+        "transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base, "-o", "json"
+    )
+    assert json.loads(dup.stdout)["duplicate"] is True
+    poor = admin_cli("transfer", "--from", "3", "--to", "1", "--amount", "1000", *base)
+    assert poor.returncode == 2 and "insufficient funds" in poor.stderr and "Traceback" not in poor.stderr
+    bad = admin_cli("transfer", "--from", "3", "--to", "1", "--amount", "1.001", *base)
+    assert bad.returncode == 2 and "more than 2 decimals" in bad.stderr
+    no_token = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url)
+    assert no_token.returncode == 2 and "Authorization" in no_token.stderr
+    usage = admin_cli("transfer", "--from", "x", "--to", "2", "--amount", "1", *base)
+    assert usage.returncode == 3
+    shown = admin_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
+    assert json.loads(shown.stdout)["balance"] == "43.75"
