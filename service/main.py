@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,11 @@ def _local_cluster() -> Iterator[None]:
     ports = ", ".join(f"{n.name} 127.0.0.1:{n.port}" for n in [cluster.primary, *cluster.replica_nodes])
     print(f"{PROG}: local cluster up ({ports}); data in {cluster.base_dir}", file=sys.stderr)
     os.environ.update(cluster.sidecar_env())
+    if "FASTERDB_ADMIN_TOKEN" not in os.environ and "FASTERDB_ADMIN_TOKEN_FILE" not in os.environ:
+        # A throwaway cluster gets a throwaway token, so the admin commands can be tried at once.
+        token = secrets.token_urlsafe(24)
+        os.environ["FASTERDB_ADMIN_TOKEN"] = token
+        print(f"{PROG}: admin token for this session: export FASTERDB_ADMIN_TOKEN={token}", file=sys.stderr)
     try:
         yield
     finally:

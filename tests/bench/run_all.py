@@ -6,7 +6,12 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["tests.bench.bench_health", "tests.bench.bench_replicas", "tests.bench.bench_pools"]
+BENCHMARKS = [
+    "tests.bench.bench_health",
+    "tests.bench.bench_replicas",
+    "tests.bench.bench_pools",
+    "tests.bench.bench_transfers",
+]
 
 
 def main() -> None:

@@ -1,0 +1,215 @@
+"""Transfer-batch jobs: totals, crash recovery, two workers, throttling, dry runs, the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.devcluster import LocalCluster
+from tests.integration.test_replicas import write_wal
+from tests.integration.test_transfers import AUTH, TOKEN, ledger_state, new_schema, post, seed
+from tests.support import SidecarProcess, admin_cli
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = 20
+
+
+def job_env(sidecar_env: dict[str, str], schema: str, **extra: str) -> dict[str, str]:
+    return {
+        **sidecar_env,
+        "FASTERDB_ADMIN_TOKEN": TOKEN,
+        "FASTERDB_SCHEMA": schema,
+        "FASTERDB_JOB_POLL_INTERVAL": "0.2",
+        **extra,
+    }
+
+
+def items(n: int, amount: str = "1.00") -> list[dict[str, object]]:
+    """n transfers around a ring of accounts: every account sends and receives, balances stay positive."""
+    return [
+        {
+            "from_account": i % ACCOUNTS + 1,
+            "to_account": (i + 1) % ACCOUNTS + 1,
+            "amount": amount,
+            "idempotency_key": f"job-item-{i}",
+        }
+        for i in range(n)
+    ]
+
+
+def prepare(sidecar: SidecarProcess) -> None:
+    assert httpx.post(sidecar.url + "/admin/migrate", headers=AUTH, timeout=30).status_code == 200
+    seed(sidecar, {i: "1000.00" for i in range(1, ACCOUNTS + 1)})
+
+
+def job(sidecar: SidecarProcess, job_id: int) -> dict:  # type: ignore[type-arg]
+    return httpx.get(f"{sidecar.url}/jobs/{job_id}", headers=AUTH, timeout=10).json()
+
+
+def wait_job(
+    sidecar: SidecarProcess, job_id: int, statuses: tuple[str, ...] = ("succeeded",), timeout: float = 60
+) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = job(sidecar, job_id)
+        if doc["status"] in statuses:
+            return doc
+        assert doc["status"] not in ("failed", "cancelled") or doc["status"] in statuses, doc
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.1)
+
+
+def submit(
+    sidecar: SidecarProcess, batch: list[dict[str, object]], batch_size: int = 100, dry_run: bool = False
+) -> int:
+    response = post(
+        sidecar, "/jobs", {"kind": "transfer-batch", "items": batch, "batch_size": batch_size, "dry_run": dry_run}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    return int(response.json()["job_id"])
+
+
+def item_counts(pg: LocalCluster, schema: str, job_id: int) -> dict[str, int]:
+    assert pg.primary is not None
+    out = pg.sql(pg.primary, f"SELECT status, count(*) FROM {schema}.job_items WHERE job_id = {job_id} GROUP BY 1")
+    return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if line}
+
+
+def test_job_of_5000_items_with_failures_and_duplicates(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+    schema = new_schema()
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        prepare(sidecar)
+        batch = items(5000)
+        batch[10] = {**batch[10], "amount": "5000.00"}  # insufficient funds: fails alone
+        batch[20] = {**batch[20], "to_account": 999}  # unknown account
+        batch[30] = {**batch[30], "idempotency_key": "job-item-29"}  # a repeat of item 29 with other accounts
+        batch[40] = dict(batch[39])  # an exact repeat: a duplicate
+        started = time.monotonic()
+        job_id = submit(sidecar, batch, batch_size=250)
+        done = wait_job(sidecar, job_id)
+        elapsed = time.monotonic() - started
+        assert (done["total"], done["applied"], done["duplicates"], done["failed"]) == (5000, 4996, 1, 3)
+        codes = sorted(e["code"] for e in done["errors"])
+        assert codes == ["account_not_found", "idempotency_conflict", "insufficient_funds"]
+        total, rows, low = ledger_state(pg, schema)
+        assert total == Decimal("1000.00") * ACCOUNTS and low >= 0
+        assert rows == 4996
+        assert item_counts(pg, schema, job_id) == {"applied": 4996, "duplicate": 1, "failed": 3}
+        print(f"\n5000-item job in {elapsed:.1f}s")
+
+
+def test_killed_sidecar_job_is_finished_by_another_without_double_apply(
+    sidecar_env: dict[str, str], pg: LocalCluster
+) -> None:
+    schema = new_schema()
+    env = job_env(sidecar_env, schema, FASTERDB_JOB_LEASE_SECONDS="2")
+    first = SidecarProcess(env).start()
+    prepare(first)
+    job_id = submit(first, items(3000), batch_size=5)
+    deadline = time.monotonic() + 30
+    while job(first, job_id)["applied"] < 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    first.kill()  # SIGKILL mid-job: no cleanup, the lease stays until it expires
+    at_kill = item_counts(pg, schema, job_id)
+    assert 0 < at_kill.get("applied", 0) < 3000, at_kill  # really mid-job
+    with SidecarProcess(env) as second:
+        done = wait_job(second, job_id, timeout=90)
+    assert (done["applied"], done["duplicates"], done["failed"]) == (3000, 0, 0)
+    total, rows, low = ledger_state(pg, schema)
+    assert rows == 3000 and total == Decimal("1000.00") * ACCOUNTS and low >= 0
+    assert item_counts(pg, schema, job_id) == {"applied": 3000}
+
+
+def test_two_sidecars_on_one_job_never_double_apply(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+    schema = new_schema()
+    env = job_env(sidecar_env, schema, FASTERDB_JOB_LEASE_SECONDS="1")
+    with SidecarProcess(env) as one, SidecarProcess(env) as two:
+        prepare(one)
+        ids = [
+            submit(one, items(1500), batch_size=10),
+            submit(two, [{**i, "idempotency_key": f"second-{n}"} for n, i in enumerate(items(1500))], batch_size=10),
+        ]
+        for job_id in ids:
+            done = wait_job(one, job_id, timeout=90)
+            assert (done["applied"], done["duplicates"], done["failed"]) == (1500, 0, 0)
+    total, rows, low = ledger_state(pg, schema)
+    assert rows == 3000 and total == Decimal("1000.00") * ACCOUNTS and low >= 0
+
+
+def test_replica_lag_throttles_the_job_until_replay_resumes(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+    schema = new_schema()
+    env = job_env(sidecar_env, schema, FASTERDB_JOB_MAX_REPLICA_LAG_BYTES="1MB")
+    with SidecarProcess(env) as sidecar:
+        prepare(sidecar)
+        replica = pg.replica_nodes[0]
+        pg.pause_replay(replica)
+        try:
+            write_wal(pg, 2)
+            job_id = submit(sidecar, items(200), batch_size=50)
+            throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
+            assert "replica-1 lags" in throttled["throttle_reason"]
+            time.sleep(1.0)
+            assert job(sidecar, job_id)["applied"] == 0  # nothing runs while throttled
+        finally:
+            pg.resume_replay(replica)
+        done = wait_job(sidecar, job_id, timeout=30)
+        assert done["applied"] == 200 and done["throttle_reason"] is None
+
+
+def test_dry_run_changes_nothing_and_cancel(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+    schema = new_schema()
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        prepare(sidecar)
+        before = ledger_state(pg, schema)
+        batch = items(50)
+        batch[5] = {**batch[5], "amount": "99999.00"}
+        done = wait_job(sidecar, submit(sidecar, batch, batch_size=10, dry_run=True))
+        assert (done["applied"], done["failed"]) == (49, 1) and done["dry_run"] is True
+        assert ledger_state(pg, schema) == before
+        bad = post(
+            sidecar,
+            "/jobs",
+            {"kind": "transfer-batch", "items": [{"from_account": 1, "to_account": 2, "amount": "1.001"}]},
+        )
+        assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_job")
+        assert "item 0" in bad.json()["error"]["message"]
+        assert post(sidecar, "/jobs", {"kind": "other", "items": []}).status_code == 422
+        assert post(sidecar, "/jobs/999999/cancel").status_code == 404
+        finished = post(sidecar, f"/jobs/{done['job_id']}/cancel")
+        assert (finished.status_code, finished.json()["error"]["code"]) == (409, "job_finished")
+        assert ledger_state(pg, schema) == before
+        listed = httpx.get(sidecar.url + "/jobs", headers=AUTH, timeout=5).json()["jobs"]
+        assert listed[0]["job_id"] == done["job_id"]
+
+
+def test_cli_jobs_submit_wait_status_list(sidecar_env: dict[str, str], pg: LocalCluster, tmp_path: Path) -> None:
+    schema = new_schema()
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        base = ["--url", sidecar.url, "--token", TOKEN]
+        assert admin_cli("db", "migrate", *base).returncode == 0
+        assert admin_cli("accounts", "seed", "--count", "3", "--balance", "10", *base).returncode == 0
+        csv = tmp_path / "batch.csv"
+        csv.write_text("from_account,to_account,amount,idempotency_key\n1,2,1.50,a\n2,3,2.00,b\n3,1,500,c\n1,3,0.25\n")
+        result = admin_cli("jobs", "submit", str(csv), "--wait", "--batch-size", "2", *base, "-o", "json")
+        assert result.returncode == 1, result.stderr  # finished, one item failed: WARNING
+        body = json.loads(result.stdout)
+        assert (body["status"], body["applied"], body["failed"]) == ("succeeded", 3, 1)
+        status = admin_cli("jobs", "status", str(body["job_id"]), *base)
+        assert status.returncode == 1 and "insufficient_funds" in status.stdout
+        listed = admin_cli("jobs", "list", *base, "-o", "json")
+        assert json.loads(listed.stdout)["jobs"][0]["job_id"] == body["job_id"]
+        queued = admin_cli("jobs", "submit", str(csv), "--dry-run", *base, "-o", "json")
+        assert queued.returncode == 0 and json.loads(queued.stdout)["status"] == "queued"
+        broken = tmp_path / "broken.csv"
+        broken.write_text("1,2\n")
+        assert admin_cli("jobs", "submit", str(broken), *base).returncode == 3
+        assert admin_cli("jobs", "submit", str(tmp_path / "missing.csv"), *base).returncode == 3
+        assert admin_cli("jobs", "cancel", str(body["job_id"]), *base).returncode == 2
