@@ -1,0 +1,70 @@
+{{/* Chart name, truncated to 63 characters. */}}
+{{- define "fasterdb-sidecar.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart unless the release name already contains the chart name. */}}
+{{- define "fasterdb-sidecar.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "fasterdb-sidecar.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "fasterdb-sidecar.labels" -}}
+helm.sh/chart: {{ include "fasterdb-sidecar.chart" . }}
+{{ include "fasterdb-sidecar.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels; app.kubernetes.io/name is what `fasterdb-admin --kube` selects by default. */}}
+{{- define "fasterdb-sidecar.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "fasterdb-sidecar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "fasterdb-sidecar.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "fasterdb-sidecar.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "fasterdb-sidecar.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The Secret holding the DSNs (and the admin token): the user's, or the one this chart renders. */}}
+{{- define "fasterdb-sidecar.secretName" -}}
+{{- if .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else }}
+{{- include "fasterdb-sidecar.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* Fails rendering with one clear message when no database is configured. */}}
+{{- define "fasterdb-sidecar.validate" -}}
+{{- if not .Values.database.existingSecret }}
+{{- $_ := required "fasterdb-sidecar: set database.primaryDsn (rendered into a Secret) or database.existingSecret (a Secret with key primary-dsn)" .Values.database.primaryDsn }}
+{{- end }}
+{{- if le (float64 .Values.probes.readiness.timeoutSeconds) (float64 .Values.health.timeout) }}
+{{- fail "fasterdb-sidecar: probes.readiness.timeoutSeconds must be larger than health.timeout, or kubelet gives up before the sidecar answers" }}
+{{- end }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add .Values.lifecycle.preStopSleepSeconds .Values.lifecycle.shutdownTimeoutSeconds | int) }}
+{{- fail "fasterdb-sidecar: terminationGracePeriodSeconds must exceed lifecycle.preStopSleepSeconds + lifecycle.shutdownTimeoutSeconds" }}
+{{- end }}
+{{- end }}
