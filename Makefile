@@ -31,3 +31,8 @@ bench: bootstrap
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## e2e: the kind end-to-end test (needs docker, kind, helm, kubectl; see deploy/kind/e2e.sh)
+e2e:
+	FASTERDB_EXTRAS=test,kube deploy/scripts/bootstrap.sh
+	deploy/kind/e2e.sh

@@ -15,7 +15,8 @@ from cli.commands import health as health_cmd
 from cli.commands import pools as pools_cmd
 from cli.commands import replicas as replicas_cmd
 from cli.exitcodes import Exit
-from cli.options import DEFAULT_TIMEOUT, DEFAULT_URL, OutputOpt, Timeout, Token, Url
+from cli.kube import DEFAULT_SELECTOR, KubeTarget, across_pods, discover, emit_across_pods
+from cli.options import DEFAULT_TIMEOUT, DEFAULT_URL, Context, Kube, Namespace, OutputOpt, Selector, Timeout, Token, Url
 from cli.output import CheckOutput, Output, diagnose
 from service.sizes import SizeError, parse_size
 
@@ -80,14 +81,28 @@ def _client(url: str, token: str | None, timeout: float) -> SidecarClient:
     return SidecarClient(url, token, timeout)
 
 
+def _across_pods(target: KubeTarget, one: Any, output: str, table: Any) -> Exit:
+    """--kube: run ``one`` on every sidecar pod, print one section per pod, return the worst code."""
+    code, results = across_pods(dict(discover(target)), one)
+    emit_across_pods(results, output, table)
+    return code
+
+
 @app.command()
 def health(
     url: Url = DEFAULT_URL,
     token: Token = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     output: OutputOpt = Output.table,
+    kube: Kube = False,
+    namespace: Namespace = None,
+    selector: Selector = DEFAULT_SELECTOR,
+    context: Context = None,
 ) -> None:
     """Is the database usable? /health/db: 0 ok, 2 unavailable, 3 sidecar unreachable."""
+    if kube:
+        target = KubeTarget(namespace, selector, context, timeout)
+        _finish(_across_pods(target, health_cmd.fetch_health, output.value, health_cmd.health_table))
     client = _client(url, token, timeout)
     try:
         _finish(health_cmd.run(client, output.value))
@@ -119,6 +134,10 @@ def check_replicas(
     token: Token = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     output: Annotated[CheckOutput, typer.Option("--output", "-o", help="Output format.")] = CheckOutput.table,
+    kube: Kube = False,
+    namespace: Namespace = None,
+    selector: Selector = DEFAULT_SELECTOR,
+    context: Context = None,
 ) -> None:
     """Replica lag in bytes and seconds: 0 OK, 1 WARNING, 2 CRITICAL (lagging, down, cut off), 3 UNKNOWN."""
     warn_b, crit_b = _size(warn_lag_bytes, "--warn-lag-bytes"), _size(crit_lag_bytes, "--crit-lag-bytes")
@@ -126,17 +145,24 @@ def check_replicas(
         raise typer.BadParameter("must not be larger than --crit-lag-bytes", param_hint="--warn-lag-bytes")
     if warn_lag_seconds is not None and crit_lag_seconds is not None and warn_lag_seconds > crit_lag_seconds:
         raise typer.BadParameter("must not be larger than --crit-lag-seconds", param_hint="--warn-lag-seconds")
+    limits: dict[str, Any] = {
+        "warn_bytes": warn_b,
+        "crit_bytes": crit_b,
+        "warn_seconds": warn_lag_seconds,
+        "crit_seconds": crit_lag_seconds,
+        "replica": replica,
+    }
+    if kube:
+        target = KubeTarget(namespace, selector, context, timeout)
+        code, results = across_pods(dict(discover(target)), lambda c: replicas_cmd.fetch(c, **limits))
+        if output == CheckOutput.nagios:
+            print(replicas_cmd.nagios_across_pods(code, results))
+        else:
+            emit_across_pods(results, output.value, replicas_cmd.replicas_table)
+        _finish(code)
     client = _client(url, token, timeout)
     try:
-        code = replicas_cmd.run(
-            client,
-            output.value,
-            warn_bytes=warn_b,
-            crit_bytes=crit_b,
-            warn_seconds=warn_lag_seconds,
-            crit_seconds=crit_lag_seconds,
-            replica=replica,
-        )
+        code = replicas_cmd.run(client, output.value, **limits)
     finally:
         client.close()
     _finish(code)
@@ -151,8 +177,17 @@ def pool_stats(
     token: Token = None,
     timeout: Timeout = DEFAULT_TIMEOUT,
     output: OutputOpt = Output.table,
+    kube: Kube = False,
+    namespace: Namespace = None,
+    selector: Selector = DEFAULT_SELECTOR,
+    context: Context = None,
 ) -> None:
     """Pool statistics (PgBouncer SHOW POOLS style): 0 all ready, 1 a replica pool not, 2 the primary not."""
+    if kube:
+        if watch:
+            raise typer.BadParameter("--watch cannot be combined with --kube", param_hint="--watch")
+        target = KubeTarget(namespace, selector, context, timeout)
+        _finish(_across_pods(target, pools_cmd.fetch_and_judge, output.value, pools_cmd.pools_table))
     client = _client(url, token, timeout)
     try:
         if watch:

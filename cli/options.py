@@ -29,3 +29,11 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 5.0
+
+Kube = Annotated[
+    bool,
+    typer.Option("--kube", help="Find the sidecar pods with the Kubernetes API; ask each through the pod proxy."),
+]
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="--kube: namespace (default: the context's).")]
+Selector = Annotated[str, typer.Option("--selector", "-l", help="--kube: label selector of the sidecar pods.")]
+Context = Annotated[str | None, typer.Option("--context", help="--kube: kubeconfig context.")]

@@ -72,6 +72,12 @@ def fetch(client: SidecarClient) -> dict[str, Any]:
     return expect_fields(reply, "collected_at", "pools")
 
 
+def fetch_and_judge(client: SidecarClient) -> tuple[Exit, dict[str, Any]]:
+    """GET /pools and its exit code."""
+    document = fetch(client)
+    return judge(document), document
+
+
 def run(client: SidecarClient, output: str) -> Exit:
     """pool-stats once: print, and return the exit code."""
     document = fetch(client)

@@ -124,6 +124,21 @@ def nagios_line(body: dict[str, Any]) -> str:
     return f"REPLICAS {body['check']} - {summary} | {' '.join(perf)}".rstrip(" |")
 
 
+def nagios_across_pods(code: Exit, results: list[dict[str, Any]]) -> str:
+    """One Nagios line for several pods; perfdata labels are prefixed with the pod name."""
+    parts: list[str] = []
+    perf: list[str] = []
+    for entry in results:
+        if "error" in entry:
+            parts.append(f"{entry['pod']}: {entry['error']}")
+            continue
+        line = nagios_line(entry["result"])
+        summary, _, data = line.partition(" - ")[2].partition(" | ")
+        parts.append(f"{entry['pod']}: {summary}")
+        perf.extend(f"{entry['pod']}/{item}" for item in data.split())
+    return f"REPLICAS {code.name} - {'; '.join(parts)} | {' '.join(perf)}".rstrip(" |")
+
+
 def run(client: SidecarClient, output: str, **kwargs: Any) -> Exit:
     """The check-replicas command: print, and return the exit code."""
     code, body = fetch(client, **kwargs)

@@ -31,6 +31,12 @@ if ! have_pg_binaries; then
   apt-get install -y -q --no-install-recommends postgresql postgresql-contrib
 fi
 
+# The chart tests lint the deploy/ scripts with shellcheck: install it the same way when missing.
+if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q shellcheck >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q shellcheck; }
+fi
+
 stamp="$venv/.fasterdb-installed"
 want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) $extras"
 if [ ! -x "$venv/bin/python" ]; then
@@ -38,6 +44,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q -e "$root[$extras]"
+  "$venv/bin/python" -m pip install -q -e "${root}[${extras}]"
   echo "$want" > "$stamp"
 fi

@@ -1,0 +1,54 @@
+"""What can be checked of deploy/ without a container engine: scripts (shellcheck), manifests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.chart
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = [ROOT / "deploy" / "kind" / "e2e.sh", ROOT / "deploy" / "scripts" / "bootstrap.sh", ROOT / ".ci" / "run"]
+
+
+def _shellcheck() -> str | None:
+    found = shutil.which("shellcheck")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "shellcheck"]):
+            subprocess.run(cmd, env=env, capture_output=True, timeout=600)
+        found = shutil.which("shellcheck")
+    return found
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_pass_shellcheck(script: Path) -> None:
+    shellcheck = _shellcheck()
+    if shellcheck is None:
+        pytest.fail("shellcheck is not installed and could not be installed with apt-get")
+    result = subprocess.run([shellcheck, "-S", "style", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("kube_version", ["1.25.0", "1.37.0"])
+def test_kind_manifests_validate(kube_version: str) -> None:
+    documents = [d for d in yaml.safe_load_all((ROOT / "deploy" / "kind" / "postgres.yaml").read_text()) if d]
+    assert {d["kind"] for d in documents} == {"Secret", "ConfigMap", "Service", "StatefulSet"}
+    for document in documents:
+        kubernetes_validate.validate(document, kube_version, strict=True)
+    cluster = yaml.safe_load((ROOT / "deploy" / "kind" / "cluster.yaml").read_text())
+    assert cluster["kind"] == "Cluster" and cluster["apiVersion"].startswith("kind.x-k8s.io/")
+
+
+def test_dockerfile_runs_as_non_root_and_has_no_build_tools_in_the_final_stage() -> None:
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    final = text.split("\nFROM ")[-1]
+    assert "USER 10001:10001" in final and 'ENTRYPOINT ["fasterdb-sidecar"]' in final
+    assert "gcc" not in final and "apt-get install" not in final
+    assert "COPY --from=build /opt/fasterdb /opt/fasterdb" in final

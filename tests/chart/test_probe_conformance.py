@@ -1,0 +1,106 @@
+"""The chart's probes, executed the way kubelet does, against a sidecar on the real primary/replica.
+
+Takes path, port, period, timeout, failureThreshold and successThreshold from the rendered
+Deployment; a probe succeeds on HTTP 200-399 within timeoutSeconds; readiness flips after
+failureThreshold consecutive failures (back after successThreshold successes); liveness would
+restart the container after failureThreshold consecutive failures.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from service.devcluster import LocalCluster
+from tests.chart.conftest import find, render, scenario_values
+from tests.support import SidecarProcess
+
+pytestmark = [pytest.mark.chart, pytest.mark.integration]
+
+
+@dataclass
+class Prober:
+    """One kubelet-style probe worker."""
+
+    url: str
+    probe: dict[str, Any]
+    state: bool = False
+    history: list[tuple[float, bool]] = field(default_factory=list)
+    failures: int = 0
+    successes: int = 0
+    max_consecutive_failures: int = 0
+
+    def tick(self) -> None:
+        try:
+            status = httpx.get(
+                self.url + self.probe["httpGet"]["path"], timeout=self.probe["timeoutSeconds"]
+            ).status_code
+            ok = 200 <= status < 400
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            if self.successes >= self.probe.get("successThreshold", 1):
+                self.state = True
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            self.max_consecutive_failures = max(self.max_consecutive_failures, self.failures)
+            if self.failures >= self.probe["failureThreshold"]:
+                self.state = False
+        self.history.append((time.monotonic(), self.state))
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            self.tick()
+            stop.wait(max(0.0, self.probe["periodSeconds"] - (time.monotonic() - started)))
+
+
+def wait_state(prober: Prober, want: bool, within: float) -> float:
+    started = time.monotonic()
+    while prober.state != want:
+        assert time.monotonic() - started < within, f"readiness did not become {want} within {within:.0f}s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_rendered_probes_against_a_real_sidecar(pg: LocalCluster) -> None:
+    assert pg.primary is not None
+    values = scenario_values("default")
+    container = find(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+    assert readiness["httpGet"]["port"] == "http" and container["ports"][0]["name"] == "http"
+    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    sidecar_env = {
+        **pg.sidecar_env(),
+        "FASTERDB_HEALTH_TIMEOUT": env["FASTERDB_HEALTH_TIMEOUT"],
+        "FASTERDB_HEALTH_CACHE_TTL": env["FASTERDB_HEALTH_CACHE_TTL"],
+    }
+    with SidecarProcess(sidecar_env) as sidecar:
+        ready, live = Prober(sidecar.url, readiness), Prober(sidecar.url, liveness, state=True)
+        stop = threading.Event()
+        threads = [threading.Thread(target=p.run, args=(stop,), daemon=True) for p in (ready, live)]
+        for t in threads:
+            t.start()
+        try:
+            wait_state(ready, True, within=readiness["periodSeconds"] * 2)
+            pg.stop(pg.primary)
+            # The first probe after the crash comes within one period, then failureThreshold in a row.
+            limit = (readiness["failureThreshold"] + 1) * readiness["periodSeconds"] + readiness["timeoutSeconds"]
+            took = wait_state(ready, False, within=limit)
+            assert took <= limit
+            pg.start_node(pg.primary)
+            back = (readiness["successThreshold"] + 1) * readiness["periodSeconds"] + 5
+            wait_state(ready, True, within=back)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        # Liveness never failed even once: a database outage must not restart the pod.
+        assert live.max_consecutive_failures == 0 and live.state is True
+        assert sidecar.proc is not None and sidecar.proc.poll() is None
