@@ -66,9 +66,13 @@ def _local_cluster() -> Iterator[None]:
     os.environ.update(cluster.sidecar_env())
     if "FASTERDB_ADMIN_TOKEN" not in os.environ and "FASTERDB_ADMIN_TOKEN_FILE" not in os.environ:
         # A throwaway cluster gets a throwaway token, so the admin commands can be tried at once.
-        token = secrets.token_urlsafe(24)
-        os.environ["FASTERDB_ADMIN_TOKEN"] = token
-        print(f"{PROG}: admin token for this session: export FASTERDB_ADMIN_TOKEN={token}", file=sys.stderr)
+        # The token goes to a 0600 file, never to the terminal or a log.
+        assert cluster.base_dir is not None
+        token_file = cluster.base_dir / "admin-token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(secrets.token_urlsafe(24))
+        os.environ["FASTERDB_ADMIN_TOKEN_FILE"] = str(token_file)
+        print(f"{PROG}: admin token: export FASTERDB_ADMIN_TOKEN=$(cat {token_file})", file=sys.stderr)
     try:
         yield
     finally:
