@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 from FasterAPI import HTTPException, JSONResponse, Request, RequestValidationError
 
-from service.errors import BadRequest, ServiceError, error_body
+from service.errors import BadRequest, ServiceError, Unprocessable, error_body
 from service.sizes import SizeError, parse_size
 
 log = logging.getLogger("fasterdb.http")
+S = TypeVar("S", bound=msgspec.Struct)
+T = TypeVar("T")
 
 _NO_STORE = {"cache-control": "no-store"}
 _STATUS_CODES = {
@@ -186,3 +189,22 @@ def path_int(raw: str, name: str) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 2**63:
         raise BadRequest(f"{name} must be a positive integer")
     return int(raw)
+
+
+async def parse_body(request: Request, kind: type[S], validate: Callable[[S], T], *, code: str, limit: int) -> T:
+    """Read, decode (msgspec: exact Decimals, strict types) and validate a JSON body.
+
+    Anything wrong — too large, not JSON, wrong types, a ValueError from ``validate`` — is a 422
+    with ``code`` and a one-sentence message (413 for a body over ``limit``).
+    """
+    raw = await read_body(request, limit)
+    try:
+        if not raw.strip():
+            raise ValueError("the request body is empty; send a JSON object")
+        try:
+            body = msgspec.json.decode(raw, type=kind)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"invalid JSON body: {exc}") from None
+        return validate(body)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), code=code) from None

@@ -16,6 +16,7 @@ import os
 import socket
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -26,9 +27,9 @@ from service.auth import ADMIN_SECURITY, AdminAuth
 from service.db import jobs as sql
 from service.db.pools import Databases, run_transaction, transaction
 from service.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError, Unprocessable, error_responses
-from service.http import json_response, path_int, query_doc, read_body
+from service.http import json_response, parse_body, path_int, query_doc
 from service.lag import ReplicationMonitor
-from service.money import MoneyError, TransferRequest, check_account_id, check_key, decode, parse_amount
+from service.money import MoneyError, TransferRequest, check_account_id, check_key, parse_amount
 from service.sizes import format_size
 
 log = logging.getLogger("fasterdb.jobs")
@@ -55,7 +56,16 @@ class JobBody(msgspec.Struct):
     dry_run: bool = False
 
 
-def validate_job(body: JobBody) -> list[TransferRequest]:
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated job submission."""
+
+    items: list[TransferRequest]
+    batch_size: int
+    dry_run: bool
+
+
+def validate_job(body: JobBody) -> JobRequest:
     """Every item checked up front; a job with an invalid item is refused whole (nothing stored)."""
     if body.kind != "transfer-batch":
         raise MoneyError(f"unknown job kind {body.kind!r}: only 'transfer-batch' exists")
@@ -77,7 +87,7 @@ def validate_job(body: JobBody) -> list[TransferRequest]:
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise MoneyError("; ".join(problems[:5]) + more)
-    return items
+    return JobRequest(items, body.batch_size, body.dry_run)
 
 
 class JobRunner:
@@ -319,13 +329,8 @@ def jobs_router(auth: AdminAuth, runner: JobRunner) -> FasterRouter:
     async def submit_job(request: Request) -> JSONResponse:
         """Validate every item, persist the job, answer 202 with its id."""
         auth.check(request)
-        try:
-            body = decode(await read_body(request, BODY_LIMIT), JobBody)
-            assert isinstance(body, JobBody)
-            items = validate_job(body)
-        except MoneyError as exc:
-            raise Unprocessable(str(exc), code="invalid_job") from None
-        return json_response(await runner.submit(items, body.batch_size, body.dry_run), 202)
+        job = await parse_body(request, JobBody, validate_job, code="invalid_job", limit=BODY_LIMIT)
+        return json_response(await runner.submit(job.items, job.batch_size, job.dry_run), 202)
 
     @router.get(
         "/jobs",

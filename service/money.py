@@ -88,11 +88,6 @@ def validate_transfer(body: TransferBody) -> TransferRequest:
     return TransferRequest(src, dst, parse_amount(body.amount), check_key(body.idempotency_key))
 
 
-def decode(raw: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode a JSON body into ``kind``; MoneyError with msgspec's explanation otherwise."""
-    if not raw.strip():
-        raise MoneyError("the request body is empty; send a JSON object")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.DecodeError as exc:
-        raise MoneyError(f"invalid JSON body: {exc}") from None
+def validate_account(body: AccountBody) -> tuple[int, Decimal]:
+    """An account id and a starting balance (zero allowed)."""
+    return check_account_id(body.id, "id"), parse_amount(body.balance, what="balance", allow_zero=True)

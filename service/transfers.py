@@ -8,17 +8,9 @@ from FasterAPI import FasterRouter, JSONResponse, Query, Request
 
 from service.auth import ADMIN_SECURITY, AdminAuth
 from service.errors import ERROR_SCHEMA, BadRequest, Unprocessable, error_responses
-from service.http import json_response, path_int, query_doc, read_body
+from service.http import json_response, parse_body, path_int, query_doc
 from service.ledger import Ledger
-from service.money import (
-    AccountBody,
-    MoneyError,
-    TransferBody,
-    check_account_id,
-    decode,
-    parse_amount,
-    validate_transfer,
-)
+from service.money import AccountBody, TransferBody, validate_account, validate_transfer
 
 BODY_LIMIT = 64 * 1024
 _MONEY = {"type": "string", "pattern": r"^\d{1,15}(\.\d{1,2})?$", "example": "10.50"}
@@ -113,13 +105,9 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
     async def create_account(request: Request) -> JSONResponse:
         """201 with the account; 409 when the id exists."""
         auth.check(request)
-        try:
-            body = decode(await read_body(request, BODY_LIMIT), AccountBody)
-            assert isinstance(body, AccountBody)
-            account_id = check_account_id(body.id, "id")
-            balance = parse_amount(body.balance, what="balance", allow_zero=True)
-        except MoneyError as exc:
-            raise Unprocessable(str(exc), code="invalid_account") from None
+        account_id, balance = await parse_body(
+            request, AccountBody, validate_account, code="invalid_account", limit=BODY_LIMIT
+        )
         return json_response(await ledger.create_account(account_id, balance), 201)
 
     @router.get(
@@ -171,12 +159,12 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
         """One transaction on the primary; a 503 is always safe to retry with the same key."""
         auth.check(request)
         try:
-            body = decode(await read_body(request, BODY_LIMIT), TransferBody)
-            assert isinstance(body, TransferBody)
-            transfer = validate_transfer(body)
-        except MoneyError as exc:
+            transfer = await parse_body(
+                request, TransferBody, validate_transfer, code="invalid_transfer", limit=BODY_LIMIT
+            )
+        except Unprocessable:
             ledger.counts["invalid"] += 1
-            raise Unprocessable(str(exc), code="invalid_transfer") from None
+            raise
         return json_response(await ledger.transfer(transfer))
 
     return router
