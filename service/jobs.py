@@ -297,7 +297,10 @@ _JOB_IN = {
                 "properties": {
                     "from_account": {"type": "integer", "minimum": 1},
                     "to_account": {"type": "integer", "minimum": 1},
-                    "amount": {"type": "string", "pattern": r"^\d{1,15}(\.\d{1,2})?$"},
+                    "amount": {
+                        "type": "string",
+                        "pattern": r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,14}(\.[0-9]{1,2})?)$",
+                    },
                     "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
                 },
             },

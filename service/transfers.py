@@ -13,7 +13,11 @@ from service.ledger import Ledger
 from service.money import AccountBody, TransferBody, validate_account, validate_transfer
 
 BODY_LIMIT = 64 * 1024
-_MONEY = {"type": "string", "pattern": r"^\d{1,15}(\.\d{1,2})?$", "example": "10.50"}
+_MONEY = {
+    "type": "string",
+    "pattern": r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,14}(\.[0-9]{1,2})?)$",
+    "example": "10.50",
+}
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 _TRANSFER_IN = {
     "type": "object",
