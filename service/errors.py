@@ -92,6 +92,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI ``content`` entry for a JSON body with ``schema``."""
+    return {"application/json": {"schema": schema}}
+
+
 def error_responses(*statuses: int) -> dict[str, Any]:
     """OpenAPI ``responses`` entries for the given error statuses, all with the error body."""
     names = {
@@ -107,7 +112,7 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     return {
         str(s): {
             "description": names.get(s, "Error"),
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+            "content": json_content(ERROR_SCHEMA),
         }
         for s in statuses
     }

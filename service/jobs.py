@@ -26,7 +26,15 @@ from FasterAPI import FasterRouter, JSONResponse, Query, Request
 from service.auth import ADMIN_SECURITY, AdminAuth
 from service.db import jobs as sql
 from service.db.pools import Databases, run_transaction, transaction
-from service.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError, Unprocessable, error_responses
+from service.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+    error_responses,
+    json_content,
+)
 from service.http import json_response, parse_body, path_int, query_doc
 from service.lag import ReplicationMonitor
 from service.money import MoneyError, TransferRequest, check_account_id, check_key, parse_amount
@@ -247,10 +255,6 @@ class JobRunner:
                 return
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
 _JOB = {
     "type": "object",
     "required": [
@@ -322,9 +326,9 @@ def jobs_router(auth: AdminAuth, runner: JobRunner) -> FasterRouter:
         status_code=202,
         openapi_extra={
             "security": ADMIN_SECURITY,
-            "requestBody": {"required": True, "content": _json(_JOB_IN)},
+            "requestBody": {"required": True, "content": json_content(_JOB_IN)},
             "responses": {
-                "202": {"description": "queued", "content": _json(_JOB)},
+                "202": {"description": "queued", "content": json_content(_JOB)},
                 **error_responses(401, 403, 413, 422, 503),
             },
         },
@@ -344,7 +348,9 @@ def jobs_router(auth: AdminAuth, runner: JobRunner) -> FasterRouter:
             "responses": {
                 "200": {
                     "description": "jobs",
-                    "content": _json({"type": "object", "properties": {"jobs": {"type": "array", "items": _JOB}}}),
+                    "content": json_content(
+                        {"type": "object", "properties": {"jobs": {"type": "array", "items": _JOB}}}
+                    ),
                 },
                 **error_responses(400, 401, 403, 503),
             },
@@ -365,7 +371,7 @@ def jobs_router(auth: AdminAuth, runner: JobRunner) -> FasterRouter:
             "security": ADMIN_SECURITY,
             "parameters": [job_id_param],
             "responses": {
-                "200": {"description": "the job", "content": _json(_JOB)},
+                "200": {"description": "the job", "content": json_content(_JOB)},
                 **error_responses(400, 401, 403, 404, 503),
             },
         },
@@ -382,7 +388,7 @@ def jobs_router(auth: AdminAuth, runner: JobRunner) -> FasterRouter:
             "security": ADMIN_SECURITY,
             "parameters": [job_id_param],
             "responses": {
-                "200": {"description": "cancelled", "content": _json(_JOB)},
+                "200": {"description": "cancelled", "content": json_content(_JOB)},
                 **error_responses(400, 401, 403, 404, 409, 503),
             },
         },

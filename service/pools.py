@@ -16,41 +16,25 @@ from service.errors import error_responses
 from service.http import json_response, query_doc, query_float
 from service.monitor import DatabaseMonitor
 
+_COUNTS = (
+    "min_size",
+    "max_size",
+    "size",
+    "idle",
+    "in_use",
+    "waiting",
+    "acquired_total",
+    "acquire_timeouts_total",
+)
 _POOL_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": [
-        "name",
-        "role",
-        "ready",
-        "min_size",
-        "max_size",
-        "size",
-        "idle",
-        "in_use",
-        "waiting",
-        "acquired_total",
-        "acquire_timeouts_total",
-        "acquire_wait_ms",
-    ],
+    "required": ["name", "role", "ready", *_COUNTS, "acquire_wait_ms"],
     "properties": {
         "name": {"type": "string"},
         "role": {"type": "string", "enum": ["primary", "replica"]},
         "ready": {"type": "boolean"},
         "error": {"type": "string", "nullable": True},
-        **{
-            k: {"type": "integer"}
-            for k in (
-                "min_size",
-                "max_size",
-                "size",
-                "idle",
-                "in_use",
-                "waiting",
-                "acquired_total",
-                "acquire_timeouts_total",
-                "acquire_errors_total",
-            )
-        },
+        **{k: {"type": "integer"} for k in (*_COUNTS, "acquire_errors_total")},
         "acquire_wait_ms": {
             "type": "object",
             "required": ["p50", "p99", "max"],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from FasterAPI import FasterRouter, JSONResponse, Query, Request
 
 from service.auth import ADMIN_SECURITY, AdminAuth
-from service.errors import ERROR_SCHEMA, BadRequest, Unprocessable, error_responses
+from service.errors import ERROR_SCHEMA, BadRequest, Unprocessable, error_responses, json_content
 from service.http import json_response, parse_body, path_int, query_doc
 from service.ledger import Ledger
 from service.money import AccountBody, TransferBody, validate_account, validate_transfer
@@ -60,10 +58,6 @@ _ACCOUNT = {
 }
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
 def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
     """Migrations, accounts and transfers; every handler checks the bearer token first."""
     router = FasterRouter(tags=["admin"])
@@ -74,7 +68,7 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
         openapi_extra={
             "security": ADMIN_SECURITY,
             "responses": {
-                "200": {"description": "schema version", "content": _json({"type": "object"})},
+                "200": {"description": "schema version", "content": json_content({"type": "object"})},
                 **error_responses(401, 403, 503),
             },
         },
@@ -92,7 +86,7 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
             "security": ADMIN_SECURITY,
             "requestBody": {
                 "required": True,
-                "content": _json(
+                "content": json_content(
                     {
                         "type": "object",
                         "required": ["id", "balance"],
@@ -101,7 +95,7 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
                 ),
             },
             "responses": {
-                "201": {"description": "created", "content": _json(_ACCOUNT)},
+                "201": {"description": "created", "content": json_content(_ACCOUNT)},
                 **error_responses(401, 403, 409, 422, 503),
             },
         },
@@ -128,7 +122,7 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
                 ),
             ],
             "responses": {
-                "200": {"description": "the account", "content": _json(_ACCOUNT)},
+                "200": {"description": "the account", "content": json_content(_ACCOUNT)},
                 **error_responses(400, 401, 403, 404, 503),
             },
         },
@@ -145,15 +139,15 @@ def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
         summary="Move money between two accounts, exactly once per idempotency key",
         openapi_extra={
             "security": ADMIN_SECURITY,
-            "requestBody": {"required": True, "content": _json(_TRANSFER_IN)},
+            "requestBody": {"required": True, "content": json_content(_TRANSFER_IN)},
             "responses": {
                 "200": {
                     "description": "applied (or a repeat of an applied key)",
-                    "content": _json(_TRANSFER_OUT),
+                    "content": json_content(_TRANSFER_OUT),
                 },
                 "409": {
                     "description": "insufficient_funds or idempotency_conflict",
-                    "content": _json(ERROR_SCHEMA),
+                    "content": json_content(ERROR_SCHEMA),
                 },
                 **error_responses(401, 403, 404, 413, 422, 503),
             },
