@@ -1,0 +1,55 @@
+import pytest
+
+from service.db.deadlines import Deadlines
+from service.db.instrumentation import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats
+
+pytestmark = pytest.mark.unit
+
+
+def test_histogram_and_window_see_every_wait() -> None:
+    stats = PoolStats()
+    now = 1000.0
+    for i in range(FOLD_SAMPLES + 10):
+        stats.observe_wait(0.3 if i % 100 == 0 else 0.0001, now + i / 10_000)
+    buckets = dict(stats.cumulative_buckets())
+    assert buckets["+Inf"] == stats.wait_count == FOLD_SAMPLES + 10
+    assert buckets["+Inf"] - buckets["0.25"] == 6  # the 0.3 s waits
+    assert stats.wait_sum == pytest.approx(6 * 0.3 + (FOLD_SAMPLES + 4) * 0.0001)
+    window = stats.recent_wait_ms(now=now + 1)
+    assert window["max"] == 300.0 and window["p50"] == 0.1
+    assert stats.recent_wait_ms(now=now + WINDOW_SECONDS + 5) == {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    assert len(buckets) == len(BUCKETS) + 1
+
+
+def test_pending_waits_are_folded_within_a_second() -> None:
+    stats = PoolStats()
+    stats.observe_wait(0.5, 10.0)
+    stats.observe_wait(0.5, 11.5)  # more than a second later: the first batch is stamped 10.0
+    assert stats._recent and stats._recent[0] == (10.0, 0.5)
+
+
+async def _expire() -> bool:
+    import asyncio
+
+    deadlines = Deadlines(resolution=0.01)
+    task = asyncio.current_task()
+    assert task is not None
+    import time
+
+    deadlines.enter(task, time.monotonic() + 0.05)
+    try:
+        await asyncio.sleep(5)
+    except asyncio.CancelledError:
+        return deadlines.expired(task)
+    finally:
+        deadlines.leave(task)
+    return False
+
+
+def test_deadline_cancels_only_its_task() -> None:
+    import asyncio
+    import time
+
+    started = time.monotonic()
+    assert asyncio.run(_expire()) is True
+    assert time.monotonic() - started < 1.0
