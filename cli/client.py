@@ -33,19 +33,24 @@ class Reply:
         if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
             err = self.body["error"]
             return f"{err.get('message', 'request failed')} ({err.get('code', 'error')})"
+        if isinstance(self.body, dict) and self.body.get("kind") == "Status":  # the Kubernetes API's own
+            return f"Kubernetes API: {self.body.get('message', 'request refused')} (HTTP {self.status})"
         return f"the sidecar answered HTTP {self.status}"
 
 
 class SidecarClient:
     """A small synchronous client for the sidecar's HTTP API."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, token: str | None = None, timeout: float = 5.0, http: httpx.Client | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
         if not self.url.startswith(("http://", "https://")):
             raise CliError(f"--url must start with http:// or https:// (got {url!r})")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, follow_redirects=False)
+        # ``http``: a preconfigured client (e.g. TLS and credentials of the Kubernetes API server).
+        self._http = http or httpx.Client(base_url=self.url, timeout=timeout, follow_redirects=False)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -7,15 +7,15 @@ this as an optional Role: ``rbac.create=true``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, Reply, SidecarClient
+from cli.client import CliError, SidecarClient
 from cli.exitcodes import Exit, worst
 from cli.output import emit
 
@@ -33,58 +33,27 @@ class KubeTarget:
     timeout: float
 
 
-class PodProxyClient(SidecarClient):
-    """A SidecarClient whose requests go through the API server's pod proxy."""
+def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, timeout: float) -> SidecarClient:
+    """A SidecarClient whose base URL is the API server's pod proxy for ``pod``:``port``.
 
-    def __init__(self, api: Any, namespace: str, pod: str, port: int, timeout: float) -> None:
-        self.url = f"kube://{namespace}/{pod}:{port}"
-        self.token = None
-        self.timeout = timeout
-        self._api, self._namespace, self._pod, self._port = api, namespace, pod, port
-
-    def close(self) -> None:
-        """Nothing to close: the API client is shared."""
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        admin: bool = False,
-    ) -> Reply:
-        """GET/POST through /api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}."""
-        from kubernetes.client.exceptions import ApiException
-
-        query = [
-            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (params or {}).items() if v is not None
-        ]
-        resource = f"/api/v1/namespaces/{self._namespace}/pods/{self._pod}:{self._port}/proxy{path}"
-        try:
-            response = self._api.api_client.call_api(
-                resource,
-                method,
-                query_params=query,
-                body=json_body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=self.timeout,
-            )
-            status, raw = response.status, response.data
-        except ApiException as exc:
-            status, raw = exc.status, exc.body
-        except Exception as exc:  # urllib3 connection and timeout errors
-            raise CliError(f"pod {self._pod}: the Kubernetes API did not answer ({type(exc).__name__})") from None
-        try:
-            body = json.loads(raw)
-        except (TypeError, ValueError):
-            raise CliError(f"pod {self._pod}: non-JSON answer (HTTP {status}) from {path}") from None
-        return Reply(int(status), body)
+    TLS settings and credentials come from the kubernetes client's Configuration (kubeconfig or
+    in-cluster), so whatever `kubectl` can reach, this can.
+    """
+    headers = {
+        entry["key"]: entry["value"]
+        for entry in configuration.auth_settings().values()
+        if entry.get("in") == "header" and entry.get("value")
+    }
+    verify: Any = bool(configuration.verify_ssl)
+    if verify and configuration.ssl_ca_cert:
+        verify = configuration.ssl_ca_cert
+    cert = (configuration.cert_file, configuration.key_file) if configuration.cert_file else None
+    base = f"{configuration.host.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy"
+    http = httpx.Client(base_url=base, timeout=timeout, verify=verify, cert=cert, headers=headers)
+    return SidecarClient(base, None, timeout, http=http)
 
 
-def discover(target: KubeTarget) -> dict[str, PodProxyClient]:
+def discover(target: KubeTarget) -> dict[str, SidecarClient]:
     """The running pods matching the selector, each with a client through the pod proxy."""
     try:
         from kubernetes import client, config
@@ -93,7 +62,7 @@ def discover(target: KubeTarget) -> dict[str, PodProxyClient]:
         raise CliError("--kube needs the kubernetes client: pip install 'fasterdb-ops[kube]'") from None
     try:
         config.load_kube_config(context=target.context)
-        namespace = target.namespace or config.list_kube_config_contexts()[1]["context"].get("namespace", "default")
+        namespace = target.namespace or _context_namespace(config.list_kube_config_contexts(), target.context)
     except (ConfigException, FileNotFoundError, TypeError):
         try:
             config.load_incluster_config()
@@ -108,14 +77,23 @@ def discover(target: KubeTarget) -> dict[str, PodProxyClient]:
         raise CliError(
             f"cannot list pods in namespace {namespace}: {'HTTP ' + str(status) if status else type(exc).__name__}"
         ) from None
+    configuration = client.Configuration.get_default_copy()
     clients = {}
     for pod in pods.items:
         if pod.status.phase != "Running":
             continue
-        clients[pod.metadata.name] = PodProxyClient(api, namespace, pod.metadata.name, _port(pod), target.timeout)
+        name = pod.metadata.name
+        clients[name] = pod_proxy_client(configuration, namespace, name, _port(pod), target.timeout)
     if not clients:
         raise CliError(f"no running pods match {target.selector!r} in namespace {namespace}")
     return clients
+
+
+def _context_namespace(contexts: tuple[list[dict[str, Any]], dict[str, Any]], name: str | None) -> str:
+    """The namespace of kubeconfig context ``name`` (the current one when None), or "default"."""
+    available, current = contexts
+    chosen = next((c for c in available if c.get("name") == name), None) if name else current
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
 def _port(pod: Any) -> int:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cli.client import SidecarClient
+from cli.client import CliError, SidecarClient
 from cli.commands import health as health_cmd
 from cli.commands import pools as pools_cmd
 from cli.commands import replicas as replicas_cmd
@@ -71,3 +71,64 @@ def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: LocalCluste
     code, results = across_pods(pods, pools_cmd.fetch_and_judge)
     assert code == Exit.WARNING  # a replica pool is not ready
     assert all(r["result"]["pools"][1]["ready"] is False for r in results)
+
+
+def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProcess) -> None:
+    """The real --kube transport against a stand-in API server that proxies like kube-apiserver."""
+    import http.server
+    import threading
+    import urllib.request
+
+    from kubernetes import client as kclient
+
+    from cli.kube import _context_namespace, pod_proxy_client
+
+    seen: list[tuple[str, str | None]] = []
+    prefix = "/api/v1/namespaces/apps/pods/sidecar-0:8080/proxy"
+
+    class ApiServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append((self.path, self.headers.get("authorization")))
+            if not self.path.startswith(prefix) or self.headers.get("authorization") != "Bearer sa-token":
+                self.send_response(403)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"kind": "Status", "message": "pods \\"sidecar-0\\" is forbidden"}')
+                return
+            try:
+                upstream = urllib.request.urlopen(sidecar.url + self.path[len(prefix) :], timeout=5)
+                status, body = upstream.status, upstream.read()
+            except urllib.error.HTTPError as exc:  # 503 passes through like the real proxy
+                status, body = exc.code, exc.read()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ApiServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        configuration = kclient.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}")
+        configuration.api_key = {"authorization": "sa-token"}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        proxied = pod_proxy_client(configuration, "apps", "sidecar-0", 8080, 5.0)
+        code, body = health_cmd.fetch_health(proxied)
+        assert code == Exit.OK and body["primary"]["ok"] is True
+        assert seen[-1] == (prefix + "/health/db?replicas=true", "Bearer sa-token")
+
+        configuration.api_key = {"authorization": "wrong"}
+        refused = pod_proxy_client(configuration, "apps", "sidecar-0", 8080, 5.0)
+        with pytest.raises(CliError) as info:
+            health_cmd.fetch_health(refused)
+        assert "forbidden" in info.value.message and info.value.code == Exit.UNKNOWN
+    finally:
+        server.shutdown()
+    contexts = (
+        [{"name": "a", "context": {"namespace": "team-a"}}, {"name": "b", "context": {}}],
+        {"name": "b", "context": {}},
+    )
+    assert _context_namespace(contexts, "a") == "team-a"
+    assert _context_namespace(contexts, None) == "default"
