@@ -46,3 +46,20 @@ def test_filter_masks_message_args_and_traceback() -> None:
     line = JsonFormatter().format(record)
     assert "topsecret1" not in line
     assert "Traceback" in line and "RuntimeError" in line
+
+
+def test_configure_logging_formats_and_masks(capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from service.logs import configure_logging
+
+    for fmt in ("json", "text"):
+        configure_logging("info", fmt, secrets=("s3cret-token-value",))
+        logging.getLogger("fasterdb.test").warning("token s3cret-token-value at postgresql://u:pw123@h/db")
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "s3cret-token-value" not in err and "pw123" not in err
+        if fmt == "json":
+            assert json.loads(err)["level"] == "warning"
+        else:
+            assert "WARNING fasterdb.test:" in err
+    logging.getLogger().handlers.clear()
