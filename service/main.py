@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from service import __version__
 from service.settings import ConfigError, Settings, load_settings, unknown_variables
@@ -25,7 +25,7 @@ def _secrets(settings: Settings) -> tuple[str, ...]:
         with contextlib.suppress(ValueError):
             password = urlsplit(dsn.get_secret_value()).password
             if password:
-                found.append(password)
+                found.extend({password, unquote(password)})  # as written, and as the driver sees it
     if settings.admin_token is not None:
         found.append(settings.admin_token.get_secret_value())
     return tuple(found)
