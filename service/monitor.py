@@ -30,7 +30,6 @@ class SingleFlight(Generic[T]):
         self._value: T | None = None
         self._stamp = 0.0  # time.monotonic() when _value was produced
         self._inflight: asyncio.Task[T] | None = None
-        self.fetches = 0  # how many times fetch actually ran (tests and metrics read it)
 
     @property
     def cached(self) -> T | None:
@@ -52,7 +51,6 @@ class SingleFlight(Generic[T]):
 
     async def _run(self) -> T:
         try:
-            self.fetches += 1
             value = await self._fetch()
             self._value, self._stamp = value, time.monotonic()
             return value
@@ -102,10 +100,6 @@ class DatabaseMonitor:
                 result.detail,
                 extra={"pool": result.name, "category": result.error},
             )
-
-    def flight(self, name: str) -> SingleFlight[PoolCheck]:
-        """The cache of the pool called ``name``."""
-        return self._checks[name]
 
     async def check(self, name: str) -> PoolCheck:
         """The (cached) health of one pool."""

@@ -37,10 +37,6 @@ class PoolCheck:
         object.__setattr__(self, "public", public)
         object.__setattr__(self, "checked_at_iso", iso(self.checked_at))
 
-    def as_dict(self) -> dict[str, object]:
-        """The per-pool shape of the /health/db body."""
-        return dict(self.public)
-
 
 def iso(ts: float) -> str:
     """An epoch timestamp as ISO 8601 in UTC with milliseconds."""

@@ -89,11 +89,6 @@ class ManagedPool:
         """What PostgreSQL shows in pg_stat_activity for this pool's connections."""
         return f"fasterdb-sidecar/{self.name}"
 
-    @property
-    def state(self) -> str:
-        """new, opening (no asyncpg pool yet: the database was not reachable), open or closed."""
-        return self._state
-
     async def open(self) -> None:
         """Start creating the asyncpg pool in the background; returns at once, never fails on the DB."""
         if self._state != "new":
@@ -335,10 +330,6 @@ class Databases:
     def __iter__(self) -> Iterator[ManagedPool]:
         yield self.primary
         yield from self.replicas
-
-    def get(self, name: str) -> ManagedPool | None:
-        """The pool called ``name``, or None."""
-        return next((p for p in self if p.name == name), None)
 
     async def open(self) -> None:
         """Open every pool (no connection is made here)."""
