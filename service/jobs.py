@@ -43,6 +43,7 @@ from service.sizes import format_size
 log = logging.getLogger("fasterdb.jobs")
 
 MAX_ITEMS = 100_000
+UNMIGRATED_POLL_SECONDS = 10.0
 BODY_LIMIT = 32 * 1024 * 1024
 
 
@@ -173,6 +174,7 @@ class JobRunner:
 
     async def _loop(self) -> None:
         while True:
+            pause = self.poll_interval
             try:
                 job_id = await run_transaction(
                     self.databases.primary,
@@ -183,13 +185,17 @@ class JobRunner:
                     await self._run(job_id)
                     continue
             except ServiceError as exc:
-                if exc.code != "schema_not_migrated":
+                if exc.code == "schema_not_migrated":
+                    # No tables yet: don't make the primary fail (and log) a statement every poll.
+                    # A job submitted through this sidecar still wakes the worker at once.
+                    pause = max(self.poll_interval, UNMIGRATED_POLL_SECONDS)
+                else:
                     log.warning("job worker: %s", exc.message)
             except Exception:
                 log.exception("job worker failed; continuing")
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), pause)
             except TimeoutError:
                 pass
 
