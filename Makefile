@@ -21,8 +21,8 @@ unit: bootstrap
 	$(PY) -m pytest -q -m unit
 
 lint: bootstrap
-	$(VENV)/bin/ruff check service cli tests
-	$(VENV)/bin/ruff format --check service cli tests
+	$(VENV)/bin/ruff check service cli devtools tests
+	$(VENV)/bin/ruff format --check service cli devtools tests
 	$(VENV)/bin/mypy
 
 ## bench: benchmark scripts that print ratios measured side by side

@@ -8,7 +8,6 @@ this as an optional Role: ``rbac.create=true``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,20 +16,11 @@ from rich.text import Text
 
 from cli.client import CliError, SidecarClient
 from cli.exitcodes import Exit, worst
+from cli.options import KubeTarget
 from cli.output import emit
 
-DEFAULT_SELECTOR = "app.kubernetes.io/name=fasterdb-sidecar"
 CONTAINER = "fasterdb-sidecar"
-
-
-@dataclass(frozen=True)
-class KubeTarget:
-    """Where to look for sidecar pods."""
-
-    namespace: str | None
-    selector: str
-    context: str | None
-    timeout: float
+One = Callable[[SidecarClient], tuple[Exit, dict[str, Any]]]
 
 
 def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, timeout: float) -> SidecarClient:
@@ -113,10 +103,7 @@ def _incluster_namespace() -> str:
         return "default"
 
 
-def across_pods(
-    clients: dict[str, SidecarClient],
-    one: Callable[[SidecarClient], tuple[Exit, dict[str, Any]]],
-) -> tuple[Exit, list[dict[str, Any]]]:
+def across_pods(clients: dict[str, SidecarClient], one: One) -> tuple[Exit, list[dict[str, Any]]]:
     """Run ``one`` against every pod; the exit code is the worst of them (an error counts UNKNOWN)."""
     results, codes = [], []
     for pod, client in sorted(clients.items()):
@@ -130,8 +117,14 @@ def across_pods(
     return worst(codes), results
 
 
-def emit_across_pods(results: list[dict[str, Any]], output: str, table: Callable[[Any], Any]) -> None:
-    """JSON: {"pods": [...]}; table: the command's own table per pod, under the pod's name."""
+def emit_across_pods(
+    results: list[dict[str, Any]],
+    output: str,
+    table: Callable[[Any], Any],
+    nagios: Callable[[list[dict[str, Any]]], str] | None = None,
+) -> None:
+    """JSON: {"pods": [...]}; table: the command's own table per pod, under the pod's name;
+    nagios: the one line ``nagios(results)`` builds."""
 
     def render(data: dict[str, Any]) -> Group:
         parts: list[Any] = []
@@ -141,4 +134,22 @@ def emit_across_pods(results: list[dict[str, Any]], output: str, table: Callable
             parts.append(table(entry["result"]) if "result" in entry else Text(entry["error"], style="red"))
         return Group(*parts)
 
-    emit({"pods": results}, output, render)
+    emit({"pods": results}, output, render, (lambda data: nagios(data["pods"])) if nagios else None)
+
+
+def run_across_pods(
+    target: KubeTarget,
+    one: One,
+    output: str,
+    table: Callable[[Any], Any],
+    nagios: Callable[[list[dict[str, Any]]], str] | None = None,
+) -> Exit:
+    """--kube: run ``one`` on every sidecar pod, print one section per pod, return the worst code."""
+    clients = discover(target)
+    try:
+        code, results = across_pods(clients, one)
+    finally:
+        for client in clients.values():
+            client.close()
+    emit_across_pods(results, output, table, nagios)
+    return code

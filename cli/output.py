@@ -37,8 +37,18 @@ def make_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
     return table
 
 
-def emit(data: Any, output: str, table: Callable[[Any], Any] | None = None) -> None:
-    """Write ``data`` to stdout as JSON, or as the renderable ``table(data)`` builds."""
+def emit(
+    data: Any,
+    output: str,
+    table: Callable[[Any], Any] | None = None,
+    nagios: Callable[[Any], str] | None = None,
+) -> None:
+    """Write ``data`` to stdout: as JSON, as the renderable ``table(data)`` builds, or as the
+    one Nagios line ``nagios(data)`` builds."""
+    if output == CheckOutput.nagios.value and nagios is not None:
+        sys.stdout.write(nagios(data) + "\n")
+        sys.stdout.flush()
+        return
     if output == Output.json.value or table is None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()

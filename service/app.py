@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from FasterAPI import Faster, HTTPException, RequestValidationError
 
 from service import __version__
 from service.auth import AdminAuth
-from service.db.pools import Databases, ManagedPool, PoolConfig
+from service.collector import SidecarCollector
+from service.db.pool import Databases, ManagedPool, PoolConfig
 from service.errors import ServiceError
-from service.health import health_router
 from service.http import (
     ErrorBodyMiddleware,
     http_exception_handler,
@@ -19,21 +18,27 @@ from service.http import (
     unexpected_error_handler,
     validation_error_handler,
 )
-from service.jobs import JobRunner, jobs_router
-from service.lag import ReplicationMonitor, Thresholds
+from service.job_runner import JobRunner
+from service.job_worker import JobWorker
 from service.ledger import Ledger
-from service.metrics import SidecarCollector, metrics_router
-from service.monitor import DatabaseMonitor
-from service.pools import pools_router
-from service.replication import replication_router
+from service.pool_health import PoolHealth
+from service.refresher import Refresher
+from service.replica_lag import LagMeter, Thresholds
+from service.routes.accounts import accounts_router
+from service.routes.admin import admin_router
+from service.routes.health import health_router
+from service.routes.jobs import jobs_router
+from service.routes.metrics import metrics_router
+from service.routes.pools import pools_router
+from service.routes.replicas import replicas_router
+from service.routes.transfers import transfers_router
 from service.settings import Settings
-from service.transfers import admin_router
 
 log = logging.getLogger("fasterdb.app")
 
 
 class Sidecar:
-    """The sidecar's resources: settings, pools and the monitor, opened and closed together."""
+    """The sidecar's resources: settings, pools, health, lag, ledger and jobs, opened and closed together."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -49,15 +54,16 @@ class Sidecar:
             ManagedPool("primary", "primary", settings.primary_dsn, config),
             [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
         )
-        self.monitor = DatabaseMonitor(self.databases, settings.health_timeout, settings.health_cache_ttl)
-        self.replication = ReplicationMonitor(self.databases, self.monitor.deadline, settings.health_cache_ttl)
+        self.health = PoolHealth(self.databases, settings.health_timeout, settings.health_cache_ttl)
+        self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl)
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
+        self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
 
         self.auth = AdminAuth(settings.admin_token)
-        self.ledger = Ledger(self.databases, self.monitor, settings.schema_name)
-        self.jobs = JobRunner(
+        self.ledger = Ledger(self.databases, self.health, settings.schema_name)
+        self.worker = JobWorker(
             self.databases,
-            self.replication,
+            self.lag,
             settings.schema_name,
             max_replica_lag_bytes=settings.job_max_replica_lag_bytes,
             max_pool_waiting=settings.job_max_pool_waiting,
@@ -65,37 +71,23 @@ class Sidecar:
             lease_seconds=settings.job_lease_seconds,
             poll_interval=settings.job_poll_interval,
         )
+        self.jobs = JobRunner(self.databases, settings.schema_name, on_submit=self.worker.wake)
+        self.collector = SidecarCollector(self.databases, self.health, self.lag, lambda: dict(self.ledger.counts))
         self.stopping = False  # set on SIGTERM, before in-flight requests are drained
-        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the pools and start the background monitor; never waits for the database."""
+        """Open the pools and start the background tasks; never waits for the database."""
         await self.databases.open()
-        self.jobs.start()
-        if self.settings.monitor_interval > 0:
-            self._watcher = asyncio.create_task(self._watch(self.settings.monitor_interval), name="monitor")
-        log.info(
-            "sidecar started",
-            extra={"pools": [p.name for p in self.databases], "version": __version__},
-        )
-
-    async def _watch(self, interval: float) -> None:
-        """Check every pool and replica lag periodically, so metrics and /pools stay current."""
-        while True:
-            try:
-                await asyncio.gather(*(self.monitor.check(p.name) for p in self.databases), self.replication.snapshot())
-            except Exception:  # never let the monitor die; the checks themselves don't raise
-                log.exception("background monitor round failed")
-            await asyncio.sleep(interval)
+        self.worker.start()
+        self.refresher.start()
+        log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
 
     async def stop(self) -> None:
-        """Stop the monitor and close the pools within the shutdown timeout."""
+        """Stop the background tasks and close the pools within the shutdown timeout."""
         self.stopping = True
-        self.monitor.quiet = True
-        await self.jobs.stop()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
+        self.health.transitions.quiet = True
+        await self.worker.stop()
+        await self.refresher.stop()
         await self.databases.close(timeout=max(1.0, self.settings.shutdown_timeout))
         log.info("sidecar stopped")
 
@@ -109,15 +101,14 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
         description="Health, replica lag, pool statistics and transactional jobs for PostgreSQL.",
         redoc_url=None,
     )
-    app.include_router(health_router(sidecar.monitor))
-    app.include_router(replication_router(sidecar.replication, sidecar.lag_defaults))
-    app.include_router(pools_router(sidecar.databases, sidecar.monitor, lambda: sidecar.stopping))
+    app.include_router(health_router(sidecar.health))
+    app.include_router(replicas_router(sidecar.lag, sidecar.lag_defaults))
+    app.include_router(pools_router(sidecar.databases, sidecar.health, lambda: sidecar.stopping))
     app.include_router(admin_router(sidecar.auth, sidecar.ledger))
+    app.include_router(accounts_router(sidecar.auth, sidecar.ledger))
+    app.include_router(transfers_router(sidecar.auth, sidecar.ledger))
     app.include_router(jobs_router(sidecar.auth, sidecar.jobs))
-    collector = SidecarCollector(
-        sidecar.databases, sidecar.monitor, sidecar.replication, lambda: dict(sidecar.ledger.counts)
-    )
-    app.include_router(metrics_router(collector))
+    app.include_router(metrics_router(sidecar.collector))
 
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

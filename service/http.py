@@ -18,6 +18,14 @@ S = TypeVar("S", bound=msgspec.Struct)
 T = TypeVar("T")
 
 _NO_STORE = {"cache-control": "no-store"}
+
+# OpenAPI shapes shared by the admin routers: an account id and an amount as the server accepts them.
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+MONEY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,14}(\.[0-9]{1,2})?)$",
+    "example": "10.50",
+}
 _STATUS_CODES = {
     400: "invalid_request",
     401: "unauthorized",

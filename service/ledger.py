@@ -9,10 +9,11 @@ from typing import Any
 
 from service.db import ledger as sql
 from service.db.migrations import migrate
-from service.db.pools import Databases, ManagedPool, run_transaction, transaction
+from service.db.pool import Databases, ManagedPool
+from service.db.transactions import run_transaction, transaction
 from service.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
 from service.money import TransferRequest
-from service.monitor import DatabaseMonitor
+from service.pool_health import PoolHealth
 
 log = logging.getLogger("fasterdb.ledger")
 
@@ -42,9 +43,9 @@ def transfer_body(outcome: sql.Outcome) -> dict[str, Any]:
 class Ledger:
     """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
 
-    def __init__(self, databases: Databases, monitor: DatabaseMonitor, schema: str) -> None:
+    def __init__(self, databases: Databases, health: PoolHealth, schema: str) -> None:
         self.databases = databases
-        self.monitor = monitor
+        self.health = health
         self.schema = schema
         self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
 
@@ -65,8 +66,8 @@ class Ledger:
             raise
         self.counts[outcome.code or outcome.status] += 1
         if outcome.status == "failed":
-            assert outcome.code is not None and outcome.message is not None
-            raise _FAILURES[outcome.code](outcome.message, code=outcome.code)
+            code = outcome.code or "transfer_failed"
+            raise _FAILURES.get(code, Conflict)(outcome.message or "the transfer was refused", code=code)
         return transfer_body(outcome)
 
     async def create_account(self, account_id: int, balance: Decimal) -> dict[str, Any]:
@@ -81,9 +82,7 @@ class Ledger:
         """An account read from a healthy replica (falling back to the next, then the primary)."""
         candidates: list[ManagedPool] = []
         if source == "replica":
-            candidates = [
-                p for p in self.databases.replicas if (check := self.monitor.last(p.name)) is None or check.ok
-            ]
+            candidates = [p for p in self.databases.replicas if (check := self.health.last(p.name)) is None or check.ok]
         candidates.append(self.databases.primary)
         last_error: ServiceError | None = None
         for pool in candidates:
@@ -97,5 +96,4 @@ class Ledger:
             if balance is None:
                 raise NotFound(f"account {account_id} does not exist", code="account_not_found")
             return {"id": account_id, "balance": str(balance), "source": pool.name}
-        assert last_error is not None
-        raise last_error
+        raise last_error or DatabaseUnavailable("no pool could be asked", pool="primary")

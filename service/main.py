@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Iterator
@@ -51,33 +50,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def _local_cluster() -> Iterator[None]:
-    from service.devcluster import ClusterError, LocalCluster
-
-    cluster = LocalCluster(replicas=1)
-    print(f"{PROG}: starting a local PostgreSQL primary + streaming replica ...", file=sys.stderr)
+    """The throwaway cluster of ``devtools`` (a source checkout only; never in the image)."""
     try:
-        cluster.start()
-    except ClusterError as exc:
-        print(f"{PROG}: cannot start the local cluster: {exc}", file=sys.stderr)
+        from devtools.local import LocalClusterError, local_cluster
+    except ImportError:
+        print(
+            f"{PROG}: --local-cluster needs a source checkout of fasterdb-ops (devtools is not installed)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
+    try:
+        with local_cluster(PROG):
+            yield
+    except LocalClusterError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    assert cluster.primary is not None
-    ports = ", ".join(f"{n.name} 127.0.0.1:{n.port}" for n in [cluster.primary, *cluster.replica_nodes])
-    print(f"{PROG}: local cluster up ({ports}); data in {cluster.base_dir}", file=sys.stderr)
-    os.environ.update(cluster.sidecar_env())
-    if "FASTERDB_ADMIN_TOKEN" not in os.environ and "FASTERDB_ADMIN_TOKEN_FILE" not in os.environ:
-        # A throwaway cluster gets a throwaway token, so the admin commands can be tried at once.
-        # The token goes to a 0600 file, never to the terminal or a log.
-        assert cluster.base_dir is not None
-        token_file = cluster.base_dir / "admin-token"
-        token_file.touch(mode=0o600)
-        token_file.write_text(secrets.token_urlsafe(24))
-        os.environ["FASTERDB_ADMIN_TOKEN_FILE"] = str(token_file)
-        print(f"{PROG}: admin token: export FASTERDB_ADMIN_TOKEN=$(cat {token_file})", file=sys.stderr)
-    try:
-        yield
-    finally:
-        cluster.destroy()
-        print(f"{PROG}: local cluster removed", file=sys.stderr)
 
 
 def serve(settings: Settings) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import msgspec
-
 MAX_AMOUNT = Decimal("1000000000000000")  # 10^15: far beyond any real transfer, safely numeric
 MAX_BALANCE = Decimal("100000000000000000")  # 10^17
 INT64_MAX = 2**63 - 1
@@ -53,22 +51,6 @@ def check_key(key: str) -> str:
     return key
 
 
-class TransferBody(msgspec.Struct):
-    """The JSON body of POST /transfers (amount as a decimal string, or a JSON number)."""
-
-    from_account: int
-    to_account: int
-    amount: Decimal
-    idempotency_key: str
-
-
-class AccountBody(msgspec.Struct):
-    """The JSON body of POST /accounts."""
-
-    id: int
-    balance: Decimal
-
-
 @dataclass(frozen=True)
 class TransferRequest:
     """A validated transfer."""
@@ -79,15 +61,20 @@ class TransferRequest:
     idempotency_key: str
 
 
-def validate_transfer(body: TransferBody) -> TransferRequest:
-    """Check one transfer's fields; MoneyError says what is wrong."""
-    src = check_account_id(body.from_account, "from_account")
-    dst = check_account_id(body.to_account, "to_account")
+def transfer_request(
+    from_account: int, to_account: int, amount: Decimal | int | str, key: str | None
+) -> TransferRequest:
+    """One transfer's fields checked; MoneyError says what is wrong.
+
+    ``key`` None (a job item without a key) leaves the key empty for the job store to assign.
+    """
+    src = check_account_id(from_account, "from_account")
+    dst = check_account_id(to_account, "to_account")
     if src == dst:
         raise MoneyError("from_account and to_account must differ")
-    return TransferRequest(src, dst, parse_amount(body.amount), check_key(body.idempotency_key))
+    return TransferRequest(src, dst, parse_amount(amount), "" if key is None else check_key(key))
 
 
-def validate_account(body: AccountBody) -> tuple[int, Decimal]:
+def validate_account(account_id: int, balance: Decimal) -> tuple[int, Decimal]:
     """An account id and a starting balance (zero allowed)."""
-    return check_account_id(body.id, "id"), parse_amount(body.balance, what="balance", allow_zero=True)
+    return check_account_id(account_id, "id"), parse_amount(balance, what="balance", allow_zero=True)

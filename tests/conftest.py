@@ -1,19 +1,40 @@
-"""Shared fixtures: one real PostgreSQL primary + streaming replica per test session."""
+"""Shared fixtures: one real PostgreSQL primary + streaming replica per test session.
+
+Markers follow folders: a test under ``tests/<folder>/`` is marked ``<folder>`` automatically,
+and a module that declares another of these markers is an error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from service.devcluster import LocalCluster
-from tests.support import SidecarProcess
+from devtools.hot_standby import HotStandbyCluster
+from tests import faults
+from tests.harness import SidecarProcess
+
+FOLDER_MARKERS = ("unit", "integration", "conformance", "chart", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by its folder; refuse a folder marker that contradicts the folder."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(tests_dir).parts[0]
+        if folder not in FOLDER_MARKERS:
+            continue
+        wrong = [m.name for m in item.iter_markers() if m.name in FOLDER_MARKERS and m.name != folder]
+        if wrong:
+            raise pytest.UsageError(f"{item.nodeid} is under tests/{folder}/ but marked {wrong}")
+        item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[LocalCluster]:
+def pg() -> Iterator[HotStandbyCluster]:
     """A local primary + one streaming replica (SCRAM auth) for the whole session."""
-    with LocalCluster(replicas=1) as cluster:
+    with HotStandbyCluster(replicas=1) as cluster:
         yield cluster
 
 
@@ -23,20 +44,19 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "pg" not in request.fixturenames:
         return
-    cluster: LocalCluster = request.getfixturevalue("pg")
-    assert cluster.primary is not None
+    cluster: HotStandbyCluster = request.getfixturevalue("pg")
     if not cluster.is_running(cluster.primary):
         cluster.start_node(cluster.primary)
     for node in cluster.replica_nodes:
         if not cluster.is_running(node):
             cluster.start_node(node)
         else:
-            cluster.resume_replay(node)
+            faults.resume_replay(cluster, node)
     cluster.wait_streaming()
 
 
-@pytest.fixture()
-def sidecar_env(pg: LocalCluster) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def sidecar_env(pg: HotStandbyCluster) -> dict[str, str]:
     """FASTERDB_* for a sidecar on the session cluster, with short health timings for tests."""
     return {
         **pg.sidecar_env(),
@@ -46,8 +66,8 @@ def sidecar_env(pg: LocalCluster) -> dict[str, str]:
     }
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def sidecar(sidecar_env: dict[str, str]) -> Iterator[SidecarProcess]:
-    """A running sidecar process on the session cluster (one per test)."""
+    """A running sidecar process on the session cluster, shared by the tests of one module."""
     with SidecarProcess(sidecar_env) as proc:
         yield proc

@@ -9,6 +9,8 @@ from rich.text import Text
 
 from cli.client import CliError, SidecarClient, expect_fields
 from cli.exitcodes import Exit
+from cli.kube import run_across_pods
+from cli.options import Target, sidecar_options
 from cli.output import emit, make_table
 
 
@@ -42,8 +44,15 @@ def health_table(body: dict[str, Any]) -> Group:
     return Group(headline, table, footer)
 
 
-def run(client: SidecarClient, output: str) -> Exit:
-    """The health command: print, and return the exit code."""
-    code, body = fetch_health(client)
-    emit(body, output, health_table)
+@sidecar_options(kube=True)
+def health(target: Target) -> Exit:
+    """Is the database usable? /health/db: 0 ok, 2 unavailable, 3 sidecar unreachable."""
+    if target.kube is not None:
+        return run_across_pods(target.kube, fetch_health, target.output, health_table)
+    client = target.client()
+    try:
+        code, body = fetch_health(client)
+    finally:
+        client.close()
+    emit(body, target.output, health_table)
     return code

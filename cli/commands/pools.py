@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
 from cli.client import CliError, SidecarClient, expect_fields
 from cli.exitcodes import Exit, worst
+from cli.kube import run_across_pods
+from cli.options import Target, sidecar_options
 from cli.output import emit, make_table
 
 COLUMNS = [
@@ -78,13 +81,6 @@ def fetch_and_judge(client: SidecarClient) -> tuple[Exit, dict[str, Any]]:
     return judge(document), document
 
 
-def run(client: SidecarClient, output: str) -> Exit:
-    """pool-stats once: print, and return the exit code."""
-    document = fetch(client)
-    emit(document, output, pools_table)
-    return judge(document)
-
-
 def stream(client: SidecarClient, interval: float) -> Iterator[dict[str, Any]]:
     """The documents of /pools/stream as they arrive (Server-Sent Events)."""
     timeout = httpx.Timeout(client.timeout, read=interval + client.timeout)
@@ -111,7 +107,7 @@ def stream(client: SidecarClient, interval: float) -> Iterator[dict[str, Any]]:
         raise CliError(f"cannot stream from the sidecar at {client.url}: {exc}") from None
 
 
-def watch(client: SidecarClient, output: str, interval: float, frames: int | None = None) -> Exit:
+def watch_stream(client: SidecarClient, output: str, interval: float, frames: int | None = None) -> Exit:
     """Redraw the table on every event until Ctrl-C (exit 0), or after ``frames`` events."""
     shown = 0
     try:
@@ -133,3 +129,28 @@ def watch(client: SidecarClient, output: str, interval: float, frames: int | Non
     except KeyboardInterrupt:
         pass
     return Exit.OK
+
+
+@sidecar_options(kube=True)
+def pool_stats(
+    target: Target,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw live from /pools/stream until Ctrl-C.")] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.1, max=60, metavar="SECONDS", help="Seconds between redraws with --watch.")
+    ] = 1.0,
+    frames: Annotated[int | None, typer.Option(min=1, hidden=True, help="Stop --watch after N redraws.")] = None,
+) -> Exit:
+    """Pool statistics (PgBouncer SHOW POOLS style): 0 all ready, 1 a replica pool not, 2 the primary not."""
+    if target.kube is not None:
+        if watch:
+            raise typer.BadParameter("--watch cannot be combined with --kube", param_hint="--watch")
+        return run_across_pods(target.kube, fetch_and_judge, target.output, pools_table)
+    client = target.client()
+    try:
+        if watch:
+            return watch_stream(client, target.output, interval, frames)
+        code, document = fetch_and_judge(client)
+    finally:
+        client.close()
+    emit(document, target.output, pools_table)
+    return code

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Group
 from rich.text import Text
 
 from cli.client import CliError, SidecarClient, expect_fields
 from cli.exitcodes import Exit, worst
-from cli.output import emit, make_table
-from service.sizes import format_size
+from cli.kube import run_across_pods
+from cli.options import Target, sidecar_options
+from cli.output import CheckOutput, emit, make_table
+from service.sizes import SizeError, format_size, parse_size
 
 
 def judge(replica: dict[str, Any], warn_bytes: int | None, warn_seconds: float | None) -> Exit:
@@ -124,8 +127,9 @@ def nagios_line(body: dict[str, Any]) -> str:
     return f"REPLICAS {body['check']} - {summary} | {' '.join(perf)}".rstrip(" |")
 
 
-def nagios_across_pods(code: Exit, results: list[dict[str, Any]]) -> str:
+def nagios_across_pods(results: list[dict[str, Any]]) -> str:
     """One Nagios line for several pods; perfdata labels are prefixed with the pod name."""
+    code = worst([Exit[entry["exit"]] for entry in results])
     parts: list[str] = []
     perf: list[str] = []
     for entry in results:
@@ -139,11 +143,56 @@ def nagios_across_pods(code: Exit, results: list[dict[str, Any]]) -> str:
     return f"REPLICAS {code.name} - {'; '.join(parts)} | {' '.join(perf)}".rstrip(" |")
 
 
-def run(client: SidecarClient, output: str, **kwargs: Any) -> Exit:
-    """The check-replicas command: print, and return the exit code."""
-    code, body = fetch(client, **kwargs)
-    if output == "nagios":
-        print(nagios_line(body))
-    else:
-        emit(body, output, replicas_table)
+def _size(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except SizeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@sidecar_options(output=CheckOutput, kube=True)
+def check_replicas(
+    target: Target,
+    warn_lag_bytes: Annotated[
+        str | None, typer.Option(metavar="SIZE", help="WARNING above this replay lag (size, e.g. 8MB).")
+    ] = None,
+    crit_lag_bytes: Annotated[
+        str | None, typer.Option(metavar="SIZE", help="CRITICAL above this replay lag (default: the sidecar's).")
+    ] = None,
+    warn_lag_seconds: Annotated[
+        float | None, typer.Option(min=0, metavar="SECONDS", help="WARNING above this many seconds.")
+    ] = None,
+    crit_lag_seconds: Annotated[
+        float | None,
+        typer.Option(min=0, metavar="SECONDS", help="CRITICAL above this many seconds (default: the sidecar's)."),
+    ] = None,
+    replica: Annotated[str | None, typer.Option(metavar="NAME", help="Check only this replica.")] = None,
+) -> Exit:
+    """Replica lag in bytes and seconds: 0 OK, 1 WARNING, 2 CRITICAL (lagging, down, cut off), 3 UNKNOWN."""
+    warn_b, crit_b = _size(warn_lag_bytes, "--warn-lag-bytes"), _size(crit_lag_bytes, "--crit-lag-bytes")
+    if warn_b is not None and crit_b is not None and warn_b > crit_b:
+        raise typer.BadParameter("must not be larger than --crit-lag-bytes", param_hint="--warn-lag-bytes")
+    if warn_lag_seconds is not None and crit_lag_seconds is not None and warn_lag_seconds > crit_lag_seconds:
+        raise typer.BadParameter("must not be larger than --crit-lag-seconds", param_hint="--warn-lag-seconds")
+
+    def one(client: SidecarClient) -> tuple[Exit, dict[str, Any]]:
+        return fetch(
+            client,
+            warn_bytes=warn_b,
+            crit_bytes=crit_b,
+            warn_seconds=warn_lag_seconds,
+            crit_seconds=crit_lag_seconds,
+            replica=replica,
+        )
+
+    if target.kube is not None:
+        return run_across_pods(target.kube, one, target.output, replicas_table, nagios_across_pods)
+    client = target.client()
+    try:
+        code, body = one(client)
+    finally:
+        client.close()
+    emit(body, target.output, replicas_table, nagios_line)
     return code

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from service.db.errors import classify
-from service.db.pools import Connection, ManagedPool
+from service.db.pool import Connection, ManagedPool
 from service.errors import DatabaseUnavailable
 
 HEALTH_SQL = "SELECT pg_is_in_recovery()"
@@ -63,7 +63,7 @@ async def run_bounded(pool: ManagedPool, deadline: float, query: Callable[[Conne
     started = time.monotonic()
     try:
         async with asyncio.timeout(deadline):
-            async with pool.monitor_connection() as conn:
+            async with pool.check_connection() as conn:
                 value = await query(conn)
     except Exception as exc:
         # DatabaseUnavailable already carries the category; its cause is the driver's error.

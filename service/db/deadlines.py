@@ -1,9 +1,10 @@
-"""Acquire deadlines with one shared ticker instead of a timer per acquire.
+"""Acquire deadlines with one timer per pool instead of one per acquire.
 
 ``asyncio.timeout`` arms and cancels an event-loop timer on every call; on a saturated pool that
 alone costs about a fifth of acquire + ``SELECT 1`` throughput (measured with tests/bench). Here
-a waiting task registers its deadline in a dict, and a single ticker — running only while someone
-waits — cancels the tasks past theirs. Deadlines hold to within ``resolution`` seconds.
+a waiting task registers its deadline in a dict, and a single timer, armed for the earliest
+deadline, cancels the tasks past theirs when it fires and re-arms itself for the next one. In a
+busy pool it fires about once per acquire timeout; while nobody waits, never.
 
 Use::
 
@@ -21,46 +22,60 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 
 class Deadlines:
-    """Deadlines of waiting tasks, enforced by one ticker task per event loop."""
+    """Deadlines of waiting tasks, enforced by one timer armed for the earliest of them.
 
-    __slots__ = ("resolution", "_waiting", "_expired", "_ticker")
+    ``waiting``, ``expired_tasks`` and ``armed_at`` are public so the acquire's hot path can
+    register and unregister a task without method calls; ``enter``/``leave`` do the same for
+    everyone else.
+    """
 
-    def __init__(self, resolution: float = 0.01) -> None:
-        self.resolution = resolution
-        self._waiting: dict[asyncio.Task[object], float] = {}
-        self._expired: set[asyncio.Task[object]] = set()
-        self._ticker: asyncio.Task[None] | None = None
+    __slots__ = ("waiting", "expired_tasks", "armed_at", "_timer")
+
+    def __init__(self) -> None:
+        self.waiting: dict[asyncio.Task[object], float] = {}  # task -> deadline (time.monotonic())
+        self.expired_tasks: set[asyncio.Task[object]] = set()  # cancelled by the timer, not yet seen
+        self.armed_at = math.inf  # when the timer fires (time.monotonic()); inf: not armed
+        self._timer: asyncio.TimerHandle | None = None
 
     def enter(self, task: asyncio.Task[object], deadline: float) -> None:
         """Cancel ``task`` if it is still registered at ``deadline`` (time.monotonic())."""
-        self._waiting[task] = deadline
-        if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        self.waiting[task] = deadline
+        if deadline < self.armed_at:
+            self.arm(deadline)
 
     def leave(self, task: asyncio.Task[object]) -> None:
         """Unregister ``task`` (always call this, in a ``finally``)."""
-        self._waiting.pop(task, None)
-        self._expired.discard(task)
+        self.waiting.pop(task, None)
+        self.expired_tasks.discard(task)
+
+    def arm(self, when: float) -> None:
+        """(Re)arm the timer for ``when`` (time.monotonic())."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.armed_at = when
+        self._timer = asyncio.get_running_loop().call_later(max(0.0, when - time.monotonic()), self._fire)
 
     def expired(self, task: asyncio.Task[object]) -> bool:
         """Whether the CancelledError that ``task`` caught is our deadline (then it is consumed)."""
-        if task in self._expired:
-            self._expired.discard(task)
+        if task in self.expired_tasks:
+            self.expired_tasks.discard(task)
             return task.uncancel() == 0  # 0: nobody else cancelled the task as well
         return False
 
-    async def _tick(self) -> None:
-        try:
-            while self._waiting:
-                await asyncio.sleep(self.resolution)
-                now = time.monotonic()
-                for task, deadline in list(self._waiting.items()):
-                    if now >= deadline and task not in self._expired:
-                        self._expired.add(task)
-                        task.cancel()
-        finally:
-            self._ticker = None
+    def _fire(self) -> None:
+        self._timer, self.armed_at = None, math.inf
+        now, earliest = time.monotonic(), math.inf
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now:
+                if task not in self.expired_tasks:
+                    self.expired_tasks.add(task)
+                    task.cancel()
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < math.inf:
+            self.arm(earliest)

@@ -10,6 +10,11 @@ import asyncpg
 
 from service.errors import DatabaseError, DatabaseUnavailable, ServiceError
 
+# Everything the driver and the network raise. InternalClientError: asyncpg's protocol state
+# machine giving up on a connection that broke mid-operation (e.g. a backend terminated during
+# ROLLBACK) — a lost connection for our purposes.
+DRIVER_ERRORS = (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+
 # Errors after which the same operation may simply be tried again (on a new connection).
 RETRYABLE_SQLSTATES = {
     "40001",  # serialization_failure

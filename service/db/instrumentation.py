@@ -2,7 +2,8 @@
 
 asyncpg exposes only sizes. What operators need when a service slows down — how many tasks wait
 for a connection, how long, how many acquires time out — is counted here, around asyncpg's own
-pool (not a fork), at the cost of two clock reads and a few increments per acquire.
+pool (not a fork): an acquire that found a connection queued costs one increment (a zero wait);
+one that had to wait, two clock reads and a list append.
 """
 
 from __future__ import annotations
@@ -23,58 +24,65 @@ class PoolStats:
 
     __slots__ = (
         "waiting",
-        "in_use",
         "acquired_total",
         "acquire_timeouts_total",
         "acquire_errors_total",
+        "immediate",
+        "pending",
+        "fold_due",
         "_bucket_counts",
         "_wait_sum",
         "_recent",
-        "_pending",
-        "_pending_since",
     )
 
     def __init__(self) -> None:
         self.waiting = 0
-        self.in_use = 0
         self.acquired_total = 0
         self.acquire_timeouts_total = 0
         self.acquire_errors_total = 0  # acquires that failed for another reason (connect errors)
+        self.immediate = 0  # acquires that found a connection queued (zero waits), not folded yet
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
         self._wait_sum = 0.0
-        self._recent: deque[tuple[float, float]] = deque(maxlen=WINDOW_SAMPLES)
-        # Waits are appended raw on the hot path and folded into the histogram and the window in
-        # batches (at most a second or FOLD_SAMPLES old): a plain list append is the cheapest record.
-        self._pending: list[float] = []
-        self._pending_since = 0.0
+        # (when, seconds waited, how many such waits): zero waits arrive in bulk, one entry per fold
+        self._recent: deque[tuple[float, float, int]] = deque(maxlen=WINDOW_SAMPLES)
+        # Waits are appended raw on the hot path (service.db.acquire inlines observe_wait) and folded
+        # into the histogram and the window in batches, at least once a second or every
+        # FOLD_SAMPLES waits: a plain list append is the cheapest record.
+        self.pending: list[float] = []
+        self.fold_due = 0.0  # time.monotonic() at which the next observation folds
 
     def observe_wait(self, seconds: float, now: float) -> None:
-        """Record how long one acquire waited (successful or not)."""
-        pending = self._pending
-        if not pending:
-            self._pending_since = now
+        """Record how long one acquire waited (successful or not); ``now`` is time.monotonic()."""
+        pending = self.pending
         pending.append(seconds)
-        if len(pending) >= FOLD_SAMPLES or now - self._pending_since > 1.0:
-            self._fold()
+        if now >= self.fold_due or len(pending) >= FOLD_SAMPLES:
+            self.fold(now)
 
-    def _fold(self) -> None:
-        pending, self._pending = self._pending, []
-        counts, stamp = self._bucket_counts, self._pending_since
+    def fold(self, now: float | None = None) -> None:
+        """Move the pending waits (and the zero waits) into the histogram and the window."""
+        stamp = time.monotonic() if now is None else now
+        self.fold_due = stamp + 1.0
+        pending, self.pending = self.pending, []
+        counts = self._bucket_counts
         for seconds in pending:
             counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self._wait_sum += sum(pending)
-        self._recent.extend((stamp, seconds) for seconds in pending)
+        self._recent.extend((stamp, seconds, 1) for seconds in pending)
+        immediate, self.immediate = self.immediate, 0
+        if immediate:
+            counts[0] += immediate
+            self._recent.append((stamp, 0.0, immediate))
 
     @property
     def bucket_counts(self) -> list[int]:
         """Observations per histogram bucket (the last one is +Inf)."""
-        self._fold()
+        self.fold()
         return self._bucket_counts
 
     @property
     def wait_sum(self) -> float:
         """Total seconds waited."""
-        self._fold()
+        self.fold()
         return self._wait_sum
 
     @property
@@ -92,13 +100,19 @@ class PoolStats:
 
     def recent_wait_ms(self, now: float | None = None) -> dict[str, float]:
         """p50, p99 and max acquire wait over the last WINDOW_SECONDS, in milliseconds."""
-        self._fold()
+        self.fold()
         cutoff = (time.monotonic() if now is None else now) - WINDOW_SECONDS
-        waits = sorted(w for t, w in self._recent if t >= cutoff)
-        if not waits:
+        waits = sorted((w, n) for t, w, n in self._recent if t >= cutoff)
+        total = sum(n for _, n in waits)
+        if not total:
             return {"p50": 0.0, "p99": 0.0, "max": 0.0}
 
         def pct(p: float) -> float:
-            return round(waits[min(len(waits) - 1, int(p * len(waits)))] * 1000, 3)
+            rank, seen = min(total - 1, int(p * total)), 0
+            for wait, n in waits:
+                seen += n
+                if seen > rank:
+                    return round(wait * 1000, 3)
+            return round(waits[-1][0] * 1000, 3)
 
-        return {"p50": pct(0.5), "p99": pct(0.99), "max": round(waits[-1] * 1000, 3)}
+        return {"p50": pct(0.5), "p99": pct(0.99), "max": round(waits[-1][0] * 1000, 3)}

@@ -8,7 +8,7 @@ from typing import Any
 
 from service.db.ledger import Outcome, apply_transfers
 from service.db.migrations import qualified
-from service.db.pools import Connection
+from service.db.pool import Connection
 from service.money import TransferRequest
 
 MAX_ERRORS = 100  # errors kept on the job row (the items keep every failure)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from service.db.migrations import qualified
-from service.db.pools import Connection, RetryTransaction
+from service.db.pool import Connection
+from service.db.transactions import RetryTransaction
 from service.money import TransferRequest
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from service.db.pools import ManagedPool, transaction
+from service.db.pool import ManagedPool
+from service.db.transactions import transaction
 
 log = logging.getLogger("fasterdb.migrations")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import httpx
 
-from service.devcluster import LocalCluster
+from devtools.hot_standby import HotStandbyCluster
 from tests.bench.common import median, rss_mb, split_cpus, wrk
-from tests.support import SidecarProcess
+from tests.harness import SidecarProcess
 
 ROUNDS = 5
 SECONDS = 2.0
@@ -18,7 +18,7 @@ SECONDS = 2.0
 
 def main() -> dict[str, float]:
     """Run the benchmark and print its figures."""
-    with LocalCluster(replicas=1) as pg, SidecarProcess(pg.sidecar_env()) as sidecar:
+    with HotStandbyCluster(replicas=1) as pg, SidecarProcess(pg.sidecar_env()) as sidecar:
         assert sidecar.proc is not None
         rss_start = rss_mb(sidecar.proc.pid)
         assert httpx.get(sidecar.url + "/health/db").status_code == 200

@@ -18,14 +18,14 @@ import asyncpg
 import uvloop
 from pydantic import SecretStr
 
-from service.db.pools import ManagedPool, PoolConfig, _keep_session
-from service.devcluster import LocalCluster
+from devtools.hot_standby import HotStandbyCluster
+from service.db.pool import ManagedPool, PoolConfig, keep_session
 from tests.bench.common import median, pin_postgres, two_cpus
 
 WORKERS = 32
 POOL_SIZE = 10
-SECONDS = 1.5
-ROUNDS = 7
+SECONDS = 1.0
+ROUNDS = 15
 BASELINE = "bare asyncpg pool, same settings"
 
 
@@ -49,7 +49,17 @@ async def _run(dsn: str) -> dict[str, list[float]]:
     # Same connection settings as the sidecar's pools (release without reset, command_timeout), so
     # the ratio isolates the instrumentation itself.
     same = await asyncpg.create_pool(
-        dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_keep_session, command_timeout=30
+        dsn,
+        min_size=POOL_SIZE,
+        max_size=POOL_SIZE,
+        reset=keep_session,
+        command_timeout=30,
+        # what ManagedPool sets on every connection (statement_timeout arms a timer per statement)
+        server_settings={
+            "application_name": "bench",
+            "statement_timeout": "30000",
+            "idle_in_transaction_session_timeout": "60000",
+        },
     )
     ours = ManagedPool("primary", "primary", SecretStr(dsn), PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE))
     await ours.open()
@@ -63,9 +73,13 @@ async def _run(dsn: str) -> dict[str, list[float]]:
     try:
         for acquire in acquires.values():
             await _drive(acquire, 0.5)
-        for _ in range(ROUNDS):
-            for name, acquire in acquires.items():
+        order = list(acquires.items())
+        for round_ in range(ROUNDS):  # alternate the order so drift affects every variant alike
+            for name, acquire in order if round_ % 2 else order[::-1]:
                 rates[name].append(await _drive(acquire, SECONDS) / SECONDS)
+        # Paired: each round's ratio compares runs seconds apart, so slow drift of this shared
+        # machine cancels out; the median of those is the figure.
+        rates["ratio"] = [o / b for o, b in zip(rates["instrumented pool"], rates[BASELINE], strict=True)]
         return rates
     finally:
         await default.close()
@@ -75,19 +89,22 @@ async def _run(dsn: str) -> dict[str, list[float]]:
 
 def main() -> dict[str, float]:
     """Run the benchmark and print its figures."""
-    with LocalCluster(replicas=0) as pg:
-        assert pg.primary is not None
+    with HotStandbyCluster(replicas=0) as pg:
         split = two_cpus()
         if split:  # this process on one core, PostgreSQL on the other: far steadier figures
             os.sched_setaffinity(0, split[0])
             pin_postgres(pg.primary.datadir, split[1])
         rates = uvloop.run(_run(pg.dsn()))
     ours = median(rates["instrumented pool"])
+    ratios = rates.pop("ratio")
     print(f"== pool acquire + SELECT 1, {WORKERS} tasks, pool size {POOL_SIZE}, uvloop, median of {ROUNDS} ==")
     for name, values in rates.items():
         print(f"  {name:34s} {median(values):9.0f} ops/s")
-    ratio = ours / median(rates[BASELINE])
-    print(f"  ratio instrumented / {BASELINE}: {ratio:.2f}   (target >= 0.95)")
+    ratio = median(ratios)
+    print(
+        f"  ratio instrumented / {BASELINE}: {ratio:.2f} (median of paired rounds, "
+        f"{min(ratios):.2f}-{max(ratios):.2f})   (target >= 0.95)"
+    )
     default = median(rates["bare asyncpg pool, default reset"])
     print(f"  ratio instrumented / asyncpg default pool: {ours / default:.2f}")
     return {"pool_ratio": ratio}

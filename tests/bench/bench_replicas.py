@@ -12,9 +12,9 @@ import time
 
 import asyncpg
 
-from service.devcluster import LocalCluster
+from devtools.hot_standby import HotStandbyCluster
 from tests.bench.common import split_cpus, wrk
-from tests.support import SidecarProcess
+from tests.harness import SidecarProcess
 
 REQUESTS = 2000
 
@@ -41,7 +41,7 @@ async def _select1(dsn: str) -> list[float]:
 
 def main() -> dict[str, float]:
     """Run the benchmark and print its figures."""
-    with LocalCluster(replicas=2) as pg:
+    with HotStandbyCluster(replicas=2) as pg:
         select1 = asyncio.run(_select1(pg.dsn(pg.replica_nodes[0])))
         results = {}
         for ttl in ("0", "1"):

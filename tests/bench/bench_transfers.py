@@ -19,9 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from service.devcluster import ADMIN_USER, DATABASE, LocalCluster
+from devtools.cluster import ADMIN_USER, DATABASE
+from devtools.hot_standby import HotStandbyCluster
 from tests.bench.common import ensure_wrk, median
-from tests.support import SidecarProcess
+from tests.harness import SidecarProcess
 
 TOKEN = "bench-token-0123456789abcdef"
 ACCOUNTS = 1000
@@ -60,7 +61,7 @@ END;
 """
 
 
-def _pgbench(pg: LocalCluster, script: Path) -> float:
+def _pgbench(pg: HotStandbyCluster, script: Path) -> float:
     assert pg.bindir is not None and pg.primary is not None
     out = subprocess.run(
         [
@@ -135,11 +136,10 @@ def main() -> dict[str, float]:
         "FASTERDB_POOL_MAX_SIZE": "16",
         "FASTERDB_LOG_LEVEL": "warning",
     }
-    with LocalCluster(replicas=1) as pg, tempfile.TemporaryDirectory() as tmp:
+    with HotStandbyCluster(replicas=1) as pg, tempfile.TemporaryDirectory() as tmp:
         with SidecarProcess({**pg.sidecar_env(), **env_extra}) as sidecar:
             headers = {"Authorization": f"Bearer {TOKEN}"}
             assert httpx.post(sidecar.url + "/admin/migrate", headers=headers, timeout=60).status_code == 200
-            assert pg.primary is not None
             pg.sql(
                 pg.primary,
                 f"INSERT INTO {SCHEMA}.accounts (id, balance) SELECT g, 1000000 FROM generate_series(1, {ACCOUNTS}) g",

@@ -10,8 +10,6 @@ import pytest
 
 from tests.chart.conftest import CHART, find, render, scenario_values
 
-pytestmark = pytest.mark.chart
-
 # Oldest and newest Kubernetes versions we support (Chart.yaml kubeVersion: >=1.25).
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
 CRDS = {"ServiceMonitor"}  # not in the core schemas; checked by hand below

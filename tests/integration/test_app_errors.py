@@ -8,11 +8,9 @@ import msgspec
 import pytest
 from FasterAPI.testclient import TestClient
 
+from devtools.hot_standby import HotStandbyCluster
 from service.app import create_app
-from service.devcluster import LocalCluster
 from service.settings import load_settings
-
-pytestmark = pytest.mark.integration
 
 
 class Item(msgspec.Struct):
@@ -20,7 +18,7 @@ class Item(msgspec.Struct):
 
 
 @pytest.fixture()
-def client(pg: LocalCluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def client(pg: HotStandbyCluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     for key, value in pg.sidecar_env().items():
         monkeypatch.setenv(key, value)
     app = create_app(load_settings())
@@ -37,7 +35,7 @@ def client(pg: LocalCluster, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
         yield c
 
 
-def test_unexpected_exception_is_logged_and_rendered(client, caplog, pg: LocalCluster) -> None:  # type: ignore[no-untyped-def]
+def test_unexpected_exception_is_logged_and_rendered(client, caplog, pg: HotStandbyCluster) -> None:  # type: ignore[no-untyped-def]
     with caplog.at_level(logging.ERROR, logger="fasterdb.http"):
         response = client.get("/test/boom")
     assert response.status_code == 500

@@ -6,18 +6,16 @@ import asyncio
 import time
 
 import httpx
-import pytest
 
-from service.devcluster import ADMIN_USER, APP_USER, LocalCluster
-from tests.support import SidecarProcess, silent_listener
-
-pytestmark = pytest.mark.integration
+from devtools.cluster import ADMIN_USER, APP_USER
+from devtools.hot_standby import HotStandbyCluster
+from tests.harness import SidecarProcess, silent_listener, wait_for
 
 TIMEOUT = 0.5  # FASTERDB_HEALTH_TIMEOUT of the sidecar_env fixture
 TTL = 0.25
 
 
-def assert_no_credentials(text: str, pg: LocalCluster) -> None:
+def assert_no_credentials(text: str, pg: HotStandbyCluster) -> None:
     for secret in (pg.app_password, pg.admin_password):
         assert secret not in text
     assert f"{APP_USER}:" not in text and ADMIN_USER not in text
@@ -30,7 +28,7 @@ def timed_get(sidecar: SidecarProcess, path: str) -> tuple[httpx.Response, float
     return response, time.monotonic() - started
 
 
-def test_live_and_db_ok(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+def test_live_and_db_ok(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     assert sidecar.get("/health/live").json() == {"status": "ok"}
     response = sidecar.get("/health/db?replicas=true")
     assert response.status_code == 200
@@ -45,10 +43,9 @@ def test_live_and_db_ok(sidecar: SidecarProcess, pg: LocalCluster) -> None:
     assert_no_credentials(response.text, pg)
 
 
-def test_primary_crash_makes_db_unavailable_then_recovers(sidecar: SidecarProcess, pg: LocalCluster) -> None:
-    assert pg.primary is not None
+def test_primary_crash_makes_db_unavailable_then_recovers(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     assert sidecar.get("/health/db").status_code == 200
-    pg.stop(pg.primary, "immediate")
+    pg.stop_node(pg.primary, "immediate")
     stopped = time.monotonic()
     went_down_after = None
     while time.monotonic() - stopped < 10:
@@ -69,32 +66,27 @@ def test_primary_crash_makes_db_unavailable_then_recovers(sidecar: SidecarProces
 
     pg.start_node(pg.primary)
     restarted = time.monotonic()
-    while sidecar.get("/health/db").status_code != 200:
-        assert time.monotonic() - restarted < 5, "not ready again within 5 s of the primary's restart"
-        time.sleep(0.05)
+    wait_for(lambda: sidecar.get("/health/db").status_code == 200, 5, what="ready within 5 s of the restart")
+    assert time.monotonic() - restarted < 5
     assert sidecar.proc is not None and sidecar.proc.poll() is None  # same process
     assert_no_credentials(sidecar.logs(), pg)
 
 
-def test_starts_without_database_and_turns_ready(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
-    assert pg.primary is not None
-    pg.stop(pg.primary, "immediate")
+def test_starts_without_database_and_turns_ready(pg: HotStandbyCluster, sidecar_env: dict[str, str]) -> None:
+    pg.stop_node(pg.primary, "immediate")
     with SidecarProcess(sidecar_env) as sidecar:
         assert sidecar.get("/health/live").status_code == 200
         response = sidecar.get("/health/db")
         assert response.status_code == 503
         assert response.json()["primary"]["error"] == "connection refused"
         pg.start_node(pg.primary)
-        started = time.monotonic()
-        while sidecar.get("/health/db").status_code != 200:
-            assert time.monotonic() - started < 5
-            time.sleep(0.05)
+        wait_for(lambda: sidecar.get("/health/db").status_code == 200, 5, what="ready once the primary runs")
         assert_no_credentials(sidecar.logs(), pg)
 
 
 def test_hanging_database_answers_within_the_deadline(sidecar_env: dict[str, str]) -> None:
-    with silent_listener() as port:
-        env = dict(sidecar_env, FASTERDB_PRIMARY_DSN=f"postgresql://u:pw-hang-1234@127.0.0.1:{port}/db")
+    with silent_listener() as listener:
+        env = dict(sidecar_env, FASTERDB_PRIMARY_DSN=f"postgresql://u:pw-hang-1234@127.0.0.1:{listener.port}/db")
         env["FASTERDB_CONNECT_TIMEOUT"] = "30"  # asyncpg's own timeout would be far too late
         with SidecarProcess(env) as sidecar:
             for _ in range(3):
@@ -107,20 +99,18 @@ def test_hanging_database_answers_within_the_deadline(sidecar_env: dict[str, str
             assert "pw-hang-1234" not in sidecar.logs()
 
 
-def test_wrong_password_is_authentication_failed(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
+def test_wrong_password_is_authentication_failed(pg: HotStandbyCluster, sidecar_env: dict[str, str]) -> None:
     env = dict(sidecar_env, FASTERDB_PRIMARY_DSN=pg.dsn(password="Wrong-Password-xyz"))
     with SidecarProcess(env) as sidecar:
         response = sidecar.get("/health/db")
         assert response.status_code == 503
         assert response.json()["primary"]["error"] == "authentication failed"
         assert "Wrong-Password-xyz" not in response.text
-        time.sleep(0.3)
-        logs = sidecar.logs()
-        assert "authentication failed" in logs.lower() or "InvalidPassword" in logs
+        logs = wait_for(lambda: "authentication failed" in (text := sidecar.logs()).lower() and text)
         assert "Wrong-Password-xyz" not in logs
 
 
-def test_primary_pointing_at_a_replica_is_not_primary(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
+def test_primary_pointing_at_a_replica_is_not_primary(pg: HotStandbyCluster, sidecar_env: dict[str, str]) -> None:
     replica = pg.replica_nodes[0]
     env = dict(sidecar_env, FASTERDB_PRIMARY_DSN=pg.dsn(replica), FASTERDB_REPLICA_DSNS=f"wrong={pg.dsn()}")
     with SidecarProcess(env) as sidecar:
@@ -131,8 +121,7 @@ def test_primary_pointing_at_a_replica_is_not_primary(pg: LocalCluster, sidecar_
         assert body["replicas"][0]["error"] == "not replica"
 
 
-def _calls(pg: LocalCluster) -> int:
-    assert pg.primary is not None
+def _calls(pg: HotStandbyCluster) -> int:
     out = pg.sql(
         pg.primary,
         "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query = 'SELECT pg_is_in_recovery()'",
@@ -140,8 +129,7 @@ def _calls(pg: LocalCluster) -> int:
     return int(out)
 
 
-def test_300_concurrent_probes_cost_a_handful_of_queries(pg: LocalCluster, sidecar_env: dict[str, str]) -> None:
-    assert pg.primary is not None
+def test_300_concurrent_probes_cost_a_handful_of_queries(pg: HotStandbyCluster, sidecar_env: dict[str, str]) -> None:
     # No background monitor: every check in the window is caused by the burst.
     env = dict(
         sidecar_env,
@@ -177,13 +165,15 @@ def test_unknown_route_and_method_use_the_error_body(sidecar: SidecarProcess) ->
     assert response.json()["error"]["code"] == "invalid_parameter"
 
 
-def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster
+) -> None:
     import threading
 
-    with silent_listener() as port:
+    with silent_listener() as listener:
         env = dict(
             sidecar_env,
-            FASTERDB_PRIMARY_DSN=f"postgresql://u:p@127.0.0.1:{port}/db",
+            FASTERDB_PRIMARY_DSN=f"postgresql://u:p@127.0.0.1:{listener.port}/db",
             FASTERDB_HEALTH_TIMEOUT="1.0",
         )
         sidecar = SidecarProcess(env).start()
@@ -192,9 +182,10 @@ def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(sidecar_env: dic
         def probe() -> None:
             result["status"] = sidecar.get("/health/db").status_code
 
+        before = listener.accepted
         thread = threading.Thread(target=probe)
         thread.start()
-        time.sleep(0.3)  # the probe now waits on the hanging database
+        wait_for(lambda: listener.accepted > before, what="the probe waits on the hanging database")
         code = sidecar.stop()
         thread.join()
         assert result["status"] == 503  # answered, not cut off
@@ -202,14 +193,15 @@ def test_sigterm_lets_an_inflight_probe_finish_and_closes_pools(sidecar_env: dic
         assert "sidecar stopped" in sidecar.logs()
 
 
-def test_sigterm_closes_database_connections(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
-    assert pg.primary is not None
+def test_sigterm_closes_database_connections(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
     sidecar = SidecarProcess(sidecar_env).start()
     assert sidecar.get("/health/db").status_code == 200
-    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fasterdb-sidecar/primary'"
-    assert int(pg.sql(pg.primary, count)) >= 1
+    ports = ",".join(str(p) for p in sidecar.client_ports())
+    count = "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(string_to_array(:'ports', ',')::int[])"
+    assert int(pg.sql(pg.primary, count, params={"ports": ports})) >= 1
     assert sidecar.stop() == 0
-    deadline = time.monotonic() + 5
-    while int(pg.sql(pg.primary, count)) != 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(
+        lambda: int(pg.sql(pg.primary, count, params={"ports": ports})) == 0,
+        5,
+        what="this sidecar's connections closed",
+    )

@@ -8,14 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import pytest
 
-from service.devcluster import LocalCluster
-from tests.integration.test_replicas import write_wal
+from devtools.hot_standby import HotStandbyCluster
+from tests import faults
+from tests.harness import SidecarProcess, run_cli, wait_for
 from tests.integration.test_transfers import AUTH, TOKEN, ledger_state, new_schema, post, seed
-from tests.support import SidecarProcess, admin_cli
-
-pytestmark = pytest.mark.integration
 
 ACCOUNTS = 20
 
@@ -55,14 +52,12 @@ def job(sidecar: SidecarProcess, job_id: int) -> dict:  # type: ignore[type-arg]
 def wait_job(
     sidecar: SidecarProcess, job_id: int, statuses: tuple[str, ...] = ("succeeded",), timeout: float = 60
 ) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while True:
+    def reached() -> dict | None:  # type: ignore[type-arg]
         doc = job(sidecar, job_id)
-        if doc["status"] in statuses:
-            return doc
         assert doc["status"] not in ("failed", "cancelled") or doc["status"] in statuses, doc
-        assert time.monotonic() < deadline, doc
-        time.sleep(0.1)
+        return doc if doc["status"] in statuses else None
+
+    return wait_for(reached, timeout, 0.1, f"job {job_id} {statuses}")
 
 
 def submit(
@@ -76,13 +71,12 @@ def submit(
     return int(response.json()["job_id"])
 
 
-def item_counts(pg: LocalCluster, schema: str, job_id: int) -> dict[str, int]:
-    assert pg.primary is not None
+def item_counts(pg: HotStandbyCluster, schema: str, job_id: int) -> dict[str, int]:
     out = pg.sql(pg.primary, f"SELECT status, count(*) FROM {schema}.job_items WHERE job_id = {job_id} GROUP BY 1")
     return {line.split("|")[0]: int(line.split("|")[1]) for line in out.splitlines() if line}
 
 
-def test_job_of_5000_items_with_failures_and_duplicates(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+def test_job_of_5000_items_with_failures_and_duplicates(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
     schema = new_schema()
     with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
         prepare(sidecar)
@@ -106,17 +100,14 @@ def test_job_of_5000_items_with_failures_and_duplicates(sidecar_env: dict[str, s
 
 
 def test_killed_sidecar_job_is_finished_by_another_without_double_apply(
-    sidecar_env: dict[str, str], pg: LocalCluster
+    sidecar_env: dict[str, str], pg: HotStandbyCluster
 ) -> None:
     schema = new_schema()
     env = job_env(sidecar_env, schema, FASTERDB_JOB_LEASE_SECONDS="2")
     first = SidecarProcess(env).start()
     prepare(first)
     job_id = submit(first, items(3000), batch_size=5)
-    deadline = time.monotonic() + 30
-    while job(first, job_id)["applied"] < 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: job(first, job_id)["applied"] >= 200, 30, 0.02, "200 items applied")
     first.kill()  # SIGKILL mid-job: no cleanup, the lease stays until it expires
     at_kill = item_counts(pg, schema, job_id)
     assert 0 < at_kill.get("applied", 0) < 3000, at_kill  # really mid-job
@@ -128,7 +119,7 @@ def test_killed_sidecar_job_is_finished_by_another_without_double_apply(
     assert item_counts(pg, schema, job_id) == {"applied": 3000}
 
 
-def test_two_sidecars_on_one_job_never_double_apply(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+def test_two_sidecars_on_one_job_never_double_apply(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
     schema = new_schema()
     env = job_env(sidecar_env, schema, FASTERDB_JOB_LEASE_SECONDS="1")
     with SidecarProcess(env) as one, SidecarProcess(env) as two:
@@ -144,27 +135,28 @@ def test_two_sidecars_on_one_job_never_double_apply(sidecar_env: dict[str, str],
     assert rows == 3000 and total == Decimal("1000.00") * ACCOUNTS and low >= 0
 
 
-def test_replica_lag_throttles_the_job_until_replay_resumes(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+def test_replica_lag_throttles_the_job_until_replay_resumes(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
     schema = new_schema()
     env = job_env(sidecar_env, schema, FASTERDB_JOB_MAX_REPLICA_LAG_BYTES="1MB")
     with SidecarProcess(env) as sidecar:
         prepare(sidecar)
         replica = pg.replica_nodes[0]
-        pg.pause_replay(replica)
+        faults.pause_replay(pg, replica)
         try:
-            write_wal(pg, 2)
+            faults.write_wal(pg, 2)
             job_id = submit(sidecar, items(200), batch_size=50)
             throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
             assert "replica-1 lags" in throttled["throttle_reason"]
-            time.sleep(1.0)
-            assert job(sidecar, job_id)["applied"] == 0  # nothing runs while throttled
+            for _ in range(5):  # several throttle rounds later, still nothing has run
+                assert job(sidecar, job_id)["applied"] == 0
+                time.sleep(0.2)
         finally:
-            pg.resume_replay(replica)
+            faults.resume_replay(pg, replica)
         done = wait_job(sidecar, job_id, timeout=30)
         assert done["applied"] == 200 and done["throttle_reason"] is None
 
 
-def test_dry_run_changes_nothing_and_cancel(sidecar_env: dict[str, str], pg: LocalCluster) -> None:
+def test_dry_run_changes_nothing_and_cancel(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
     schema = new_schema()
     with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
         prepare(sidecar)
@@ -190,26 +182,26 @@ def test_dry_run_changes_nothing_and_cancel(sidecar_env: dict[str, str], pg: Loc
         assert listed[0]["job_id"] == done["job_id"]
 
 
-def test_cli_jobs_submit_wait_status_list(sidecar_env: dict[str, str], pg: LocalCluster, tmp_path: Path) -> None:
+def test_cli_jobs_submit_wait_status_list(sidecar_env: dict[str, str], pg: HotStandbyCluster, tmp_path: Path) -> None:
     schema = new_schema()
     with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
         base = ["--url", sidecar.url, "--token", TOKEN]
-        assert admin_cli("db", "migrate", *base).returncode == 0
-        assert admin_cli("accounts", "seed", "--count", "3", "--balance", "10", *base).returncode == 0
+        assert run_cli("db", "migrate", *base).returncode == 0
+        assert run_cli("accounts", "seed", "--count", "3", "--balance", "10", *base).returncode == 0
         csv = tmp_path / "batch.csv"
         csv.write_text("from_account,to_account,amount,idempotency_key\n1,2,1.50,a\n2,3,2.00,b\n3,1,500,c\n1,3,0.25\n")
-        result = admin_cli("jobs", "submit", str(csv), "--wait", "--batch-size", "2", *base, "-o", "json")
+        result = run_cli("jobs", "submit", str(csv), "--wait", "--batch-size", "2", *base, "-o", "json")
         assert result.returncode == 1, result.stderr  # finished, one item failed: WARNING
         body = json.loads(result.stdout)
         assert (body["status"], body["applied"], body["failed"]) == ("succeeded", 3, 1)
-        status = admin_cli("jobs", "status", str(body["job_id"]), *base)
+        status = run_cli("jobs", "status", str(body["job_id"]), *base)
         assert status.returncode == 1 and "insufficient_funds" in status.stdout
-        listed = admin_cli("jobs", "list", *base, "-o", "json")
+        listed = run_cli("jobs", "list", *base, "-o", "json")
         assert json.loads(listed.stdout)["jobs"][0]["job_id"] == body["job_id"]
-        queued = admin_cli("jobs", "submit", str(csv), "--dry-run", *base, "-o", "json")
+        queued = run_cli("jobs", "submit", str(csv), "--dry-run", *base, "-o", "json")
         assert queued.returncode == 0 and json.loads(queued.stdout)["status"] == "queued"
         broken = tmp_path / "broken.csv"
         broken.write_text("1,2\n")
-        assert admin_cli("jobs", "submit", str(broken), *base).returncode == 3
-        assert admin_cli("jobs", "submit", str(tmp_path / "missing.csv"), *base).returncode == 3
-        assert admin_cli("jobs", "cancel", str(body["job_id"]), *base).returncode == 2
+        assert run_cli("jobs", "submit", str(broken), *base).returncode == 3
+        assert run_cli("jobs", "submit", str(tmp_path / "missing.csv"), *base).returncode == 3
+        assert run_cli("jobs", "cancel", str(body["job_id"]), *base).returncode == 2

@@ -12,10 +12,9 @@ from cli.commands import pools as pools_cmd
 from cli.commands import replicas as replicas_cmd
 from cli.exitcodes import Exit
 from cli.kube import across_pods, emit_across_pods
-from service.devcluster import LocalCluster, free_port
-from tests.support import SidecarProcess
-
-pytestmark = pytest.mark.integration
+from devtools.cluster import free_port
+from devtools.hot_standby import HotStandbyCluster
+from tests.harness import SidecarProcess, wait_for
 
 
 def clients(**urls: str) -> dict[str, SidecarClient]:
@@ -23,7 +22,7 @@ def clients(**urls: str) -> dict[str, SidecarClient]:
 
 
 def test_one_row_per_pod_and_the_worst_exit(
-    sidecar: SidecarProcess, pg: LocalCluster, capsys: pytest.CaptureFixture[str]
+    sidecar: SidecarProcess, pg: HotStandbyCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pods = clients(**{"sidecar-a": sidecar.url, "sidecar-b": sidecar.url})
     code, results = across_pods(pods, health_cmd.fetch_health)
@@ -42,16 +41,12 @@ def test_one_row_per_pod_and_the_worst_exit(
     table = capsys.readouterr().out
     assert "pod sidecar-a: OK" in table and "pod sidecar-gone: UNKNOWN" in table
 
-    assert pg.primary is not None
-    pg.stop(pg.primary)
-    import time
-
-    time.sleep(0.3)
-    code, _ = across_pods(gone, health_cmd.fetch_health)
-    assert code == Exit.CRITICAL  # a definite CRITICAL outranks the unreachable pod's UNKNOWN
+    pg.stop_node(pg.primary)
+    # a definite CRITICAL outranks the unreachable pod's UNKNOWN
+    wait_for(lambda: across_pods(gone, health_cmd.fetch_health)[0] == Exit.CRITICAL, what="CRITICAL")
 
 
-def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     pods = clients(**{"a": sidecar.url, "b": sidecar.url})
     code, results = across_pods(
         pods,
@@ -60,16 +55,15 @@ def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: LocalCluste
         ),
     )
     assert code == Exit.OK
-    line = replicas_cmd.nagios_across_pods(code, results)
+    line = replicas_cmd.nagios_across_pods(results)
     assert line.startswith("REPLICAS OK - a: replica-1 streaming") and "a/replica-1_lag_bytes=0B" in line
     assert "b/replica-1_lag_seconds=" in line and len(line.splitlines()) == 1
 
-    pg.stop(pg.replica_nodes[0])
-    import time
-
-    time.sleep(0.3)
-    code, results = across_pods(pods, pools_cmd.fetch_and_judge)
-    assert code == Exit.WARNING  # a replica pool is not ready
+    pg.stop_node(pg.replica_nodes[0])
+    code, results = wait_for(
+        lambda: (r := across_pods(pods, pools_cmd.fetch_and_judge))[0] == Exit.WARNING and r,
+        what="a replica pool not ready: WARNING",
+    )
     assert all(r["result"]["pools"][1]["ready"] is False for r in results)
 
 

@@ -8,40 +8,18 @@ import time
 
 import pytest
 
-from service.devcluster import LocalCluster
-from tests.support import SidecarProcess, admin_cli
-
-pytestmark = pytest.mark.integration
+from devtools.hot_standby import HotStandbyCluster
+from tests import faults
+from tests.faults import write_wal
+from tests.harness import SidecarProcess, run_cli, wait_for
 
 MB = 1024 * 1024
-
-
-def write_wal(pg: LocalCluster, megabytes: int) -> int:
-    """Write at least ``megabytes`` of WAL on the primary; returns how many bytes were written."""
-    assert pg.primary is not None
-    pg.sql(pg.primary, "CREATE TABLE IF NOT EXISTS public.walgen (id bigserial, x text)")
-    start = pg.sql(pg.primary, "SELECT pg_current_wal_lsn()")
-    written = 0
-    while written < megabytes * MB:
-        rows = "SELECT md5(g::text) || repeat('y', 900) FROM generate_series(1, 1000) g"
-        pg.sql(pg.primary, f"INSERT INTO public.walgen (x) {rows}")
-        written = int(pg.sql(pg.primary, f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{start}')"))
-    return written
+HEALTH_TIMEOUT = 0.5  # FASTERDB_HEALTH_TIMEOUT of the sidecar_env fixture: the documented deadline
 
 
 def replicas(sidecar: SidecarProcess, query: str = "") -> tuple[int, dict]:  # type: ignore[type-arg]
     response = sidecar.get("/health/replicas" + query)
     return response.status_code, response.json()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(interval)
 
 
 def test_caught_up_replica_is_ok(sidecar: SidecarProcess) -> None:
@@ -55,13 +33,15 @@ def test_caught_up_replica_is_ok(sidecar: SidecarProcess) -> None:
     assert replica["error"] is None
 
 
-def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: LocalCluster) -> None:
+def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     replica = pg.replica_nodes[0]
     wait_for(lambda: replicas(sidecar)[0] == 200)  # seen caught up: the monitor has a history
-    pg.pause_replay(replica)
+    faults.pause_replay(pg, replica)
     written = write_wal(pg, 8)
-    time.sleep(0.3)
-    status, body = replicas(sidecar, "?max_lag_bytes=1MB")
+    status, body = wait_for(
+        lambda: (r := replicas(sidecar, "?max_lag_bytes=1MB"))[1]["replicas"][0]["lag_bytes"] >= written and r,
+        what="the lag measured",
+    )
     assert status == 503 and body["status"] == "lagging"
     (r,) = body["replicas"]
     assert r["state"] == "replay_paused" and r["ok"] is False
@@ -71,18 +51,17 @@ def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: 
     status, body = replicas(sidecar, "?max_lag_bytes=1gb")
     assert status == 200 and body["replicas"][0]["state"] == "replay_paused"
 
-    time.sleep(1.5)  # paused and behind: the seconds must grow
-    _, body = replicas(sidecar, "?max_lag_bytes=1GB")
-    assert body["replicas"][0]["lag_seconds"] >= 1.5
+    # paused and behind: the seconds grow
+    wait_for(lambda: replicas(sidecar, "?max_lag_bytes=1GB")[1]["replicas"][0]["lag_seconds"] >= 1.5, what="1.5 s")
     status, body = replicas(sidecar, "?max_lag_bytes=1GB&max_lag_seconds=1")
     assert status == 503
 
-    crit = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB")
+    crit = run_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB")
     assert crit.returncode == 2, crit.stderr
     assert "replica-1" in crit.stdout
-    warn = admin_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "1MB")
+    warn = run_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "1MB")
     assert warn.returncode == 1, warn.stderr
-    nagios = admin_cli(
+    nagios = run_cli(
         "check-replicas",
         "--url",
         sidecar.url,
@@ -99,9 +78,9 @@ def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: 
     assert re.search(rf"replica-1_lag_bytes=\d+B;{MB};{1024 * MB};0", line), line
     assert re.search(r"replica-1_lag_seconds=[\d.]+s;;10;0", line), line
 
-    pg.resume_replay(replica)
+    faults.resume_replay(pg, replica)
     wait_for(lambda: replicas(sidecar, "?max_lag_bytes=1MB")[0] == 200, timeout=10)
-    ok = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB", "-o", "json")
+    ok = run_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "1MB", "-o", "json")
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["replicas"][0]["state"] == "streaming"
 
@@ -117,26 +96,25 @@ def test_idle_primary_keeps_lag_seconds_near_zero(sidecar: SidecarProcess) -> No
     assert max(seen) < 1.0, seen
 
 
-def test_stopped_replica_is_down_within_the_deadline(sidecar: SidecarProcess, pg: LocalCluster) -> None:
-    pg.stop(pg.replica_nodes[0])
-    time.sleep(0.3)
+def test_stopped_replica_is_down_within_the_deadline(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
+    pg.stop_node(pg.replica_nodes[0])
+    wait_for(lambda: replicas(sidecar)[1]["replicas"][0]["state"] == "down", what="replica down")
     started = time.monotonic()
     status, body = replicas(sidecar)
-    assert time.monotonic() - started < 0.75
+    assert time.monotonic() - started < HEALTH_TIMEOUT + 0.5  # answered within the documented deadline
     assert status == 503 and body["status"] == "unavailable"
     r = body["replicas"][0]
     assert r["state"] == "down" and r["ok"] is False and r["error"] == "connection refused"
-    result = admin_cli("check-replicas", "--url", sidecar.url)
+    result = run_cli("check-replicas", "--url", sidecar.url)
     assert result.returncode == 2
     db = sidecar.get("/health/db?replicas=true").json()
     assert db["status"] == "ok" and db["replicas"][0]["ok"] is False  # readiness follows the primary
 
 
-def test_cut_wal_receiver_is_not_healthy(sidecar: SidecarProcess, pg: LocalCluster) -> None:
-    assert pg.primary is not None
+def test_cut_wal_receiver_is_not_healthy(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     replica = pg.replica_nodes[0]
     wait_for(lambda: replicas(sidecar)[0] == 200)
-    pg.point_replica_nowhere(replica)
+    faults.cut_wal_receiver(pg, replica)
     try:
         pg.sql(pg.primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
         write_wal(pg, 1)
@@ -150,7 +128,7 @@ def test_cut_wal_receiver_is_not_healthy(sidecar: SidecarProcess, pg: LocalClust
         assert r["state"] == "disconnected" and r["ok"] is False
         assert r["lag_bytes"] > 0
     finally:
-        pg.restore_replica_conninfo(replica)
+        faults.restore_wal_receiver(pg, replica)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +160,7 @@ def test_sizes_are_accepted(sidecar: SidecarProcess, size: str) -> None:
 
 
 def test_cli_usage_errors_are_unknown(sidecar: SidecarProcess) -> None:
-    result = admin_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "16XB")
+    result = run_cli("check-replicas", "--url", sidecar.url, "--crit-lag-bytes", "16XB")
     assert result.returncode == 3 and "16XB" in result.stderr
-    result = admin_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB")
+    result = run_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB")
     assert result.returncode == 3

@@ -9,15 +9,15 @@ from typing import TypeVar
 import pytest
 from pydantic import SecretStr
 
-from service.db.pools import ManagedPool, PoolConfig, transaction
-from service.devcluster import LocalCluster
+from devtools.hot_standby import HotStandbyCluster
+from service.db.pool import ManagedPool, PoolConfig
+from service.db.transactions import transaction
 from service.errors import DatabaseError, DatabaseUnavailable
 
-pytestmark = pytest.mark.integration
 T = TypeVar("T")
 
 
-def run_with_pool(pg: LocalCluster, body: Callable[[ManagedPool], Awaitable[T]], **config: float) -> T:
+def run_with_pool(pg: HotStandbyCluster, body: Callable[[ManagedPool], Awaitable[T]], **config: float) -> T:
     async def main() -> T:
         pool = ManagedPool("primary", "primary", SecretStr(pg.dsn()), PoolConfig(**config))  # type: ignore[arg-type]
         await pool.open()
@@ -30,31 +30,29 @@ def run_with_pool(pg: LocalCluster, body: Callable[[ManagedPool], Awaitable[T]],
 
 
 @pytest.fixture()
-def table(pg: LocalCluster) -> str:
-    assert pg.primary is not None
+def table(pg: HotStandbyCluster) -> str:
     pg.sql(pg.primary, "DROP TABLE IF EXISTS public.tx_probe")
     pg.sql(pg.primary, "CREATE TABLE public.tx_probe (id int primary key, v text)")
     pg.sql(pg.primary, "GRANT ALL ON public.tx_probe TO fasterdb_app")
     return "public.tx_probe"
 
 
-def _rows(pg: LocalCluster) -> str:
-    assert pg.primary is not None
+def _rows(pg: HotStandbyCluster) -> str:
     return pg.sql(pg.primary, "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM public.tx_probe")
 
 
-def test_commit_on_success(pg: LocalCluster, table: str) -> None:
+def test_commit_on_success(pg: HotStandbyCluster, table: str) -> None:
     async def body(pool: ManagedPool) -> int:
         async with transaction(pool) as conn:
             await conn.execute("INSERT INTO public.tx_probe VALUES (1, 'a'), (2, 'b')")
-        return int(pool.stats()["idle"])
+        return int(pool.report()["idle"])
 
     idle = run_with_pool(pg, body, min_size=1, max_size=2)
     assert _rows(pg) == "1,2"
     assert idle >= 1  # released back to the pool
 
 
-def test_rollback_on_error_and_release(pg: LocalCluster, table: str) -> None:
+def test_rollback_on_error_and_release(pg: HotStandbyCluster, table: str) -> None:
     class Boom(Exception):
         pass
 
@@ -68,7 +66,7 @@ def test_rollback_on_error_and_release(pg: LocalCluster, table: str) -> None:
             async with transaction(pool) as conn:
                 await conn.execute("INSERT INTO public.tx_probe VALUES (11, 'y')")
                 await conn.execute("INSERT INTO public.tx_probe VALUES (11, 'dup')")
-        stats = pool.stats()
+        stats = pool.report()
         return int(stats["size"]), int(stats["idle"])
 
     size, idle = run_with_pool(pg, body, min_size=1, max_size=1)
@@ -76,7 +74,7 @@ def test_rollback_on_error_and_release(pg: LocalCluster, table: str) -> None:
     assert size == idle == 1  # the single connection came back both times
 
 
-def test_cancelled_request_releases_its_connection(pg: LocalCluster, table: str) -> None:
+def test_cancelled_request_releases_its_connection(pg: HotStandbyCluster, table: str) -> None:
     async def body(pool: ManagedPool) -> int:
         async def slow() -> None:
             async with transaction(pool) as conn:
@@ -96,7 +94,7 @@ def test_cancelled_request_releases_its_connection(pg: LocalCluster, table: str)
     assert _rows(pg) == ""
 
 
-def test_acquire_has_a_deadline(pg: LocalCluster) -> None:
+def test_acquire_has_a_deadline(pg: HotStandbyCluster) -> None:
     async def body(pool: ManagedPool) -> tuple[str, float]:
         async with pool.acquire():
             loop = asyncio.get_running_loop()
@@ -111,9 +109,8 @@ def test_acquire_has_a_deadline(pg: LocalCluster) -> None:
     assert 0.15 <= took < 1.0
 
 
-def test_database_down_is_unavailable_not_a_crash(pg: LocalCluster) -> None:
-    assert pg.primary is not None
-    pg.stop(pg.primary)
+def test_database_down_is_unavailable_not_a_crash(pg: HotStandbyCluster) -> None:
+    pg.stop_node(pg.primary)
 
     async def body(pool: ManagedPool) -> str:
         with pytest.raises(DatabaseUnavailable) as info:
@@ -124,7 +121,7 @@ def test_database_down_is_unavailable_not_a_crash(pg: LocalCluster) -> None:
     assert run_with_pool(pg, body, min_size=1, max_size=2) == "connection refused"
 
 
-def test_pool_sets_application_name_and_statement_timeout(pg: LocalCluster) -> None:
+def test_pool_sets_application_name_and_statement_timeout(pg: HotStandbyCluster) -> None:
     async def body(pool: ManagedPool) -> tuple[str, str]:
         async with transaction(pool) as conn:
             return await conn.fetchval("SHOW application_name"), await conn.fetchval("SHOW statement_timeout")

@@ -14,10 +14,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from service.devcluster import LocalCluster
-from tests.support import SidecarProcess, admin_cli
-
-pytestmark = pytest.mark.integration
+from devtools.hot_standby import HotStandbyCluster
+from tests import faults
+from tests.harness import SidecarProcess, run_cli, wait_for
 
 TOKEN = "test-token-" + "x" * 16
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,9 +59,8 @@ def seed(sidecar: SidecarProcess, balances: dict[int, str]) -> None:
         assert response.status_code == 201, response.text
 
 
-def ledger_state(pg: LocalCluster, schema: str) -> tuple[Decimal, int, Decimal]:
+def ledger_state(pg: HotStandbyCluster, schema: str) -> tuple[Decimal, int, Decimal]:
     """(sum of balances, number of transfers rows, smallest balance) read on the primary."""
-    assert pg.primary is not None
     total, rows, low = pg.sql(
         pg.primary,
         f"SELECT (SELECT coalesce(sum(balance), 0) FROM {schema}.accounts),"
@@ -87,7 +85,7 @@ def test_admin_auth(sidecar_env: dict[str, str], admin: SidecarProcess) -> None:
     assert TOKEN not in admin.logs()
 
 
-def test_accounts_and_a_transfer(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+def test_accounts_and_a_transfer(admin: SidecarProcess, pg: HotStandbyCluster, schema: str) -> None:
     seed(admin, {1: "100.00", 2: "0"})
     assert post(admin, "/accounts", {"id": 1, "balance": "5"}).json()["error"]["code"] == "account_exists"
     response = post(
@@ -102,10 +100,11 @@ def test_accounts_and_a_transfer(admin: SidecarProcess, pg: LocalCluster, schema
     assert again.status_code == 200 and again.json() == {**body, "duplicate": True}
     primary = httpx.get(admin.url + "/accounts/1?source=primary", headers=AUTH, timeout=5).json()
     assert primary == {"id": 1, "balance": "89.50", "source": "primary"}
-    deadline = time.monotonic() + 5
-    while (r := httpx.get(admin.url + "/accounts/2", headers=AUTH, timeout=5).json())["balance"] != "10.50":
-        assert time.monotonic() < deadline  # the replica catches up
-        time.sleep(0.05)
+    r = wait_for(
+        lambda: (a := httpx.get(admin.url + "/accounts/2", headers=AUTH, timeout=5).json())["balance"] == "10.50" and a,
+        5,
+        what="the replica catches up",
+    )
     assert r["source"] == "replica-1"
     assert httpx.get(admin.url + "/accounts/999", headers=AUTH, timeout=5).status_code == 404
     assert httpx.get(admin.url + "/accounts/abc", headers=AUTH, timeout=5).status_code == 400
@@ -134,7 +133,7 @@ BAD = [
 ]
 
 
-def test_bad_input_changes_nothing(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+def test_bad_input_changes_nothing(admin: SidecarProcess, pg: HotStandbyCluster, schema: str) -> None:
     seed(admin, {1: "100.00", 2: "0"})
     before = ledger_state(pg, schema)
     for body, status, code in BAD:
@@ -157,7 +156,9 @@ def test_bad_input_changes_nothing(admin: SidecarProcess, pg: LocalCluster, sche
     assert ledger_state(pg, schema) == before
 
 
-def test_idempotency_sequential_concurrent_and_conflict(admin: SidecarProcess, pg: LocalCluster, schema: str) -> None:
+def test_idempotency_sequential_concurrent_and_conflict(
+    admin: SidecarProcess, pg: HotStandbyCluster, schema: str
+) -> None:
     seed(admin, {1: "100.00", 2: "0"})
     body = {"from_account": 1, "to_account": 2, "amount": "7.25", "idempotency_key": "same"}
     results: list[httpx.Response] = []
@@ -176,9 +177,8 @@ def test_idempotency_sequential_concurrent_and_conflict(admin: SidecarProcess, p
 
 
 def test_money_is_conserved_under_concurrency_and_killed_backends(
-    admin: SidecarProcess, pg: LocalCluster, schema: str
+    admin: SidecarProcess, pg: HotStandbyCluster, schema: str
 ) -> None:
-    assert pg.primary is not None
     accounts = {i: "500.00" for i in range(1, 21)}
     seed(admin, accounts)
     initial = Decimal("500.00") * 20
@@ -203,7 +203,7 @@ def test_money_is_conserved_under_concurrency_and_killed_backends(
     def killer() -> None:
         nonlocal terminations
         while not stop.is_set():
-            terminations += pg.terminate_backends(pg.primary, "fasterdb-sidecar/primary%")  # type: ignore[arg-type]
+            terminations += faults.terminate_backends(pg, pg.primary, "fasterdb-sidecar/primary%")
             time.sleep(0.1)
 
     async def client(queue: asyncio.Queue[dict[str, object]], http: httpx.AsyncClient) -> None:
@@ -259,46 +259,48 @@ def test_money_is_conserved_under_concurrency_and_killed_backends(
 def test_migrations_twice_and_concurrently(sidecar_env: dict[str, str], schema: str) -> None:
     env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA=schema)
     with SidecarProcess(env) as one, SidecarProcess(env) as two:
-        results: list[object] = []
+        results: list[httpx.Response] = []
 
         def migrate(proc: SidecarProcess) -> None:
-            results.append(admin_cli("db", "migrate", "--url", proc.url, "--token", TOKEN, "-o", "json"))
+            results.append(httpx.post(proc.url + "/admin/migrate", headers=AUTH, timeout=30))
 
         threads = [threading.Thread(target=migrate, args=(p,)) for p in (one, two, one, two)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        outs = [json.loads(r.stdout) for r in results]  # type: ignore[attr-defined]
-        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]  # type: ignore[attr-defined]
+        assert all(r.status_code == 200 for r in results), [r.text for r in results]
+        outs = [r.json() for r in results]
         assert sorted(len(o["applied"]) for o in outs) == [0, 0, 0, 1]
         assert all(o["version"] == 1 for o in outs)
+        again = run_cli("db", "migrate", "--url", one.url, "--token", TOKEN, "-o", "json")
+        assert again.returncode == 0 and json.loads(again.stdout) == {"schema": schema, "version": 1, "applied": []}
 
 
 def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
     base = ["--url", admin.url, "--token", TOKEN]
-    seeded = admin_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
+    seeded = run_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
     assert seeded.returncode == 0, seeded.stderr
     assert json.loads(seeded.stdout)["created"] == 3
-    again = admin_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
+    again = run_cli("accounts", "seed", "--count", "3", "--balance", "50", *base, "-o", "json")
     assert json.loads(again.stdout) == {"created": 0, "existing": 3, "first_id": 1, "last_id": 3}
-    ok = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "5.25", *base, "-o", "json")
+    ok = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "5.25", *base, "-o", "json")
     assert ok.returncode == 0, ok.stderr
     assert "idempotency key: cli-" in ok.stderr
     assert json.loads(ok.stdout)["to_balance"] == "55.25"
-    keyed = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base)
+    keyed = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base)
     assert keyed.returncode == 0 and "k1" in keyed.stdout
-    dup = admin_cli(
+    dup = run_cli(
         "transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base, "-o", "json"
     )
     assert json.loads(dup.stdout)["duplicate"] is True
-    poor = admin_cli("transfer", "--from", "3", "--to", "1", "--amount", "1000", *base)
+    poor = run_cli("transfer", "--from", "3", "--to", "1", "--amount", "1000", *base)
     assert poor.returncode == 2 and "insufficient funds" in poor.stderr and "Traceback" not in poor.stderr
-    bad = admin_cli("transfer", "--from", "3", "--to", "1", "--amount", "1.001", *base)
+    bad = run_cli("transfer", "--from", "3", "--to", "1", "--amount", "1.001", *base)
     assert bad.returncode == 2 and "more than 2 decimals" in bad.stderr
-    no_token = admin_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url)
+    no_token = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url)
     assert no_token.returncode == 2 and "Authorization" in no_token.stderr
-    usage = admin_cli("transfer", "--from", "x", "--to", "2", "--amount", "1", *base)
+    usage = run_cli("transfer", "--from", "x", "--to", "2", "--amount", "1", *base)
     assert usage.returncode == 3
-    shown = admin_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
+    shown = run_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
     assert json.loads(shown.stdout)["balance"] == "43.75"

@@ -1,8 +1,4 @@
-import pytest
-
 from cli.exitcodes import Exit, worst
-
-pytestmark = pytest.mark.unit
 
 
 def test_worst_orders_critical_over_unknown_over_warning() -> None:

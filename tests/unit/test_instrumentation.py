@@ -1,14 +1,15 @@
+import inspect
+import time
+
 import pytest
 
 from service.db.deadlines import Deadlines
 from service.db.instrumentation import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats
 
-pytestmark = pytest.mark.unit
-
 
 def test_histogram_and_window_see_every_wait() -> None:
     stats = PoolStats()
-    now = 1000.0
+    now = time.monotonic()  # fold() without a time stamps with the real monotonic clock
     for i in range(FOLD_SAMPLES + 10):
         stats.observe_wait(0.3 if i % 100 == 0 else 0.0001, now + i / 10_000)
     buckets = dict(stats.cumulative_buckets())
@@ -25,13 +26,13 @@ def test_pending_waits_are_folded_within_a_second() -> None:
     stats = PoolStats()
     stats.observe_wait(0.5, 10.0)
     stats.observe_wait(0.5, 11.5)  # more than a second later: the first batch is stamped 10.0
-    assert stats._recent and stats._recent[0] == (10.0, 0.5)
+    assert stats._recent and stats._recent[0] == (10.0, 0.5, 1)
 
 
 async def _expire() -> bool:
     import asyncio
 
-    deadlines = Deadlines(resolution=0.01)
+    deadlines = Deadlines()
     task = asyncio.current_task()
     assert task is not None
     import time
@@ -53,3 +54,26 @@ def test_deadline_cancels_only_its_task() -> None:
     started = time.monotonic()
     assert asyncio.run(_expire()) is True
     assert time.monotonic() - started < 1.0
+
+
+def test_zero_waits_are_counted_in_bulk() -> None:
+    stats = PoolStats()
+    stats.immediate = 98
+    stats.observe_wait(0.2, time.monotonic())
+    stats.observe_wait(0.4, time.monotonic())
+    buckets = dict(stats.cumulative_buckets())
+    assert buckets["0.0001"] == 98 and buckets["+Inf"] == stats.wait_count == 100
+    window = stats.recent_wait_ms()
+    assert window == {"p50": 0.0, "p99": 400.0, "max": 400.0}  # rank 99 of 100, as before
+
+
+def test_the_fast_path_slot_of_asyncpg_pools_exists() -> None:
+    """service.db.acquire reads asyncpg.Pool._queue for its fast path: pin it for our asyncpg."""
+    import asyncpg
+
+    from service.db.acquire import ACQUIRE_METHOD, QUEUE_SLOT
+
+    assert QUEUE_SLOT in asyncpg.Pool.__slots__
+    assert hasattr(asyncpg.pool._PoolConnectionHolderQueue, "empty")
+    assert inspect.iscoroutinefunction(getattr(asyncpg.Pool, ACQUIRE_METHOD))
+    assert list(inspect.signature(getattr(asyncpg.Pool, ACQUIRE_METHOD)).parameters) == ["self", "timeout"]

@@ -5,8 +5,6 @@ import pytest
 from service.logs import JsonFormatter, RedactingFilter
 from service.redact import redact
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(
     "text",

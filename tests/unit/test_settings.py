@@ -4,9 +4,7 @@ import sys
 import pytest
 
 from service.settings import ConfigError, load_settings, unknown_variables
-from tests.support import ROOT
-
-pytestmark = pytest.mark.unit
+from tests.harness import ROOT
 
 SECRET = "s3cr3t-Passw0rd"
 DSN = f"postgresql://app:{SECRET}@db.example:5432/app"

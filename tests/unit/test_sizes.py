@@ -2,8 +2,6 @@ import pytest
 
 from service.sizes import MAX_SIZE, SizeError, format_size, parse_size
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(
     ("text", "expected"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.db.checks import Bounded, run_bounded
-from service.db.pools import Connection, ManagedPool
+from service.db.pool import Connection, ManagedPool
 
 # pg_current_wal_lsn() fails on a server in recovery; ask for the role in the same statement.
 PRIMARY_SQL = """

@@ -8,7 +8,7 @@ from FasterAPI import FasterRouter, JSONResponse, Query
 
 from service.errors import BadRequest, error_responses
 from service.http import json_response, query_doc, query_float, query_size
-from service.lag import ReplicationMonitor, Thresholds, evaluate
+from service.replica_lag import LagMeter, Thresholds, evaluate
 
 _REPLICA_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -41,11 +41,11 @@ _SCHEMA: dict[str, Any] = {
 _SIZE_DOC = {"type": "string", "pattern": r"^([0-9]{1,9}\s?([kKmMgG]i?[bB]|[bB])?|[0-9]{1,6}\s?[tT]i?[bB])$"}
 
 
-def replication_router(monitor: ReplicationMonitor, defaults: Thresholds) -> FasterRouter:
-    """The replica lag endpoint, reading state only through ``monitor``."""
+def replicas_router(lag: LagMeter, defaults: Thresholds) -> FasterRouter:
+    """The replica lag endpoint, reading state only through ``lag``."""
     router = FasterRouter(tags=["health"])
     content = {"application/json": {"schema": _SCHEMA}}
-    names = [pool.name for pool in monitor.databases.replicas]
+    names = [pool.name for pool in lag.databases.replicas]
     name_doc: dict[str, Any] = {"type": "string", "enum": names} if names else {"type": "string"}
 
     @router.get(
@@ -81,7 +81,7 @@ def replication_router(monitor: ReplicationMonitor, defaults: Thresholds) -> Fas
         if replica is not None and replica not in names:
             known = ", ".join(names) or "none configured"
             raise BadRequest(f"no replica named {replica!r} (replicas: {known})")
-        status, body = evaluate(await monitor.snapshot(), thresholds, replica)
+        status, body = evaluate(await lag.snapshot(), thresholds, replica)
         return json_response(body, 200 if status == "ok" else 503)
 
     return router

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import pytest
 from FasterAPI import Depends, Faster, Query
 from FasterAPI.testclient import TestClient
-
-pytestmark = pytest.mark.unit
 
 
 def test_yield_dependency_is_not_run() -> None:

@@ -10,7 +10,7 @@ that is behind has been behind at most since the later of
 
 * the commit time of the last transaction it replayed (``pg_last_xact_replay_timestamp()``), and
 * the last time the sidecar saw the primary at or below the replica's replay position (the
-  monitor keeps a short history of the primary's positions, one per check).
+  meter keeps a short history of the primary's positions, one per measurement).
 
 ``lag_seconds`` is ``now`` minus that moment: exact for a replica that fell behind while being
 watched, and never the idle-primary false alarm. (Clock skew between the primary and the sidecar
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from service.db.checks import Bounded
-from service.db.pools import Databases
-from service.db.replication import PrimaryPosition, ReplicaPosition, format_lsn, read_primary, read_replica
-from service.monitor import SingleFlight
+from service.db.pool import Databases
+from service.db.wal import PrimaryPosition, ReplicaPosition, format_lsn, read_primary, read_replica
+from service.single_flight import SingleFlight
 
 State = Literal["streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica"]
 # A replica this far behind in time, with replay running, is "catching_up" rather than "streaming".
@@ -67,7 +67,7 @@ class Thresholds:
     max_lag_seconds: float
 
 
-class ReplicationMonitor:
+class LagMeter:
     """Measures replica lag behind a single-flight cache; keeps the primary's position history."""
 
     def __init__(self, databases: Databases, deadline: float, ttl: float) -> None:

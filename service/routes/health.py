@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from FasterAPI import FasterRouter, JSONResponse, Query
 
 from service.errors import error_responses
 from service.http import json_response, query_bool, query_doc
-from service.monitor import DatabaseMonitor
+from service.pool_health import PoolHealth
+from service.readiness import db_readiness
 
 _POOL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -34,22 +34,8 @@ _DB_HEALTH_SCHEMA: dict[str, Any] = {
 }
 
 
-async def db_health(monitor: DatabaseMonitor, include_replicas: bool) -> tuple[bool, dict[str, Any]]:
-    """Readiness: ok when the primary answered within the health timeout; the body of /health/db."""
-    primary = await monitor.check_primary()
-    body: dict[str, Any] = {
-        "status": "ok" if primary.ok else "unavailable",
-        "primary": primary.public,
-        "checked_at": primary.checked_at_iso,
-        "age_ms": max(0, int((time.time() - primary.checked_at) * 1000)),
-    }
-    if include_replicas:
-        body["replicas"] = [check.public for check in await monitor.check_replicas()]
-    return primary.ok, body
-
-
-def health_router(monitor: DatabaseMonitor) -> FasterRouter:
-    """The health endpoints, reading state only through ``monitor``."""
+def health_router(health: PoolHealth) -> FasterRouter:
+    """The health endpoints, reading state only through ``health``."""
     router = FasterRouter(tags=["health"])
     ok_json = {"application/json": {"schema": _DB_HEALTH_SCHEMA}}
 
@@ -94,7 +80,7 @@ def health_router(monitor: DatabaseMonitor) -> FasterRouter:
     ) -> JSONResponse:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
         include = query_bool(replicas, "replicas")
-        ok, body = await db_health(monitor, include)
-        return json_response(body, 200 if ok else 503)
+        reason, body = await db_readiness(health, include)
+        return json_response(body, 200 if reason is None else 503)
 
     return router

@@ -7,17 +7,13 @@ import time
 import pytest
 
 from service.db.checks import Bounded
-from service.db.replication import ReplicaPosition, format_lsn, parse_lsn
-from service.lag import ReplicaLag, ReplicationMonitor, Snapshot, Thresholds, evaluate
+from service.db.pool import Databases
+from service.db.wal import ReplicaPosition, format_lsn, parse_lsn
+from service.replica_lag import LagMeter, ReplicaLag, Snapshot, Thresholds, evaluate
 
-pytestmark = pytest.mark.unit
 
-
-def _fresh() -> ReplicationMonitor:
-    from service.db.pools import Databases
-
-    m = ReplicationMonitor(Databases.__new__(Databases), deadline=1.0, ttl=1.0)
-    return m
+def _fresh() -> LagMeter:
+    return LagMeter(Databases.__new__(Databases), deadline=1.0, ttl=1.0)
 
 
 def pos(

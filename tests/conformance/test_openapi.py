@@ -16,10 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.support import SidecarProcess
-
-pytestmark = pytest.mark.integration
-
+from tests.harness import SidecarProcess
 
 TOKEN = "fuzz-token-0123456789abcdef"
 

@@ -11,10 +11,10 @@ from typing import Any
 from FasterAPI import EventSourceResponse, FasterRouter, JSONResponse, Query
 
 from service.db.checks import iso
-from service.db.pools import Databases
+from service.db.pool import Databases
 from service.errors import error_responses
 from service.http import json_response, query_doc, query_float
-from service.monitor import DatabaseMonitor
+from service.pool_health import PoolHealth
 
 _COUNTS = (
     "min_size",
@@ -66,31 +66,31 @@ _EVENT_SCHEMA: dict[str, Any] = {
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 60.0
 
 
-def pools_document(databases: Databases, monitor: DatabaseMonitor) -> dict[str, Any]:
+def pools_document(databases: Databases, health: PoolHealth) -> dict[str, Any]:
     """The /pools body. ``ready`` is the pool's latest health check, the same one /health/db serves."""
     pools = []
     for pool in databases:
-        check = monitor.last(pool.name)
+        check = health.last(pool.name)
         pools.append(
             {
                 "name": pool.name,
                 "role": pool.role,
                 "ready": bool(check and check.ok),
                 "error": (check.error if check else "not checked yet"),
-                **pool.stats(),
+                **pool.report(),
             }
         )
     return {"collected_at": iso(time.time()), "pools": pools}
 
 
-def pools_router(databases: Databases, monitor: DatabaseMonitor, stopping: Callable[[], bool]) -> FasterRouter:
+def pools_router(databases: Databases, health: PoolHealth, stopping: Callable[[], bool]) -> FasterRouter:
     """The pool statistics endpoints; ``stopping`` ends streams when the sidecar shuts down."""
     router = FasterRouter(tags=["pools"])
 
     async def fresh_document() -> dict[str, Any]:
         # Refresh readiness through the single-flight cache (at most one query per pool per TTL).
-        await asyncio.gather(*(monitor.check(p.name) for p in databases))
-        return pools_document(databases, monitor)
+        await asyncio.gather(*(health.check(p.name) for p in databases))
+        return pools_document(databases, health)
 
     @router.get(
         "/pools",

@@ -1,22 +1,19 @@
-"""Router: /metrics in the Prometheus text format (official prometheus-client).
+"""The Prometheus collector: every metric family, built at scrape time from the sidecar's memory.
 
 Scraping never queries the database: everything comes from counters in memory and the health
-and lag caches that the background monitor (and probes) keep fresh.
+and lag caches that the refresher (and probes) keep fresh.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from FasterAPI import FasterRouter, Response
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from service.db.pools import Databases
-from service.lag import ReplicationMonitor
-from service.monitor import DatabaseMonitor
+from service.db.pool import Databases
+from service.pool_health import PoolHealth
+from service.replica_lag import LagMeter
 
 
 class SidecarCollector(Collector):
@@ -25,13 +22,13 @@ class SidecarCollector(Collector):
     def __init__(
         self,
         databases: Databases,
-        monitor: DatabaseMonitor,
-        replication: ReplicationMonitor,
+        health: PoolHealth,
+        lag: LagMeter,
         transfer_counts: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.databases = databases
-        self.monitor = monitor
-        self.replication = replication
+        self.health = health
+        self.lag = lag
         self.transfer_counts = transfer_counts
 
     def collect(self) -> Iterator[Metric]:
@@ -61,16 +58,16 @@ class SidecarCollector(Collector):
             "fasterdb_pool_acquire_wait_seconds", "Time spent waiting for a connection", labels=["pool"]
         )
         for pool in self.databases:
-            check = self.monitor.last(pool.name)
+            check = self.health.last(pool.name)
             up.add_metric([pool.name], 1.0 if check and check.ok else 0.0)
             role.add_metric([pool.name, pool.role], 1.0)
-            s = pool.stats()
+            s = pool.report()
             for key, family in gauges.items():
                 family.add_metric([pool.name], float(s[key]))
             counters["acquired"].add_metric([pool.name], float(s["acquired_total"]))
             counters["acquire_timeouts"].add_metric([pool.name], float(s["acquire_timeouts_total"]))
             counters["acquire_errors"].add_metric([pool.name], float(s["acquire_errors_total"]))
-            stats = pool.instruments
+            stats = pool.stats
             wait.add_metric(
                 [pool.name], [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum
             )
@@ -86,7 +83,7 @@ class SidecarCollector(Collector):
         lag_seconds = GaugeMetricFamily(
             "fasterdb_replica_lag_seconds", "How long the replica has been behind", labels=["replica"]
         )
-        snapshot = self.replication.last()
+        snapshot = self.lag.last()
         for lag in snapshot.replicas if snapshot else []:
             if lag.lag_bytes is not None:
                 lag_bytes.add_metric([lag.name], float(lag.lag_bytes))
@@ -99,28 +96,3 @@ class SidecarCollector(Collector):
         for status, count in sorted((self.transfer_counts() if self.transfer_counts else {}).items()):
             transfers.add_metric([status], float(count))
         yield transfers
-
-
-def metrics_router(collector: SidecarCollector) -> FasterRouter:
-    """The /metrics endpoint over a registry of our own (no global state)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    router = FasterRouter(tags=["metrics"])
-
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        openapi_extra={
-            "responses": {
-                "200": {
-                    "description": "Prometheus text exposition format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            }
-        },
-    )
-    async def metrics() -> Response:
-        """Every metric, built from memory; never queries the database."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return router

@@ -1,0 +1,29 @@
+"""``fasterdb-admin db migrate``: create or upgrade the sidecar's own schema."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.commands.admin import require_ok
+from cli.exitcodes import Exit
+from cli.options import Target, sidecar_options
+from cli.output import emit
+
+app = typer.Typer(help="The sidecar's own schema.", no_args_is_help=True)
+
+
+@app.command("migrate")
+@sidecar_options(token=True, timeout=60.0)
+def migrate(target: Target) -> Exit:
+    """Create or upgrade the sidecar's schema (idempotent)."""
+    client = target.client()
+    try:
+        body = require_ok(client.request("POST", "/admin/migrate", admin=True), "migrate")
+    finally:
+        client.close()
+    emit(
+        body,
+        target.output,
+        lambda b: f"schema {b['schema']} at version {b['version']}; applied: {b['applied'] or 'none'}",
+    )
+    return Exit.OK

@@ -1,0 +1,207 @@
+"""``fasterdb-admin jobs …``: submit a CSV of transfers as a job, follow, list, cancel."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.client import CliError, SidecarClient
+from cli.commands.admin import require_ok
+from cli.exitcodes import Exit
+from cli.options import Target, sidecar_options
+from cli.output import diagnose, emit, make_table
+
+FINAL = ("succeeded", "failed", "cancelled")
+app = typer.Typer(help="Transfer-batch jobs: submit a CSV, follow, list, cancel.", no_args_is_help=True)
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Items from CSV ``from_account,to_account,amount[,idempotency_key]`` (a header row is optional)."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    items = []
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if number == 1 and row[0].strip().lower() in ("from_account", "from"):
+            continue
+        if len(row) not in (3, 4):
+            raise CliError(f"{path}:{number}: expected from_account,to_account,amount[,idempotency_key]")
+        try:
+            item: dict[str, Any] = {"from_account": int(row[0]), "to_account": int(row[1]), "amount": row[2].strip()}
+        except ValueError:
+            raise CliError(f"{path}:{number}: account ids must be integers") from None
+        if len(row) == 4 and row[3].strip():
+            item["idempotency_key"] = row[3].strip()
+        items.append(item)
+    if not items:
+        raise CliError(f"{path}: no transfers found")
+    return items
+
+
+def _job_code(job: dict[str, Any]) -> Exit:
+    if job["status"] in ("failed", "cancelled"):
+        return Exit.CRITICAL
+    if job["status"] == "succeeded" and job.get("failed"):
+        return Exit.WARNING
+    return Exit.OK
+
+
+def job_table(job: dict[str, Any]) -> Any:
+    """One job as a table (plus its first errors)."""
+    rows = [
+        [
+            job["job_id"],
+            job["status"],
+            job["total"],
+            job["applied"],
+            job["duplicates"],
+            job["failed"],
+            "yes" if job.get("dry_run") else "no",
+            job.get("throttle_reason"),
+        ]
+    ]
+    table = make_table(
+        None, ["job", "status", "total", "applied", "duplicates", "failed", "dry run", "throttled"], rows
+    )
+    errors = job.get("errors") or []
+    if not errors:
+        return table
+    from rich.console import Group
+
+    detail = make_table(
+        "first errors",
+        ["item", "key", "code", "message"],
+        [[e.get("seq"), e.get("idempotency_key"), e.get("code"), e.get("message")] for e in errors[:20]],
+    )
+    return Group(table, detail)
+
+
+def submit(
+    client: SidecarClient, output: str, path: Path, batch_size: int, dry_run: bool, wait: bool, poll: float = 0.5
+) -> Exit:
+    """POST /jobs from a CSV file; with ``wait``, follow its progress until it ends."""
+    items = read_csv(path)
+    payload = {"kind": "transfer-batch", "items": items, "batch_size": batch_size, "dry_run": dry_run}
+    job = require_ok(client.request("POST", "/jobs", json_body=payload, admin=True), "job", ok=(202,))
+    if not wait:
+        emit(job, output, job_table)
+        return Exit.OK
+    diagnose(f"job {job['job_id']} queued with {job['total']} transfers")
+    job = follow(client, job["job_id"], poll, show_progress=sys.stderr.isatty() or output == "table")
+    emit(job, output, job_table)
+    return _job_code(job)
+
+
+def follow(client: SidecarClient, job_id: int, poll: float, show_progress: bool) -> dict[str, Any]:
+    """Poll a job until it ends, drawing a progress bar (on stderr) fed by its counters."""
+
+    def fetch() -> dict[str, Any]:
+        return require_ok(client.request("GET", f"/jobs/{job_id}", admin=True), "job status")
+
+    job = fetch()
+    columns = (
+        TextColumn("job {task.fields[job]} {task.fields[status]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), disable=not show_progress, transient=False) as bar:
+        task = bar.add_task("job", total=job["total"], job=job_id, status=job["status"], detail="")
+        while True:
+            done = job["applied"] + job["duplicates"] + job["failed"]
+            detail = f"failed {job['failed']}" + (
+                f" - throttled: {job['throttle_reason']}" if job["status"] == "throttled" else ""
+            )
+            bar.update(task, completed=done, status=job["status"], detail=detail)
+            if job["status"] in FINAL:
+                return job
+            time.sleep(poll)
+            job = fetch()
+
+
+def show_status(client: SidecarClient, output: str, job_id: int) -> Exit:
+    """GET /jobs/{id}."""
+    job = require_ok(client.request("GET", f"/jobs/{job_id}", admin=True), "job status")
+    emit(job, output, job_table)
+    return _job_code(job)
+
+
+def show_list(client: SidecarClient, output: str, limit: int) -> Exit:
+    """GET /jobs."""
+    body = require_ok(client.request("GET", "/jobs", params={"limit": limit}, admin=True), "jobs")
+    rows = [
+        [j["job_id"], j["status"], j["total"], j["applied"], j["duplicates"], j["failed"], j["updated_at"]]
+        for j in body.get("jobs", [])
+    ]
+    emit(
+        body,
+        output,
+        lambda b: make_table(None, ["job", "status", "total", "applied", "duplicates", "failed", "updated"], rows),
+    )
+    return Exit.OK
+
+
+def send_cancel(client: SidecarClient, output: str, job_id: int) -> Exit:
+    """POST /jobs/{id}/cancel."""
+    job = require_ok(client.request("POST", f"/jobs/{job_id}/cancel", admin=True), "cancel")
+    emit(job, output, job_table)
+    return Exit.OK
+
+
+def _with_client(target: Target, action: Callable[[SidecarClient], Exit]) -> Exit:
+    client = target.client()
+    try:
+        return action(client)
+    finally:
+        client.close()
+
+
+@app.command("submit")
+@sidecar_options(token=True)
+def submit_command(
+    target: Target,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="CSV: from_account,to_account,amount[,idempotency_key]; - for stdin.")
+    ],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, metavar="N", help="Transfers per transaction.")] = 100,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report without moving money.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job with a progress bar until it ends.")] = False,
+) -> Exit:
+    """Submit a transfer-batch job. With --wait: 0 succeeded, 1 some items failed, 2 job failed/cancelled."""
+    return _with_client(target, lambda c: submit(c, target.output, file, batch_size, dry_run, wait))
+
+
+@app.command("status")
+@sidecar_options(token=True)
+def status_command(target: Target, job_id: Annotated[int, typer.Argument(min=1, metavar="ID")]) -> Exit:
+    """A job's status and progress: 0 running/succeeded, 1 succeeded with failed items, 2 failed/cancelled."""
+    return _with_client(target, lambda c: show_status(c, target.output, job_id))
+
+
+@app.command("list")
+@sidecar_options(token=True)
+def list_command(
+    target: Target,
+    limit: Annotated[int, typer.Option(min=1, max=1000, metavar="N", help="How many recent jobs.")] = 20,
+) -> Exit:
+    """Recent jobs, newest first."""
+    return _with_client(target, lambda c: show_list(c, target.output, limit))
+
+
+@app.command("cancel")
+@sidecar_options(token=True)
+def cancel_command(target: Target, job_id: Annotated[int, typer.Argument(min=1, metavar="ID")]) -> Exit:
+    """Cancel a queued or running job (applied items stay applied): 0 cancelled, 2 refused."""
+    return _with_client(target, lambda c: send_cancel(c, target.output, job_id))

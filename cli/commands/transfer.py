@@ -1,0 +1,65 @@
+"""``fasterdb-admin transfer``: move money between two accounts exactly once per idempotency key."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from cli.client import CliError, SidecarClient, expect_fields
+from cli.commands.admin import require_ok
+from cli.exitcodes import Exit
+from cli.options import Target, sidecar_options
+from cli.output import diagnose, emit, make_table
+
+
+def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount: str, key: str | None) -> Exit:
+    """POST /transfers; prints the generated key (stderr) so a failed call can be retried safely."""
+    if key is None:
+        key = f"cli-{uuid.uuid4()}"
+        diagnose(f"idempotency key: {key} (repeat with --idempotency-key {key} to retry safely)")
+    payload = {"from_account": src, "to_account": dst, "amount": amount, "idempotency_key": key}
+    try:
+        reply = client.request("POST", "/transfers", json_body=payload, admin=True)
+    except CliError as exc:
+        raise CliError(
+            f"{exc.message}; the transfer may or may not have been applied: retry with --idempotency-key {key}",
+            exc.code,
+        ) from None
+    if reply.status == 503:
+        raise CliError(
+            f"transfer not applied: {reply.error_message}; retry with --idempotency-key {key}", Exit.CRITICAL
+        )
+    body = require_ok(reply, "transfer")
+    expect_fields(reply, "transfer_id", "from_balance", "to_balance")
+
+    def table(b: dict[str, Any]) -> Any:
+        note = " (already applied earlier with this key)" if b.get("duplicate") else ""
+        return make_table(
+            f"transfer {b['transfer_id']}{note}",
+            ["from", "to", "amount", "from balance", "to balance", "key"],
+            [[b["from_account"], b["to_account"], b["amount"], b["from_balance"], b["to_balance"], key]],
+        )
+
+    emit(body, output, table)
+    return Exit.OK
+
+
+@sidecar_options(token=True)
+def transfer(
+    target: Target,
+    from_account: Annotated[int, typer.Option("--from", min=1, metavar="ID", help="Account to debit.")],
+    to_account: Annotated[int, typer.Option("--to", min=1, metavar="ID", help="Account to credit.")],
+    amount: Annotated[str, typer.Option(metavar="DECIMAL", help='Decimal amount, at most 2 decimals, e.g. "10.50".')],
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(metavar="KEY", help="Applies the transfer at most once; generated (and printed) when absent."),
+    ] = None,
+) -> Exit:
+    """Move money between two accounts exactly once: 0 applied, 2 refused (reason printed), 3 unknown."""
+    client = target.client()
+    try:
+        return send_transfer(client, target.output, from_account, to_account, amount, idempotency_key)
+    finally:
+        client.close()

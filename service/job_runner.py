@@ -1,0 +1,95 @@
+"""Transfer-batch jobs: validating a submission, and submitting, reading and cancelling jobs.
+
+A job is a persisted list of transfers; the worker in ``service.job_worker`` runs it. Every item
+is checked up front with the same rules as POST /transfers, and a job with an invalid item is
+refused whole (nothing is stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.db import jobs as sql
+from service.db.pool import Databases
+from service.db.transactions import transaction
+from service.errors import Conflict, NotFound
+from service.money import MoneyError, TransferRequest, transfer_request
+from service.schemas import JobBody
+
+MAX_ITEMS = 100_000
+MAX_BATCH_SIZE = 1000
+KINDS = ("transfer-batch",)
+
+
+class InvalidJob(ValueError):
+    """A job submission that is refused; the message says why (422 ``invalid_job``)."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A validated job submission (an item without a key gets one when the job is stored)."""
+
+    items: list[TransferRequest]
+    batch_size: int
+    dry_run: bool
+
+
+def validate_job(body: JobBody) -> JobRequest:
+    """Every item checked up front; the first problems are named by item number."""
+    if body.kind not in KINDS:
+        raise InvalidJob(f"unknown job kind {body.kind!r}: only {', '.join(KINDS)} exists")
+    if not 1 <= len(body.items) <= MAX_ITEMS:
+        raise InvalidJob(f"a job needs 1 to {MAX_ITEMS} items")
+    if not 1 <= body.batch_size <= MAX_BATCH_SIZE:
+        raise InvalidJob(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
+    items, problems = [], []
+    for seq, item in enumerate(body.items):
+        try:
+            items.append(transfer_request(item.from_account, item.to_account, item.amount, item.idempotency_key))
+        except MoneyError as exc:
+            problems.append(f"item {seq}: {exc}")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InvalidJob("; ".join(problems[:5]) + more)
+    return JobRequest(items, body.batch_size, body.dry_run)
+
+
+class JobRunner:
+    """Submits, inspects and cancels jobs on the primary; ``on_submit`` wakes the local worker."""
+
+    def __init__(self, databases: Databases, schema: str, on_submit: Callable[[], None] = lambda: None) -> None:
+        self.databases = databases
+        self.schema = schema
+        self.on_submit = on_submit
+
+    async def submit(self, job: JobRequest) -> dict[str, Any]:
+        """Persist a job (queued); the worker of some sidecar picks it up."""
+        async with transaction(self.databases.primary) as conn:
+            document = await sql.create_job(conn, self.schema, job.items, job.batch_size, job.dry_run)
+        self.on_submit()
+        return document
+
+    async def get(self, job_id: int) -> dict[str, Any]:
+        """One job; 404 when unknown."""
+        async with transaction(self.databases.primary, readonly=True) as conn:
+            job = await sql.get_job(conn, self.schema, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist", code="job_not_found")
+        return job
+
+    async def list(self, limit: int) -> list[dict[str, Any]]:
+        """The most recent jobs."""
+        async with transaction(self.databases.primary, readonly=True) as conn:
+            return await sql.list_jobs(conn, self.schema, limit)
+
+    async def cancel(self, job_id: int) -> dict[str, Any]:
+        """Cancel a queued, running or throttled job; 409 when it has finished, 404 when unknown."""
+        async with transaction(self.databases.primary) as conn:
+            cancelled, job = await sql.cancel_job(conn, self.schema, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist", code="job_not_found")
+        if not cancelled:
+            raise Conflict(f"job {job_id} has already finished ({job['status']})", code="job_finished")
+        return job

@@ -1,0 +1,173 @@
+"""The job worker inside every sidecar: claims an active job with a lease and runs it in batches.
+
+It claims a job (``FOR UPDATE SKIP LOCKED`` plus a lease), then applies ``batch_size`` items per
+transaction. Before each batch it checks replica lag and the primary pool's waiters: above the
+limits the job turns ``throttled`` with a reason and resumes by itself. A job whose sidecar died
+is claimed again when its lease expires and finishes the remaining items; idempotency keys make a
+second application of any item impossible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+from functools import partial
+
+from service.db import jobs as sql
+from service.db.pool import Databases
+from service.db.transactions import run_transaction
+from service.errors import DatabaseUnavailable, ServiceError
+from service.replica_lag import LagMeter
+from service.sizes import format_size
+
+log = logging.getLogger("fasterdb.jobs")
+
+UNMIGRATED_POLL_SECONDS = 10.0
+
+
+class JobWorker:
+    """Runs the jobs this sidecar claims, one at a time, until stopped."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        lag: LagMeter,
+        schema: str,
+        *,
+        max_replica_lag_bytes: int,
+        max_pool_waiting: int,
+        counts: Counter[str],
+        lease_seconds: float = 15.0,
+        poll_interval: float = 1.0,
+        throttle_pause: float = 0.5,
+    ) -> None:
+        self.databases = databases
+        self.lag = lag
+        self.schema = schema
+        self.max_replica_lag_bytes = max_replica_lag_bytes
+        self.max_pool_waiting = max_pool_waiting
+        self.counts = counts
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.throttle_pause = throttle_pause
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        """Start the worker loop."""
+        self._task = asyncio.create_task(self._loop(), name="job-worker")
+
+    def wake(self) -> None:
+        """Look for work now (a job was just submitted through this sidecar)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the worker; an interrupted batch rolls back and is redone by the next owner."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        primary = self.databases.primary
+        while True:
+            pause = self.poll_interval
+            try:
+                job_id = await run_transaction(
+                    primary,
+                    partial(sql.claim_job, schema=self.schema, owner=self.owner, lease_seconds=self.lease_seconds),
+                )
+                if job_id is not None:
+                    log.info("claimed job %d", job_id, extra={"job_id": job_id, "owner": self.owner})
+                    await self._run(job_id)
+                    continue
+            except ServiceError as exc:
+                if exc.code == "schema_not_migrated":
+                    # No tables yet: don't make the primary fail (and log) a statement every poll.
+                    # A job submitted through this sidecar still wakes the worker at once.
+                    pause = max(self.poll_interval, UNMIGRATED_POLL_SECONDS)
+                else:
+                    log.warning("job worker: %s", exc.message)
+            except Exception:
+                log.exception("job worker failed; continuing")
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), pause)
+            except TimeoutError:
+                pass
+
+    async def throttle_reason(self) -> str | None:
+        """Why the next batch must wait (replica lag, waiting tasks), or None."""
+        waiting = self.databases.primary.stats.waiting
+        if waiting > self.max_pool_waiting:
+            return f"{waiting} tasks wait for a primary connection (limit {self.max_pool_waiting})"
+        snapshot = await self.lag.snapshot()
+        for lag in snapshot.replicas:
+            if lag.lag_bytes is not None and lag.lag_bytes > self.max_replica_lag_bytes:
+                return (
+                    f"replica {lag.name} lags {format_size(lag.lag_bytes)}"
+                    f" (limit {format_size(self.max_replica_lag_bytes)})"
+                )
+        return None
+
+    async def _run(self, job_id: int) -> None:
+        primary, schema, owner = self.databases.primary, self.schema, self.owner
+        job = await run_transaction(primary, partial(sql.get_job, schema=schema, job_id=job_id))
+        if job is None:
+            return
+        errors = 0
+        while True:
+            reason = await self.throttle_reason()
+            if reason is not None:
+                held = await run_transaction(
+                    primary,
+                    partial(
+                        sql.hold_lease,
+                        schema=schema,
+                        job_id=job_id,
+                        owner=owner,
+                        lease_seconds=self.lease_seconds,
+                        status="throttled",
+                        reason=reason,
+                    ),
+                )
+                if not held:
+                    return
+                await asyncio.sleep(self.throttle_pause)
+                continue
+            try:
+                result = await run_transaction(
+                    primary,
+                    partial(
+                        sql.run_batch,
+                        schema=schema,
+                        job_id=job_id,
+                        owner=owner,
+                        lease_seconds=self.lease_seconds,
+                        batch_size=job["batch_size"],
+                        dry_run=job["dry_run"],
+                    ),
+                )
+            except DatabaseUnavailable as exc:
+                errors += 1
+                log.warning("job %d: batch failed (%s), attempt %d", job_id, exc.category, errors)
+                await asyncio.sleep(min(0.2 * errors, 2.0))
+                continue  # the lease (if it lapses) lets another sidecar take over
+            except ServiceError as exc:
+                log.error("job %d failed: %s", job_id, exc.message)
+                await run_transaction(
+                    primary, partial(sql.fail_job, schema=schema, job_id=job_id, owner=owner, message=exc.message)
+                )
+                return
+            errors = 0
+            self.counts.update(result.outcomes or {})
+            if result.lost_lease:
+                log.info("job %d: lease lost or job cancelled; stopping", job_id)
+                return
+            if result.finished:
+                log.info("job %d finished", job_id)
+                return

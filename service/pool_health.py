@@ -1,0 +1,93 @@
+"""Pool health: cached, single-flight health checks of every pool.
+
+One database check serves every caller inside the cache TTL, and concurrent callers await the
+same in-flight check, so 500 probes per second cost about one query per TTL. Every answer
+arrives within the health timeout, whatever the database does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from service.db.checks import PoolCheck, check_pool
+from service.db.pool import Databases, ManagedPool
+from service.single_flight import SingleFlight
+
+log = logging.getLogger("fasterdb.health")
+
+# A pool that stays down is logged again this often (seconds); changes are logged at once.
+REPEAT_SECONDS = 60.0
+
+
+class TransitionLog:
+    """Logs a state once when it changes and again once a minute while a failure persists."""
+
+    def __init__(self, logger: logging.Logger, repeat: float = REPEAT_SECONDS) -> None:
+        self.logger = logger
+        self.repeat = repeat
+        self._last: dict[str, tuple[bool, str | None, float]] = {}
+        self.quiet = False  # set while shutting down: failures caused by closing pools are expected
+
+    def record(self, key: str, ok: bool, reason: str | None, *, down: str, up: str | None, **extra: object) -> None:
+        """Log ``down`` (a failure, with ``reason``) or ``up`` (recovery) when worth it."""
+        if self.quiet:
+            return
+        previous = self._last.get(key)
+        now = time.monotonic()
+        if previous is not None and previous[:2] == (ok, reason):
+            if ok or now - previous[2] < self.repeat:
+                return
+        self._last[key] = (ok, reason, now)
+        if ok:
+            if previous is not None and up is not None:
+                self.logger.info(up, extra=extra)
+        else:
+            self.logger.warning(down, extra=extra)
+
+
+class PoolHealth:
+    """Health of every pool, each behind its own single-flight cache."""
+
+    def __init__(self, databases: Databases, timeout: float, ttl: float) -> None:
+        self.databases = databases
+        # Leave a little of the budget for building and sending the response.
+        self.deadline = max(timeout - 0.05, timeout * 0.8)
+        self._checks: dict[str, SingleFlight[PoolCheck]] = {
+            pool.name: SingleFlight(self._checker(pool), ttl) for pool in databases
+        }
+        self.transitions = TransitionLog(log)
+
+    def _checker(self, pool: ManagedPool) -> Callable[[], Awaitable[PoolCheck]]:
+        async def run() -> PoolCheck:
+            result = await check_pool(pool, self.deadline)
+            self.transitions.record(
+                result.name,
+                result.ok,
+                result.error,
+                down=f"pool {result.name} is unavailable: {result.error} ({result.detail})",
+                up=f"pool {result.name} is available again",
+                pool=result.name,
+                category=result.error,
+            )
+            return result
+
+        return run
+
+    async def check(self, name: str) -> PoolCheck:
+        """The (cached) health of one pool."""
+        return await self._checks[name].get()
+
+    async def check_primary(self) -> PoolCheck:
+        """The (cached) health of the primary pool."""
+        return await self.check(self.databases.primary.name)
+
+    async def check_replicas(self) -> list[PoolCheck]:
+        """The (cached) health of every replica pool, checked concurrently."""
+        return list(await asyncio.gather(*(self.check(p.name) for p in self.databases.replicas)))
+
+    def last(self, name: str) -> PoolCheck | None:
+        """The most recent check of a pool without running one (for /pools and /metrics)."""
+        return self._checks[name].cached

@@ -1,0 +1,48 @@
+"""A cache of one awaitable's result with a time-to-live, shared by concurrent callers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SingleFlight(Generic[T]):
+    """Caches the result of ``fetch`` for ``ttl`` seconds; concurrent misses share one call."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._value: T | None = None
+        self._stamp = 0.0  # time.monotonic() when _value was produced
+        self._inflight: asyncio.Task[T] | None = None
+
+    @property
+    def cached(self) -> T | None:
+        """The last value, however old (None before the first fetch)."""
+        return self._value
+
+    def age(self) -> float:
+        """Seconds since the cached value was produced."""
+        return time.monotonic() - self._stamp
+
+    async def get(self, max_age: float | None = None) -> T:
+        """The cached value if younger than ``max_age`` (default: the TTL), else a shared fresh fetch."""
+        limit = self._ttl if max_age is None else max_age
+        if self._value is not None and self.age() < limit:
+            return self._value
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._run())
+        # shield: one impatient caller being cancelled must not cancel the others' fetch
+        return await asyncio.shield(self._inflight)
+
+    async def _run(self) -> T:
+        try:
+            value = await self._fetch()
+            self._value, self._stamp = value, time.monotonic()
+            return value
+        finally:
+            self._inflight = None

@@ -1,0 +1,102 @@
+"""Real faults on the local cluster: replay paused, WAL written, backends killed, servers frozen.
+
+Each helper creates the condition for real (no mocks): lag is WAL generated while replay is
+paused, a freeze is SIGSTOP of the postmaster and all its children, and so on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devtools.cluster import ClusterError, Node, TempCluster, free_port
+
+MB = 1024 * 1024
+
+
+def pause_replay(pg: TempCluster, node: Node) -> None:
+    """pg_wal_replay_pause() on a replica."""
+    pg.sql(node, "SELECT pg_wal_replay_pause()")
+
+
+def resume_replay(pg: TempCluster, node: Node) -> None:
+    """pg_wal_replay_resume() on a replica."""
+    pg.sql(node, "SELECT pg_wal_replay_resume()")
+
+
+def write_wal(pg: TempCluster, megabytes: float) -> int:
+    """Write at least ``megabytes`` of WAL on the primary; returns how many bytes were written."""
+    pg.sql(pg.primary, "CREATE TABLE IF NOT EXISTS public.walgen (id bigserial, x text)")
+    start = pg.sql(pg.primary, "SELECT pg_current_wal_lsn()")
+    written = 0
+    while written < megabytes * MB:
+        rows = "SELECT md5(g::text) || repeat('y', 900) FROM generate_series(1, 1000) g"
+        pg.sql(pg.primary, f"INSERT INTO public.walgen (x) {rows}")
+        written = int(
+            pg.sql(pg.primary, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), :'start')", params={"start": start})
+        )
+    return written
+
+
+def terminate_backends(pg: TempCluster, node: Node, application_name_like: str = "fasterdb-sidecar%") -> int:
+    """pg_terminate_backend() on every backend whose application_name matches; returns how many."""
+    out = pg.sql(
+        node,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name LIKE :'pattern' AND pid <> pg_backend_pid()",
+        params={"pattern": application_name_like},
+    )
+    return int(out or 0)
+
+
+def cut_wal_receiver(pg: TempCluster, node: Node) -> None:
+    """Cut a replica's WAL receiver for good: primary_conninfo to a closed port, then reload."""
+    pg.sql(
+        node,
+        "ALTER SYSTEM SET primary_conninfo = :'conninfo'",
+        params={"conninfo": f"host=127.0.0.1 port={free_port()} user=nobody"},
+    )
+    pg.sql(node, "SELECT pg_reload_conf()")
+
+
+def restore_wal_receiver(pg: TempCluster, node: Node) -> None:
+    """Undo cut_wal_receiver()."""
+    pg.sql(node, "ALTER SYSTEM RESET primary_conninfo")
+    pg.sql(node, "SELECT pg_reload_conf()")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after the closing parenthesis
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def frozen(node: Node) -> Iterator[None]:
+    """SIGSTOP the server's postmaster and every child (a hung host), SIGCONT on exit."""
+    postmaster = node.postmaster_pid()
+    if postmaster is None:
+        raise ClusterError(f"{node.name} is not running")
+    pids = [postmaster, *_children(postmaster)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in [postmaster, *_children(postmaster)]:  # children forked before the stop included
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
