@@ -1,14 +1,23 @@
-"""HTTP access to one sidecar: every failure becomes a CliError with one clear line."""
+"""HTTP access to one sidecar: every failure becomes a CliError with one clear line.
+
+Answers are decoded with the contract's own Structs (``service.schemas``), so an answer that is not
+what the sidecar promises is reported as such (UNKNOWN) rather than half-read. Nothing the user
+typed into ``--url`` is echoed back beyond scheme, host, port and path: a password or a DSN given
+there by mistake never reaches a terminal or a log.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from cli.exitcodes import Exit
+
+S = TypeVar("S")
 
 
 class CliError(Exception):
@@ -18,6 +27,42 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+def check_url(url: str) -> str:
+    """The sidecar's base URL, or CliError (UNKNOWN) saying what is wrong without echoing secrets."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise CliError("--url must be the sidecar's address, such as http://127.0.0.1:8080")
+    if scheme.lower() in ("postgresql", "postgres"):
+        raise CliError(
+            "--url got a PostgreSQL DSN; it takes the sidecar's HTTP address, such as http://127.0.0.1:8080 "
+            "(the DSN belongs in the sidecar's FASTERDB_PRIMARY_DSN)"
+        )
+    if scheme.lower() not in ("http", "https"):
+        raise CliError("--url must start with http:// or https://")
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.host
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise CliError("--url is not a valid URL (check brackets, port and characters)") from None
+    if parsed.userinfo:
+        raise CliError(
+            "--url must not carry credentials (user:password@); give the admin token with --token "
+            "or FASTERDB_ADMIN_TOKEN"
+        )
+    if not host:
+        raise CliError("--url has no host")
+    return url.rstrip("/")
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may appear in a message: scheme, host, port and path only."""
+    try:
+        parsed = httpx.URL(url)
+        return str(parsed.copy_with(query=None, fragment=None))
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "(the given URL)"
 
 
 @dataclass
@@ -37,6 +82,21 @@ class Reply:
             return f"Kubernetes API: {self.body.get('message', 'request refused')} (HTTP {self.status})"
         return f"the sidecar answered HTTP {self.status}"
 
+    @property
+    def error_code(self) -> str | None:
+        """The contract's error code, when the body is an error body."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            code = self.body["error"].get("code")
+            return code if isinstance(code, str) else None
+        return None
+
+    def decode(self, kind: type[S]) -> S:
+        """The body as the contract's ``kind``; CliError (UNKNOWN) when it is not one."""
+        try:
+            return msgspec.convert(self.body, type=kind)
+        except msgspec.ValidationError as exc:
+            raise CliError(f"unexpected answer from the sidecar (HTTP {self.status}): {exc}") from None
+
 
 class SidecarClient:
     """A small synchronous client for the sidecar's HTTP API."""
@@ -44,11 +104,10 @@ class SidecarClient:
     def __init__(
         self, url: str, token: str | None = None, timeout: float = 5.0, http: httpx.Client | None = None
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url) if http is None else url.rstrip("/")
+        self.shown = shown_url(self.url)
         self.token = token
         self.timeout = timeout
-        if not self.url.startswith(("http://", "https://")):
-            raise CliError(f"--url must start with http:// or https:// (got {url!r})")
         # ``http``: a preconfigured client (e.g. TLS and credentials of the Kubernetes API server).
         self._http = http or httpx.Client(base_url=self.url, timeout=timeout, follow_redirects=False)
 
@@ -73,16 +132,16 @@ class SidecarClient:
         try:
             response = self._http.request(method, path, params=clean, json=json_body, headers=headers)
         except httpx.TimeoutException:
-            raise CliError(f"the sidecar at {self.url} did not answer within {self.timeout:g}s") from None
+            raise CliError(f"the sidecar at {self.shown} did not answer within {self.timeout:g}s") from None
         except httpx.ConnectError as exc:
-            raise CliError(f"cannot reach the sidecar at {self.url}: {_reason(exc)}") from None
+            raise CliError(f"cannot reach the sidecar at {self.shown}: {_reason(exc)}") from None
         except httpx.HTTPError as exc:
-            raise CliError(f"request to the sidecar at {self.url} failed: {_reason(exc)}") from None
+            raise CliError(f"request to the sidecar at {self.shown} failed: {_reason(exc)}") from None
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise CliError(
-                f"the sidecar at {self.url} sent a non-JSON answer (HTTP {response.status_code}) to {path}"
+                f"the sidecar at {self.shown} sent a non-JSON answer (HTTP {response.status_code}) to {path}"
             ) from None
         return Reply(response.status_code, body)
 
@@ -98,11 +157,3 @@ def _reason(exc: Exception) -> str:
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "host not found"
     return text.splitlines()[0][:200]
-
-
-def expect_fields(reply: Reply, *fields: str) -> dict[str, Any]:
-    """The body as a dict holding ``fields``, or CliError (UNKNOWN: not a sidecar answer)."""
-    body = reply.body
-    if not isinstance(body, dict) or any(f not in body for f in fields):
-        raise CliError(f"unexpected answer from the sidecar (HTTP {reply.status}): missing {', '.join(fields)}")
-    return body

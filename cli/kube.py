@@ -20,7 +20,7 @@ from cli.options import KubeTarget
 from cli.output import emit
 
 CONTAINER = "fasterdb-sidecar"
-One = Callable[[SidecarClient], tuple[Exit, dict[str, Any]]]
+One = Callable[[SidecarClient], tuple[Exit, Any]]
 
 
 def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, timeout: float) -> SidecarClient:
@@ -122,6 +122,7 @@ def emit_across_pods(
     output: str,
     table: Callable[[Any], Any],
     nagios: Callable[[list[dict[str, Any]]], str] | None = None,
+    as_json: Callable[[Any], Any] | None = None,
 ) -> None:
     """JSON: {"pods": [...]}; table: the command's own table per pod, under the pod's name;
     nagios: the one line ``nagios(results)`` builds."""
@@ -134,7 +135,11 @@ def emit_across_pods(
             parts.append(table(entry["result"]) if "result" in entry else Text(entry["error"], style="red"))
         return Group(*parts)
 
-    emit({"pods": results}, output, render, (lambda data: nagios(data["pods"])) if nagios else None)
+    def document(data: dict[str, Any]) -> dict[str, Any]:
+        project = as_json or (lambda result: result)
+        return {"pods": [{**e, "result": project(e["result"])} if "result" in e else e for e in data["pods"]]}
+
+    emit({"pods": results}, output, render, (lambda data: nagios(data["pods"])) if nagios else None, document)
 
 
 def run_across_pods(
@@ -143,6 +148,7 @@ def run_across_pods(
     output: str,
     table: Callable[[Any], Any],
     nagios: Callable[[list[dict[str, Any]]], str] | None = None,
+    as_json: Callable[[Any], Any] | None = None,
 ) -> Exit:
     """--kube: run ``one`` on every sidecar pod, print one section per pod, return the worst code."""
     clients = discover(target)
@@ -151,5 +157,5 @@ def run_across_pods(
     finally:
         for client in clients.values():
             client.close()
-    emit_across_pods(results, output, table, nagios)
+    emit_across_pods(results, output, table, nagios, as_json)
     return code

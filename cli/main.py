@@ -3,45 +3,75 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from cli.client import CliError
 from cli.commands import accounts, db, jobs
+from cli.commands import health as health_cmd
+from cli.commands import replicas as replicas_cmd
 from cli.commands.health import health
 from cli.commands.pools import pool_stats
 from cli.commands.replicas import check_replicas
 from cli.commands.transfer import transfer
 from cli.exitcodes import Exit
+from cli.nagios import status_line
 from cli.output import diagnose
+
+# The service name of each command's Nagios line (also for its UNKNOWN line on any failure).
+NAGIOS_SERVICES = {"health": health_cmd.SERVICE, "check-replicas": replicas_cmd.SERVICE}
 
 
 class AdminGroup(TyperGroup):
-    """Maps click's outcomes onto our exit codes: a usage error is UNKNOWN (3), never 2."""
+    """The top-level guard: every outcome is an exit code and one line, never a traceback.
+
+    A usage error is UNKNOWN (3), never 2. With ``-o nagios`` every failure also prints the one
+    Nagios status line on stdout (a plugin must always print one).
+    """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command; translate every outcome into one stderr line and an exit code."""
+        argv = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)
         except CliError as exc:
-            diagnose(exc.message)
-            sys.exit(exc.code)
+            _fail(argv, exc.message, exc.code)
         except typer.Abort:
-            diagnose("aborted")
-            sys.exit(Exit.UNKNOWN)
+            _fail(argv, "aborted", Exit.UNKNOWN)
         except Exception as exc:
             if not _is_click_exception(exc):
-                raise
+                # A bug of ours: still one line and UNKNOWN, with what to report.
+                _fail(argv, f"internal error ({type(exc).__name__}: {exc}); please report it", Exit.UNKNOWN)
             if type(exc).__name__ == "NoArgsIsHelpError":
                 sys.stderr.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
                 sys.exit(Exit.UNKNOWN)
             # Bad option, missing argument, invalid value: a usage error is UNKNOWN, never 2.
-            diagnose(f"usage error: {exc.format_message()}" + _hint(exc))  # type: ignore[attr-defined]
-            sys.exit(Exit.UNKNOWN)
+            _fail(argv, f"usage error: {exc.format_message()}" + _hint(exc), Exit.UNKNOWN)  # type: ignore[attr-defined]
         sys.exit(rv if isinstance(rv, int) else Exit.OK)
+
+
+def _fail(argv: list[str], message: str, code: Exit) -> NoReturn:
+    service = _nagios_service(argv)
+    if service is not None:
+        sys.stdout.write(status_line(service, code, message) + "\n")
+        sys.stdout.flush()
+    diagnose(message)
+    sys.exit(code)
+
+
+def _nagios_service(argv: list[str]) -> str | None:
+    """The Nagios service name when the command line asks for ``-o nagios``, else None."""
+    wants = any(
+        arg in ("-onagios", "--output=nagios") or (arg in ("-o", "--output") and nxt == "nagios")
+        for arg, nxt in zip(argv, [*argv[1:], ""], strict=True)
+    )
+    if not wants:
+        return None
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    return NAGIOS_SERVICES.get(command, "FASTERDB")
 
 
 def _is_click_exception(exc: Exception) -> bool:

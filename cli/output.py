@@ -8,8 +8,10 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 class Output(StrEnum):
@@ -27,13 +29,27 @@ class CheckOutput(StrEnum):
     nagios = "nagios"
 
 
+# Colours of states and verdicts in tables: what is fine green, what needs a look yellow, the rest red.
+_GOOD = {"OK", "ok", "ready", "streaming", "succeeded", "applied", "serving", "yes"}
+_WATCH = {"WARNING", "catching_up", "throttled", "queued", "running", "replay_paused", "draining"}
+
+
+def state_style(state: str) -> str:
+    """The rich style for a state or a Nagios verdict."""
+    if state in _GOOD:
+        return "green"
+    if state in _WATCH:
+        return "yellow"
+    return "bold red"
+
+
 def make_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     """A rich table with the given header and rows (None renders as '-')."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*("-" if v is None else str(v) for v in row))
+        table.add_row(*("-" if v is None else v if isinstance(v, Text) else str(v) for v in row))
     return table
 
 
@@ -42,15 +58,17 @@ def emit(
     output: str,
     table: Callable[[Any], Any] | None = None,
     nagios: Callable[[Any], str] | None = None,
+    as_json: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Write ``data`` to stdout: as JSON, as the renderable ``table(data)`` builds, or as the
-    one Nagios line ``nagios(data)`` builds."""
+    """Write ``data`` to stdout: as JSON (``as_json(data)`` when given; Structs become objects), as
+    the renderable ``table(data)`` builds, or as the one Nagios line ``nagios(data)`` builds."""
     if output == CheckOutput.nagios.value and nagios is not None:
         sys.stdout.write(nagios(data) + "\n")
         sys.stdout.flush()
         return
     if output == Output.json.value or table is None:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        document = msgspec.to_builtins(as_json(data) if as_json else data)
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         sys.stdout.flush()
         return
     # Not a terminal (a pipe, a file, a test): don't squeeze tables into 80 columns.

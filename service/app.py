@@ -11,8 +11,9 @@ from service.auth import AdminAuth
 from service.collector import SidecarCollector
 from service.db.pool import Databases, ManagedPool, PoolConfig
 from service.errors import ServiceError
-from service.http import (
-    ErrorBodyMiddleware,
+from service.http.api import Api
+from service.http.conventions import HttpConventions, RouteTable
+from service.http.errors import (
     http_exception_handler,
     service_error_handler,
     unexpected_error_handler,
@@ -24,14 +25,7 @@ from service.ledger import Ledger
 from service.pool_health import PoolHealth
 from service.refresher import Refresher
 from service.replica_lag import LagMeter, Thresholds
-from service.routes.accounts import accounts_router
-from service.routes.admin import admin_router
-from service.routes.health import health_router
-from service.routes.jobs import jobs_router
-from service.routes.metrics import metrics_router
-from service.routes.pools import pools_router
-from service.routes.replicas import replicas_router
-from service.routes.transfers import transfers_router
+from service.routes import accounts, admin, docs, health, jobs, metrics, pools, replicas, transfers
 from service.settings import Settings
 
 log = logging.getLogger("fasterdb.app")
@@ -60,7 +54,7 @@ class Sidecar:
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
 
         self.auth = AdminAuth(settings.admin_token)
-        self.ledger = Ledger(self.databases, self.health, settings.schema_name)
+        self.ledger = Ledger(self.databases, self.health, settings.schema_name, on_migrated=self._wake_worker)
         self.worker = JobWorker(
             self.databases,
             self.lag,
@@ -74,6 +68,9 @@ class Sidecar:
         self.jobs = JobRunner(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.collector = SidecarCollector(self.databases, self.health, self.lag, lambda: dict(self.ledger.counts))
         self.stopping = False  # set on SIGTERM, before in-flight requests are drained
+
+    def _wake_worker(self) -> None:
+        self.worker.wake()
 
     async def start(self) -> None:
         """Open the pools and start the background tasks; never waits for the database."""
@@ -95,26 +92,31 @@ class Sidecar:
 def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     """Build the FasterAPI application around ``sidecar`` (a new one from ``settings`` by default)."""
     sidecar = sidecar or Sidecar(settings)
-    app = Faster(
-        title="fasterdb-sidecar",
-        version=__version__,
-        description="Health, replica lag, pool statistics and transactional jobs for PostgreSQL.",
-        redoc_url=None,
-    )
-    app.include_router(health_router(sidecar.health))
-    app.include_router(replicas_router(sidecar.lag, sidecar.lag_defaults))
-    app.include_router(pools_router(sidecar.databases, sidecar.health, lambda: sidecar.stopping))
-    app.include_router(admin_router(sidecar.auth, sidecar.ledger))
-    app.include_router(accounts_router(sidecar.auth, sidecar.ledger))
-    app.include_router(transfers_router(sidecar.auth, sidecar.ledger))
-    app.include_router(jobs_router(sidecar.auth, sidecar.jobs))
-    app.include_router(metrics_router(sidecar.collector))
+    api = Api(sidecar.auth)
+    health.register(api, sidecar.health)
+    replicas.register(api, sidecar.lag, sidecar.lag_defaults)
+    pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.stopping)
+    metrics.register(api, sidecar.collector)
+    admin.register(api, sidecar.ledger)
+    accounts.register(api, sidecar.ledger)
+    transfers.register(api, sidecar.ledger)
+    jobs.register(api, sidecar.jobs)
+    docs.register(api)
+    app = build_app(api)
+    app.on_startup(sidecar.start)
+    app.on_shutdown(sidecar.stop)
+    return app
 
+
+def build_app(api: Api) -> Faster:
+    """The FasterAPI application serving ``api``'s operations, with our error handling and conventions."""
+    # The framework's own /openapi.json and /docs are off: ours are generated from the contract
+    # and served without a CDN (service.routes.docs).
+    app = Faster(title="fasterdb-sidecar", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(api.router)
     app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_exception_handler)
-    app.add_middleware(ErrorBodyMiddleware)
-    app.on_startup(sidecar.start)
-    app.on_shutdown(sidecar.stop)
+    app.add_middleware(HttpConventions, table=RouteTable((op.method, op.path) for op in api.operations))
     return app

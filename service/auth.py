@@ -35,8 +35,3 @@ class AdminAuth:
             raise Unauthorized("this endpoint needs the header 'Authorization: Bearer <admin token>'")
         if not hmac.compare_digest(presented.strip().encode(), self._token):
             raise Unauthorized("the bearer token is not valid", code="invalid_token")
-
-
-# OpenAPI: the security scheme and the requirement every admin operation carries.
-SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]

@@ -7,6 +7,7 @@ and lag caches that the refresher (and probes) keep fresh.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -14,6 +15,20 @@ from prometheus_client.registry import Collector
 from service.db.pool import Databases
 from service.pool_health import PoolHealth
 from service.replica_lag import LagMeter
+from service.schemas import ReplicaState
+
+REPLICA_STATES = get_args(ReplicaState)
+# Every outcome a transfer can have, so each counter series exists (at 0) from the start.
+TRANSFER_OUTCOMES = (
+    "applied",
+    "duplicate",
+    "validated",
+    "insufficient_funds",
+    "account_not_found",
+    "idempotency_conflict",
+    "invalid",
+    "unavailable",
+)
 
 
 class SidecarCollector(Collector):
@@ -83,16 +98,36 @@ class SidecarCollector(Collector):
         lag_seconds = GaugeMetricFamily(
             "fasterdb_replica_lag_seconds", "How long the replica has been behind", labels=["replica"]
         )
+        state = GaugeMetricFamily(
+            "fasterdb_replica_state",
+            "1 for the replica's current state, 0 for the others (all 0 before the first measurement)",
+            labels=["replica", "state"],
+        )
         snapshot = self.lag.last()
+        current = {lag.name: lag.state for lag in snapshot.replicas} if snapshot else {}
         for lag in snapshot.replicas if snapshot else []:
             if lag.lag_bytes is not None:
                 lag_bytes.add_metric([lag.name], float(lag.lag_bytes))
             if lag.lag_seconds is not None:
                 lag_seconds.add_metric([lag.name], lag.lag_seconds)
+        for pool in self.databases.replicas:
+            for name in REPLICA_STATES:
+                state.add_metric([pool.name, name], 1.0 if current.get(pool.name) == name else 0.0)
         yield lag_bytes
         yield lag_seconds
+        yield state
 
         transfers = CounterMetricFamily("fasterdb_transfers", "Transfers by outcome", labels=["status"])
-        for status, count in sorted((self.transfer_counts() if self.transfer_counts else {}).items()):
+        counts = dict.fromkeys(TRANSFER_OUTCOMES, 0) | (self.transfer_counts() if self.transfer_counts else {})
+        for status, count in sorted(counts.items()):
             transfers.add_metric([status], float(count))
         yield transfers
+
+        internal = CounterMetricFamily(
+            "fasterdb_pool_internal_acquired",
+            "Acquires by the sidecar's own background work (the job worker), not counted as the pool's",
+            labels=["pool", "purpose"],
+        )
+        for pool in self.databases:
+            internal.add_metric([pool.name, "jobs"], float(pool.internal_stats.acquired_total))
+        yield internal

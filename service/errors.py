@@ -14,6 +14,7 @@ class ServiceError(Exception):
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers: dict[str, str] = {}  # extra response headers (WWW-Authenticate on a 401)
         if code is not None:
             self.code = code  # type: ignore[misc]
         if status is not None:
@@ -32,6 +33,14 @@ class BadRequest(ServiceError):
 class Unauthorized(ServiceError):
     status = 401
     code = "unauthorized"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        # RFC 6750: a 401 names the scheme; a token that was presented but is wrong says so.
+        challenge = 'Bearer realm="fasterdb-sidecar"'
+        if code == "invalid_token":
+            challenge += ', error="invalid_token"'
+        self.headers["www-authenticate"] = challenge
 
 
 class Forbidden(ServiceError):
@@ -76,43 +85,3 @@ class DatabaseError(ServiceError):
 def error_body(code: str, message: str) -> dict[str, Any]:
     """Build the contract's error body."""
     return {"error": {"code": code, "message": message}}
-
-
-# The OpenAPI schema of the error body, shared by every route's documented error responses.
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-        }
-    },
-}
-
-
-def json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAPI ``content`` entry for a JSON body with ``schema``."""
-    return {"application/json": {"schema": schema}}
-
-
-def error_responses(*statuses: int) -> dict[str, Any]:
-    """OpenAPI ``responses`` entries for the given error statuses, all with the error body."""
-    names = {
-        400: "Invalid parameter",
-        401: "Missing or wrong bearer token",
-        403: "Admin endpoints are disabled",
-        404: "Not found",
-        409: "Conflict",
-        422: "Invalid request body",
-        500: "Internal error",
-        503: "Database unavailable",
-    }
-    return {
-        str(s): {
-            "description": names.get(s, "Error"),
-            "content": json_content(ERROR_SCHEMA),
-        }
-        for s in statuses
-    }

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from msgspec import UNSET
 
 from service.db import jobs as sql
 from service.db.pool import Databases
 from service.db.transactions import transaction
 from service.errors import Conflict, NotFound
-from service.money import MoneyError, TransferRequest, transfer_request
-from service.schemas import JobBody
+from service.money import MoneyError, TransferRequest, amount_from_json, transfer_request
+from service.schemas import JobRequest
 
 MAX_ITEMS = 100_000
 MAX_BATCH_SIZE = 1000
@@ -28,7 +29,7 @@ class InvalidJob(ValueError):
 
 
 @dataclass(frozen=True)
-class JobRequest:
+class ValidJob:
     """A validated job submission (an item without a key gets one when the job is stored)."""
 
     items: list[TransferRequest]
@@ -36,7 +37,7 @@ class JobRequest:
     dry_run: bool
 
 
-def validate_job(body: JobBody) -> JobRequest:
+def validate_job(body: JobRequest) -> ValidJob:
     """Every item checked up front; the first problems are named by item number."""
     if body.kind not in KINDS:
         raise InvalidJob(f"unknown job kind {body.kind!r}: only {', '.join(KINDS)} exists")
@@ -47,13 +48,15 @@ def validate_job(body: JobBody) -> JobRequest:
     items, problems = [], []
     for seq, item in enumerate(body.items):
         try:
-            items.append(transfer_request(item.from_account, item.to_account, item.amount, item.idempotency_key))
+            key = None if item.idempotency_key is UNSET else item.idempotency_key
+            amount = amount_from_json(item.amount)
+            items.append(transfer_request(item.from_account, item.to_account, amount, key))
         except MoneyError as exc:
             problems.append(f"item {seq}: {exc}")
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise InvalidJob("; ".join(problems[:5]) + more)
-    return JobRequest(items, body.batch_size, body.dry_run)
+    return ValidJob(items, body.batch_size, body.dry_run)
 
 
 class JobRunner:
@@ -64,14 +67,14 @@ class JobRunner:
         self.schema = schema
         self.on_submit = on_submit
 
-    async def submit(self, job: JobRequest) -> dict[str, Any]:
+    async def submit(self, job: ValidJob) -> sql.JobRecord:
         """Persist a job (queued); the worker of some sidecar picks it up."""
         async with transaction(self.databases.primary) as conn:
             document = await sql.create_job(conn, self.schema, job.items, job.batch_size, job.dry_run)
         self.on_submit()
         return document
 
-    async def get(self, job_id: int) -> dict[str, Any]:
+    async def get(self, job_id: int) -> sql.JobRecord:
         """One job; 404 when unknown."""
         async with transaction(self.databases.primary, readonly=True) as conn:
             job = await sql.get_job(conn, self.schema, job_id)
@@ -79,17 +82,17 @@ class JobRunner:
             raise NotFound(f"job {job_id} does not exist", code="job_not_found")
         return job
 
-    async def list(self, limit: int) -> list[dict[str, Any]]:
+    async def list(self, limit: int) -> list[sql.JobRecord]:
         """The most recent jobs."""
         async with transaction(self.databases.primary, readonly=True) as conn:
             return await sql.list_jobs(conn, self.schema, limit)
 
-    async def cancel(self, job_id: int) -> dict[str, Any]:
+    async def cancel(self, job_id: int) -> sql.JobRecord:
         """Cancel a queued, running or throttled job; 409 when it has finished, 404 when unknown."""
         async with transaction(self.databases.primary) as conn:
             cancelled, job = await sql.cancel_job(conn, self.schema, job_id)
         if job is None:
             raise NotFound(f"job {job_id} does not exist", code="job_not_found")
         if not cancelled:
-            raise Conflict(f"job {job_id} has already finished ({job['status']})", code="job_finished")
+            raise Conflict(f"job {job_id} has already finished ({job.status})", code="job_finished")
         return job

@@ -80,6 +80,7 @@ class JobWorker:
                 job_id = await run_transaction(
                     primary,
                     partial(sql.claim_job, schema=self.schema, owner=self.owner, lease_seconds=self.lease_seconds),
+                    internal=True,
                 )
                 if job_id is not None:
                     log.info("claimed job %d", job_id, extra={"job_id": job_id, "owner": self.owner})
@@ -116,7 +117,7 @@ class JobWorker:
 
     async def _run(self, job_id: int) -> None:
         primary, schema, owner = self.databases.primary, self.schema, self.owner
-        job = await run_transaction(primary, partial(sql.get_job, schema=schema, job_id=job_id))
+        job = await run_transaction(primary, partial(sql.get_job, schema=schema, job_id=job_id), internal=True)
         if job is None:
             return
         errors = 0
@@ -134,6 +135,7 @@ class JobWorker:
                         status="throttled",
                         reason=reason,
                     ),
+                    internal=True,
                 )
                 if not held:
                     return
@@ -148,9 +150,10 @@ class JobWorker:
                         job_id=job_id,
                         owner=owner,
                         lease_seconds=self.lease_seconds,
-                        batch_size=job["batch_size"],
-                        dry_run=job["dry_run"],
+                        batch_size=job.batch_size,
+                        dry_run=job.dry_run,
                     ),
+                    internal=True,
                 )
             except DatabaseUnavailable as exc:
                 errors += 1
@@ -160,7 +163,9 @@ class JobWorker:
             except ServiceError as exc:
                 log.error("job %d failed: %s", job_id, exc.message)
                 await run_transaction(
-                    primary, partial(sql.fail_job, schema=schema, job_id=job_id, owner=owner, message=exc.message)
+                    primary,
+                    partial(sql.fail_job, schema=schema, job_id=job_id, owner=owner, message=exc.message),
+                    internal=True,
                 )
                 return
             errors = 0

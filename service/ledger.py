@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from service.db import ledger as sql
-from service.db.migrations import migrate
+from service.db.migrations import Migration, migrate
 from service.db.pool import Databases, ManagedPool
 from service.db.transactions import run_transaction, transaction
 from service.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
@@ -24,36 +24,25 @@ _FAILURES = {
 }
 
 
-def transfer_body(outcome: sql.Outcome) -> dict[str, Any]:
-    """The POST /transfers answer for an applied (or duplicate) transfer."""
-    req = outcome.request
-    return {
-        "transfer_id": outcome.transfer_id,
-        "status": "applied",
-        "duplicate": outcome.status == "duplicate",
-        "from_account": req.from_account,
-        "to_account": req.to_account,
-        "amount": str(req.amount),
-        "from_balance": str(outcome.from_balance),
-        "to_balance": str(outcome.to_balance),
-        "idempotency_key": req.idempotency_key,
-    }
-
-
 class Ledger:
     """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
 
-    def __init__(self, databases: Databases, health: PoolHealth, schema: str) -> None:
+    def __init__(
+        self, databases: Databases, health: PoolHealth, schema: str, on_migrated: Callable[[], None] = lambda: None
+    ) -> None:
         self.databases = databases
         self.health = health
         self.schema = schema
+        self.on_migrated = on_migrated  # the job worker looks for work at once once the tables exist
         self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
 
-    async def migrate(self) -> dict[str, object]:
+    async def migrate(self) -> Migration:
         """Create or upgrade the sidecar's schema (idempotent, safe concurrently)."""
-        return await migrate(self.databases.primary, self.schema)
+        done = await migrate(self.databases.primary, self.schema)
+        self.on_migrated()
+        return done
 
-    async def transfer(self, request: TransferRequest) -> dict[str, Any]:
+    async def transfer(self, request: TransferRequest) -> sql.Outcome:
         """Apply one transfer exactly once per idempotency key; raises the contract's errors."""
         try:
             outcome = (
@@ -68,18 +57,18 @@ class Ledger:
         if outcome.status == "failed":
             code = outcome.code or "transfer_failed"
             raise _FAILURES.get(code, Conflict)(outcome.message or "the transfer was refused", code=code)
-        return transfer_body(outcome)
+        return outcome
 
-    async def create_account(self, account_id: int, balance: Decimal) -> dict[str, Any]:
+    async def create_account(self, account_id: int, balance: Decimal) -> None:
         """Open an account; 409 when the id exists."""
         async with transaction(self.databases.primary) as conn:
             created = await sql.create_account(conn, self.schema, account_id, balance)
         if not created:
             raise Conflict(f"account {account_id} exists already", code="account_exists")
-        return {"id": account_id, "balance": str(balance)}
 
-    async def account(self, account_id: int, source: str) -> dict[str, Any]:
-        """An account read from a healthy replica (falling back to the next, then the primary)."""
+    async def account(self, account_id: int, source: str) -> tuple[Decimal, str]:
+        """(balance, the pool that read it): from a healthy replica (falling back to the next, then
+        the primary) unless ``source`` is primary."""
         candidates: list[ManagedPool] = []
         if source == "replica":
             candidates = [p for p in self.databases.replicas if (check := self.health.last(p.name)) is None or check.ok]
@@ -95,5 +84,5 @@ class Ledger:
                 continue
             if balance is None:
                 raise NotFound(f"account {account_id} does not exist", code="account_not_found")
-            return {"id": account_id, "balance": str(balance), "source": pool.name}
+            return balance, pool.name
         raise last_error or DatabaseUnavailable("no pool could be asked", pool="primary")

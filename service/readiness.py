@@ -5,11 +5,19 @@ The HTTP edge only turns that into 200 or 503; the reason goes into the body.
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from dataclasses import dataclass
 
 from service.db.checks import PoolCheck
 from service.pool_health import PoolHealth
+
+
+@dataclass(frozen=True)
+class DbReadiness:
+    """What /health/db reports: the reason it is not ready (None: ready) and the checks behind it."""
+
+    reason: str | None
+    primary: PoolCheck
+    replicas: list[PoolCheck] | None
 
 
 def primary_reason(primary: PoolCheck) -> str | None:
@@ -17,16 +25,8 @@ def primary_reason(primary: PoolCheck) -> str | None:
     return None if primary.ok else (primary.error or "unknown")
 
 
-async def db_readiness(health: PoolHealth, include_replicas: bool) -> tuple[str | None, dict[str, Any]]:
-    """(None or the reason, the /health/db body) from the cached primary (and replica) checks."""
+async def db_readiness(health: PoolHealth, include_replicas: bool) -> DbReadiness:
+    """Readiness from the cached primary check (and the replicas' checks when asked)."""
     primary = await health.check_primary()
-    reason = primary_reason(primary)
-    body: dict[str, Any] = {
-        "status": "ok" if reason is None else "unavailable",
-        "primary": primary.public,
-        "checked_at": primary.checked_at_iso,
-        "age_ms": max(0, int((time.time() - primary.checked_at) * 1000)),
-    }
-    if include_replicas:
-        body["replicas"] = [check.public for check in await health.check_replicas()]
-    return reason, body
+    replicas = list(await health.check_replicas()) if include_replicas else None
+    return DbReadiness(primary_reason(primary), primary, replicas)

@@ -24,11 +24,11 @@ import bisect
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from service.db.checks import Bounded
 from service.db.pool import Databases
-from service.db.wal import PrimaryPosition, ReplicaPosition, format_lsn, read_primary, read_replica
+from service.db.wal import PrimaryPosition, ReplicaPosition, read_primary, read_replica
 from service.single_flight import SingleFlight
 
 State = Literal["streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica"]
@@ -161,38 +161,34 @@ class LagMeter:
         return round(max(0.0, now - max(bounds)), 3)
 
 
-def evaluate(snapshot: Snapshot, thresholds: Thresholds, only: str | None = None) -> tuple[str, dict[str, Any]]:
-    """Judge a snapshot: ("ok" | "lagging" | "unavailable", the /health/replicas body)."""
-    rows = []
-    statuses = set()
+@dataclass(frozen=True)
+class Judgement:
+    """One replica's measurement against the thresholds."""
+
+    lag: ReplicaLag
+    ok: bool
+
+
+def evaluate(
+    snapshot: Snapshot, thresholds: Thresholds, only: str | None = None
+) -> tuple[Literal["ok", "lagging", "unavailable"], list[Judgement]]:
+    """Judge a snapshot: the overall status and each (or the ``only``) replica's verdict.
+
+    ``unavailable`` when some replica's lag is unknown or it cannot serve (down, disconnected, not
+    a replica, split brain), else ``lagging`` when one is over a threshold, else ``ok``.
+    """
+    rows, statuses = [], set()
     for lag in snapshot.replicas:
         if only is not None and lag.name != only:
             continue
-        ok = lag.error is None and lag.lag_bytes is not None and lag.lag_seconds is not None
-        if ok:
-            assert lag.lag_bytes is not None and lag.lag_seconds is not None
-            within = lag.lag_bytes <= thresholds.max_lag_bytes and lag.lag_seconds <= thresholds.max_lag_seconds
-            statuses.add("ok" if within else "lagging")
-            ok = within
+        if lag.error is None and lag.lag_bytes is not None and lag.lag_seconds is not None:
+            ok = lag.lag_bytes <= thresholds.max_lag_bytes and lag.lag_seconds <= thresholds.max_lag_seconds
+            statuses.add("ok" if ok else "lagging")
         else:
+            ok = False
             statuses.add("unavailable")
-        rows.append(
-            {
-                "name": lag.name,
-                "ok": ok,
-                "state": lag.state,
-                "lag_bytes": lag.lag_bytes,
-                "receive_lag_bytes": lag.receive_lag_bytes,
-                "lag_seconds": lag.lag_seconds,
-                "error": lag.error,
-            }
-        )
-    status = "unavailable" if "unavailable" in statuses else "lagging" if "lagging" in statuses else "ok"
-    body = {
-        "status": status,
-        "max_lag_bytes": thresholds.max_lag_bytes,
-        "max_lag_seconds": thresholds.max_lag_seconds,
-        "primary_lsn": format_lsn(snapshot.primary_lsn),
-        "replicas": rows,
-    }
-    return status, body
+        rows.append(Judgement(lag, ok))
+    status: Literal["ok", "lagging", "unavailable"] = (
+        "unavailable" if "unavailable" in statuses else "lagging" if "lagging" in statuses else "ok"
+    )
+    return status, rows

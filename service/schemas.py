@@ -1,41 +1,259 @@
-"""The HTTP contract's typed bodies (msgspec Structs), shared by the sidecar and the CLI."""
+"""The HTTP contract: every request and response body as a msgspec Struct.
+
+The sidecar encodes its answers with these types, the OpenAPI document is generated from them
+(``service.http.openapi``), and the admin CLI decodes the sidecar's answers with them, so the
+three cannot drift apart. Request bodies reject unknown fields (a typo in a money field must not
+be ignored); response bodies may grow fields (clients must ignore what they do not know).
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, Meta, Raw, UnsetType
+
+# -- shared field types ------------------------------------------------------------------------
+
+AccountId = Annotated[int, Meta(ge=1, le=2**63 - 1, description="a positive 64-bit account id")]
+IdempotencyKey = Annotated[
+    str,
+    Meta(min_length=1, max_length=200, description="1-200 printable characters; applies the transfer at most once"),
+]
+# The exact JSON text of an amount: a decimal string (or a JSON number) with at most 2 decimals,
+# ASCII digits only. It is kept as raw text so that nothing is read through a float.
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,2})?$"
+Amount = Annotated[
+    Raw,
+    Meta(
+        extra_json_schema={
+            "type": "string",
+            "pattern": AMOUNT_PATTERN,
+            "examples": ["10.50"],
+            "description": "a decimal string with at most 2 decimals (a JSON number of that form is accepted too)",
+        }
+    ),
+]
+Money = Annotated[str, Meta(description="a decimal string, two decimals", examples=["89.50"])]
+Timestamp = Annotated[str, Meta(description="ISO 8601, UTC", examples=["2026-11-24T17:51:00.315Z"])]
+
+
+class ErrorDetail(msgspec.Struct):
+    """What went wrong: a snake_case code and one sentence."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+class LiveBody(msgspec.Struct):
+    """GET /health/live."""
+
+    status: Literal["ok"]
+
+
+class StartupBody(msgspec.Struct):
+    """GET /health/startup: whether every pool has finished its first connection attempt."""
+
+    status: Literal["started", "starting"]
+    state: Literal["starting", "serving", "draining", "stopped"]
+    pools: dict[str, bool]
+    reason: str | None = None
+
+
+class PoolHealth(msgspec.Struct):
+    """One pool's latest health check."""
+
+    name: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+
+
+class DbHealthBody(msgspec.Struct, omit_defaults=True):
+    """GET /health/db: 200 when the primary answers in time, else 503."""
+
+    status: Literal["ok", "unavailable", "draining"]
+    primary: PoolHealth
+    checked_at: Timestamp
+    age_ms: Annotated[int, Meta(ge=0)]
+    replicas: list[PoolHealth] | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+
+ReplicaState = Literal[
+    "streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica", "split_brain"
+]
+
+
+class ReplicaBody(msgspec.Struct):
+    """One replica's measured lag, judged against the thresholds."""
+
+    name: str
+    ok: bool
+    state: ReplicaState
+    lag_bytes: int | None
+    receive_lag_bytes: int | None
+    lag_seconds: float | None
+    error: str | None
+
+
+class ReplicasBody(msgspec.Struct):
+    """GET /health/replicas: 200 when every replica is within the thresholds, else 503."""
+
+    status: Literal["ok", "lagging", "unavailable"]
+    max_lag_bytes: int
+    max_lag_seconds: float
+    primary_lsn: str | None
+    replicas: list[ReplicaBody]
+
+
+# -- pools --------------------------------------------------------------------------------------
+
+
+class WaitMs(msgspec.Struct):
+    """Acquire waits over the last 60 s, in milliseconds."""
+
+    p50: float
+    p99: float
+    max: float
+
+
+class PoolBody(msgspec.Struct):
+    """One pool's statistics (PgBouncer SHOW POOLS style)."""
+
+    name: str
+    role: Literal["primary", "replica"]
+    ready: bool
+    error: str | None
+    min_size: int
+    max_size: int
+    size: int
+    idle: int
+    in_use: int
+    waiting: int
+    acquired_total: int
+    acquire_timeouts_total: int
+    acquire_errors_total: int
+    acquire_wait_ms: WaitMs
+
+
+class PoolsBody(msgspec.Struct):
+    """GET /pools (and each event of /pools/stream)."""
+
+    collected_at: Timestamp
+    pools: list[PoolBody]
+
+
+# -- admin: migrations, accounts, transfers -----------------------------------------------------
+
+
+class MigrateBody(msgspec.Struct):
+    """POST /admin/migrate."""
+
+    schema: str
+    version: int
+    applied: list[int]
+
+
+class AccountRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /accounts."""
+
+    id: AccountId
+    balance: Amount
+
+
+class AccountBody(msgspec.Struct, omit_defaults=True):
+    """An account and where its balance was read."""
+
+    id: int
+    balance: Money
+    source: str | UnsetType = UNSET
+
+
+class TransferRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /transfers."""
+
+    from_account: AccountId
+    to_account: AccountId
+    amount: Amount
+    idempotency_key: IdempotencyKey
 
 
 class TransferBody(msgspec.Struct):
-    """The JSON body of POST /transfers (amount as a decimal string, or a JSON number)."""
+    """An applied transfer (``duplicate``: applied earlier with this key)."""
 
+    transfer_id: int
+    status: Literal["applied"]
+    duplicate: bool
     from_account: int
     to_account: int
-    amount: Decimal
+    amount: Money
+    from_balance: Money
+    to_balance: Money
     idempotency_key: str
 
 
-class AccountBody(msgspec.Struct):
-    """The JSON body of POST /accounts."""
-
-    id: int
-    balance: Decimal
+# -- jobs ---------------------------------------------------------------------------------------
 
 
-class JobItemBody(msgspec.Struct):
-    """One transfer of a job (the key is optional: the sidecar derives one per item)."""
+class JobItemRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """One transfer of a job (the sidecar derives a key for an item without one)."""
 
-    from_account: int
-    to_account: int
-    amount: Decimal
-    idempotency_key: str | None = None
+    from_account: AccountId
+    to_account: AccountId
+    amount: Amount
+    idempotency_key: IdempotencyKey | UnsetType = UNSET
+
+
+class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /jobs."""
+
+    kind: Literal["transfer-batch"]
+    items: Annotated[list[JobItemRequest], Meta(min_length=1, max_length=100_000)]
+    batch_size: Annotated[int, Meta(ge=1, le=1000)] = 100
+    dry_run: bool = False
+
+
+class JobItemError(msgspec.Struct):
+    """A job item that failed (it changed nothing), or the job itself (no seq and key)."""
+
+    seq: int | None
+    idempotency_key: str | None
+    code: str | None
+    message: str | None
+
+
+JobStatus = Literal["queued", "running", "throttled", "succeeded", "failed", "cancelled"]
 
 
 class JobBody(msgspec.Struct):
-    """The JSON body of POST /jobs."""
+    """A job's status and progress."""
 
+    job_id: int
     kind: str
-    items: list[JobItemBody]
-    batch_size: int = 100
-    dry_run: bool = False
+    status: JobStatus
+    total: int
+    applied: int
+    duplicates: int
+    failed: int
+    batch_size: int
+    dry_run: bool
+    throttle_reason: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    errors: list[JobItemError]
+
+
+class JobsBody(msgspec.Struct):
+    """GET /jobs: the most recent jobs, newest first."""
+
+    jobs: list[JobBody]

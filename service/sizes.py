@@ -21,7 +21,7 @@ _UNITS = {
     "tb": 1024**4,
     "tib": 1024**4,
 }
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"^[ ]*([0-9]+(?:\.[0-9]+)?)[ ]*([a-zA-Z]*)[ ]*$", re.ASCII)
 # Far above any WAL distance that makes sense, low enough to stay an exact int64 in PostgreSQL.
 MAX_SIZE = 2**62
 

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
+import msgspec
 import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient, expect_fields
+from cli.client import CliError, SidecarClient
 from cli.exitcodes import Exit, worst
 from cli.kube import run_across_pods
 from cli.options import Target, sidecar_options
 from cli.output import emit, make_table
+from service.schemas import PoolsBody
 
 COLUMNS = [
     "pool",
@@ -33,55 +34,50 @@ COLUMNS = [
 ]
 
 
-def judge(document: dict[str, Any]) -> Exit:
+def judge(document: PoolsBody) -> Exit:
     """CRITICAL when the primary pool is not ready, WARNING when a replica pool is not, else OK."""
-    codes = []
-    for pool in document["pools"]:
-        if not pool.get("ready"):
-            codes.append(Exit.CRITICAL if pool.get("role") == "primary" else Exit.WARNING)
-    return worst(codes)
+    return worst([Exit.CRITICAL if p.role == "primary" else Exit.WARNING for p in document.pools if not p.ready])
 
 
-def pools_table(document: dict[str, Any]) -> Group:
+def pools_table(document: PoolsBody) -> Group:
     """The /pools document as a table, one row per pool."""
     rows = []
-    for p in document["pools"]:
-        wait = p.get("acquire_wait_ms") or {}
-        waits = "/".join(f"{wait.get(k, 0):.1f}" for k in ("p50", "p99", "max"))
-        ready = "yes" if p.get("ready") else f"NO: {p.get('error') or '?'}"
+    for p in document.pools:
+        wait = p.acquire_wait_ms
+        ready = Text("yes", style="green") if p.ready else Text(f"NO: {p.error or '?'}", style="bold red")
         rows.append(
             [
-                p["name"],
-                p["role"],
+                p.name,
+                p.role,
                 ready,
-                f"{p['size']} ({p['min_size']}-{p['max_size']})",
-                p["in_use"],
-                p["idle"],
-                p["waiting"],
-                waits,
-                p["acquired_total"],
-                p["acquire_timeouts_total"],
+                f"{p.size} ({p.min_size}-{p.max_size})",
+                p.in_use,
+                p.idle,
+                Text(str(p.waiting), style="yellow") if p.waiting else p.waiting,
+                f"{wait.p50:.1f}/{wait.p99:.1f}/{wait.max:.1f}",
+                p.acquired_total,
+                p.acquire_timeouts_total,
             ]
         )
-    footer = Text(f"collected at {document.get('collected_at', '?')}; waits over the last 60 s", style="dim")
+    footer = Text(f"collected at {document.collected_at}; waits over the last 60 s", style="dim")
     return Group(make_table(None, COLUMNS, rows), footer)
 
 
-def fetch(client: SidecarClient) -> dict[str, Any]:
+def fetch(client: SidecarClient) -> PoolsBody:
     """GET /pools."""
     reply = client.get("/pools")
     if reply.status != 200:
         raise CliError(f"/pools: {reply.error_message}")
-    return expect_fields(reply, "collected_at", "pools")
+    return reply.decode(PoolsBody)
 
 
-def fetch_and_judge(client: SidecarClient) -> tuple[Exit, dict[str, Any]]:
+def fetch_and_judge(client: SidecarClient) -> tuple[Exit, PoolsBody]:
     """GET /pools and its exit code."""
     document = fetch(client)
     return judge(document), document
 
 
-def stream(client: SidecarClient, interval: float) -> Iterator[dict[str, Any]]:
+def stream(client: SidecarClient, interval: float) -> Iterator[PoolsBody]:
     """The documents of /pools/stream as they arrive (Server-Sent Events)."""
     timeout = httpx.Timeout(client.timeout, read=interval + client.timeout)
     try:
@@ -96,15 +92,15 @@ def stream(client: SidecarClient, interval: float) -> Iterator[dict[str, Any]]:
                     data.append(line[5:].strip())
                 elif not line and data:
                     try:
-                        document = json.loads("\n".join(data))
-                    except json.JSONDecodeError:
-                        raise CliError("/pools/stream sent an event that is not JSON") from None
+                        document = msgspec.json.decode("\n".join(data), type=PoolsBody)
+                    except msgspec.DecodeError:
+                        raise CliError("/pools/stream sent an event that is not a /pools document") from None
                     data = []
                     yield document
     except httpx.TimeoutException:
-        raise CliError(f"the sidecar at {client.url} stopped sending statistics") from None
+        raise CliError(f"the sidecar at {client.shown} stopped sending statistics") from None
     except httpx.HTTPError as exc:
-        raise CliError(f"cannot stream from the sidecar at {client.url}: {exc}") from None
+        raise CliError(f"cannot stream from the sidecar at {client.shown}: {type(exc).__name__}") from None
 
 
 def watch_stream(client: SidecarClient, output: str, interval: float, frames: int | None = None) -> Exit:
@@ -113,7 +109,7 @@ def watch_stream(client: SidecarClient, output: str, interval: float, frames: in
     try:
         if output == "json":  # one document per line (NDJSON), for piping
             for document in stream(client, interval):
-                sys.stdout.write(json.dumps(document) + "\n")
+                sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
                 sys.stdout.flush()
                 shown += 1
                 if frames is not None and shown >= frames:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
-from cli.client import CliError, SidecarClient, expect_fields
+from cli.client import CliError, SidecarClient
 from cli.commands.admin import require_ok
 from cli.exitcodes import Exit
 from cli.options import Target, sidecar_options
 from cli.output import diagnose, emit, make_table
+from service.schemas import TransferBody
 
 
 def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount: str, key: str | None) -> Exit:
@@ -31,8 +33,8 @@ def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount
         raise CliError(
             f"transfer not applied: {reply.error_message}; retry with --idempotency-key {key}", Exit.CRITICAL
         )
-    body = require_ok(reply, "transfer")
-    expect_fields(reply, "transfer_id", "from_balance", "to_balance")
+    require_ok(reply, "transfer")
+    body = msgspec.to_builtins(reply.decode(TransferBody))
 
     def table(b: dict[str, Any]) -> Any:
         note = " (already applied earlier with this key)" if b.get("duplicate") else ""

@@ -31,10 +31,25 @@ if ! have_pg_binaries; then
   apt-get install -y -q --no-install-recommends postgresql postgresql-contrib
 fi
 
-# The chart tests lint the deploy/ scripts with shellcheck: install it the same way when missing.
-if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+# Test tools from Debian, installed the same way when missing (root only): shellcheck lints the
+# deploy/ scripts; promtool (package prometheus) checks metrics and alert rules. The Prometheus
+# server that comes with promtool is not started (policy-rc.d), and nothing listens on 9090.
+apt_install() {  # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: $1 not found and cannot apt-get it (tests that need it will fail): install $2" >&2
+    return 0
+  fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q shellcheck >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q shellcheck; }
+  local policy=/usr/sbin/policy-rc.d made_policy=false
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=true; fi
+  apt-get install -y -q --no-install-recommends "$2" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$2"; }
+  if [ "$made_policy" = true ]; then rm -f "$policy"; fi
+}
+if [ "$extras" != "${extras#*test}" ]; then
+  apt_install shellcheck shellcheck
+  apt_install promtool prometheus
 fi
 
 stamp="$venv/.fasterdb-installed"

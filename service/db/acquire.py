@@ -38,7 +38,6 @@ class Acquirable(Protocol):
 
     name: str
     asyncpg_pool: asyncpg.Pool | None
-    stats: PoolStats
     deadlines: Deadlines
 
     @property
@@ -52,17 +51,18 @@ class Acquirable(Protocol):
 class Acquire:
     """``async with managed.acquire(timeout) as conn``: a bounded, counted acquire and its release."""
 
-    __slots__ = ("_managed", "_timeout", "_pool", "_conn")
+    __slots__ = ("_managed", "_timeout", "_stats", "_pool", "_conn")
 
-    def __init__(self, managed: Acquirable, timeout: float) -> None:
+    def __init__(self, managed: Acquirable, timeout: float, stats: PoolStats) -> None:
         self._managed = managed
         self._timeout = timeout
+        self._stats = stats  # the pool's statistics, or those of the sidecar's own background work
         self._pool: asyncpg.Pool | None = None
         self._conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         managed = self._managed
-        stats = managed.stats
+        stats = self._stats
         pool = managed.asyncpg_pool
         if pool is not None and not pool._queue.empty() and self._timeout >= managed.connect_timeout:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from service.db.ledger import Outcome, apply_transfers
@@ -20,29 +21,48 @@ _JOB_COLUMNS = (
 )
 
 
-def job_document(row: Any) -> dict[str, Any]:
-    """A jobs row as the contract's job body."""
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the jobs table."""
+
+    job_id: int
+    kind: str
+    status: str
+    total: int
+    applied: int
+    duplicates: int
+    failed: int
+    batch_size: int
+    dry_run: bool
+    throttle_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    errors: list[dict[str, Any]]  # {"seq", "idempotency_key", "code", "message"} (job-level: no seq/key)
+
+
+def job_record(row: Any) -> JobRecord:
+    """A jobs row as a JobRecord."""
     errors = row["errors"]
-    return {
-        "job_id": row["id"],
-        "kind": row["kind"],
-        "status": row["status"],
-        "total": row["total"],
-        "applied": row["applied"],
-        "duplicates": row["duplicates"],
-        "failed": row["failed"],
-        "batch_size": row["batch_size"],
-        "dry_run": row["dry_run"],
-        "throttle_reason": row["throttle_reason"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-        "errors": json.loads(errors) if isinstance(errors, str) else errors,
-    }
+    return JobRecord(
+        job_id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        total=row["total"],
+        applied=row["applied"],
+        duplicates=row["duplicates"],
+        failed=row["failed"],
+        batch_size=row["batch_size"],
+        dry_run=row["dry_run"],
+        throttle_reason=row["throttle_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        errors=json.loads(errors) if isinstance(errors, str) else errors,
+    )
 
 
 async def create_job(
     conn: Connection, schema: str, items: list[TransferRequest], batch_size: int, dry_run: bool
-) -> dict[str, Any]:
+) -> JobRecord:
     """Persist a transfer-batch job and its items; keys default to job-<id>-<seq>."""
     s = qualified(schema)
     row = await conn.fetchrow(
@@ -62,22 +82,22 @@ async def create_job(
             for seq, i in enumerate(items)
         ],
     )
-    return job_document(row)
+    return job_record(row)
 
 
-async def get_job(conn: Connection, schema: str, job_id: int) -> dict[str, Any] | None:
+async def get_job(conn: Connection, schema: str, job_id: int) -> JobRecord | None:
     """One job, or None."""
     row = await conn.fetchrow(f"SELECT {_JOB_COLUMNS} FROM {qualified(schema)}.jobs WHERE id = $1", job_id)
-    return job_document(row) if row else None
+    return job_record(row) if row else None
 
 
-async def list_jobs(conn: Connection, schema: str, limit: int) -> list[dict[str, Any]]:
+async def list_jobs(conn: Connection, schema: str, limit: int) -> list[JobRecord]:
     """The most recent jobs first."""
     rows = await conn.fetch(f"SELECT {_JOB_COLUMNS} FROM {qualified(schema)}.jobs ORDER BY id DESC LIMIT $1", limit)
-    return [job_document(r) for r in rows]
+    return [job_record(r) for r in rows]
 
 
-async def cancel_job(conn: Connection, schema: str, job_id: int) -> tuple[bool, dict[str, Any] | None]:
+async def cancel_job(conn: Connection, schema: str, job_id: int) -> tuple[bool, JobRecord | None]:
     """(cancelled now?, the job) — False with the job when it had already finished."""
     s = qualified(schema)
     row = await conn.fetchrow(
@@ -87,7 +107,7 @@ async def cancel_job(conn: Connection, schema: str, job_id: int) -> tuple[bool, 
         list(ACTIVE),
     )
     if row is not None:
-        return True, job_document(row)
+        return True, job_record(row)
     return False, await get_job(conn, schema, job_id)
 
 

@@ -8,6 +8,7 @@ nothing left to do. Applied versions are recorded in ``<schema>.schema_version``
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from service.db.pool import ManagedPool
 from service.db.transactions import transaction
@@ -20,6 +21,15 @@ def qualified(schema: str) -> str:
     if not schema.replace("_", "").isalnum() or not schema.islower():
         raise ValueError(f"unsafe schema name {schema!r}")
     return f'"{schema}"'
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What a migrate call found and did."""
+
+    schema: str
+    version: int
+    applied: list[int]
 
 
 # (version, description, SQL with {s} for the quoted schema)
@@ -84,7 +94,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-async def migrate(pool: ManagedPool, schema: str, timeout: float = 60.0) -> dict[str, object]:
+async def migrate(pool: ManagedPool, schema: str, timeout: float = 60.0) -> Migration:
     """Create or upgrade the schema; returns what was applied. Idempotent and concurrency-safe."""
     s = qualified(schema)
     async with transaction(pool, timeout=timeout) as conn:
@@ -107,4 +117,4 @@ async def migrate(pool: ManagedPool, schema: str, timeout: float = 60.0) -> dict
             )
             applied.append(version)
             log.info("applied migration %d (%s) to schema %s", version, description, schema)
-    return {"schema": schema, "version": max([current, *applied]), "applied": applied}
+    return Migration(schema, max([current, *applied]), applied)

@@ -71,7 +71,8 @@ class ManagedPool:
         self._create_lock = asyncio.Lock()
         self._connector: asyncio.Task[None] | None = None
         self.last_connect_error: str | None = None
-        self.stats = PoolStats()
+        self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
+        self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
         self._check_conn: asyncpg.Connection | None = None
         self._check_lock = asyncio.Lock()
@@ -112,9 +113,16 @@ class ManagedPool:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_max_delay)
 
-    def acquire(self, timeout: float | None = None) -> Acquire:
-        """``async with pool.acquire(t) as conn``: waiting (queue + connect) is bounded by ``t``."""
-        return Acquire(self, self.config.acquire_timeout if timeout is None else timeout)
+    def acquire(self, timeout: float | None = None, *, internal: bool = False) -> Acquire:
+        """``async with pool.acquire(t) as conn``: waiting (queue + connect) is bounded by ``t``.
+
+        ``internal``: the sidecar's own background work, counted apart from the application's.
+        """
+        return Acquire(
+            self,
+            self.config.acquire_timeout if timeout is None else timeout,
+            self.internal_stats if internal else self.stats,
+        )
 
     async def ensure_created(self, timeout: float) -> asyncpg.Pool:
         """The asyncpg pool, creating it now (one attempt, bounded by ``timeout``) when missing."""

@@ -37,12 +37,14 @@ async def transaction(
     timeout: float | None = None,
     isolation: Isolation = "read_committed",
     readonly: bool = False,
+    internal: bool = False,
 ) -> AsyncIterator[asyncpg.Connection]:
     """Acquire (bounded), BEGIN; COMMIT when the block succeeds, ROLLBACK when it raises; release.
 
-    Driver errors leave as our own errors (503 for unavailability, 500 otherwise).
+    Driver errors leave as our own errors (503 for unavailability, 500 otherwise). ``internal``:
+    the sidecar's own background work, counted apart from the application's acquires.
     """
-    async with pool.acquire(timeout) as conn:
+    async with pool.acquire(timeout, internal=internal) as conn:
         try:
             async with conn.transaction(isolation=isolation, readonly=readonly):
                 yield conn
@@ -57,6 +59,7 @@ async def run_transaction(
     attempts: int = 6,
     budget: float = 10.0,
     isolation: Isolation = "read_committed",
+    internal: bool = False,
 ) -> T:
     """Run ``work(conn)`` in a transaction; on a retryable failure run it again from the start.
 
@@ -69,7 +72,7 @@ async def run_transaction(
     deadline = loop.time() + budget
     for attempt in range(attempts):
         try:
-            async with transaction(pool, isolation=isolation) as conn:
+            async with transaction(pool, isolation=isolation, internal=internal) as conn:
                 return await work(conn)
         except (DatabaseUnavailable, RetryTransaction) as exc:
             pause = min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5)

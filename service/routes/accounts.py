@@ -2,83 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Any
+from FasterAPI import Response
 
-from FasterAPI import FasterRouter, JSONResponse, Query, Request
-
-from service.auth import ADMIN_SECURITY, AdminAuth
-from service.errors import BadRequest, error_responses, json_content
-from service.http import ID_SCHEMA, MONEY_SCHEMA, json_response, parse_body, path_int, query_doc
+from service.errors import Unprocessable
+from service.http.api import Api, Call, Operation, Reply, json_reply
+from service.http.params import Param, choice, integer
 from service.ledger import Ledger
-from service.money import validate_account
-from service.schemas import AccountBody
+from service.money import MoneyError, amount_from_json, validate_account
+from service.schemas import AccountBody, AccountRequest
 
-BODY_LIMIT = 64 * 1024
-_ACCOUNT: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "balance"],
-    "properties": {"id": {"type": "integer"}, "balance": {"type": "string"}, "source": {"type": "string"}},
-}
+CREATE = Operation(
+    "POST",
+    "/accounts",
+    "create_account",
+    "Open an account with a starting balance",
+    "accounts",
+    (
+        Reply(201, "created", AccountBody),
+        Reply(409, "account_exists: an account with this id exists"),
+        Reply(503, "the primary is unavailable"),
+    ),
+    body=AccountRequest,
+    invalid_code="invalid_account",
+    example={"id": 1001, "balance": "250.00"},
+    admin=True,
+)
+GET = Operation(
+    "GET",
+    "/accounts/{account_id}",
+    "get_account",
+    "An account's balance, read from a replica unless ?source=primary",
+    "accounts",
+    (
+        Reply(200, "the account; source names the pool that read it", AccountBody),
+        Reply(404, "account_not_found"),
+        Reply(503, "no pool could read it"),
+    ),
+    params=(
+        Param(
+            "account_id",
+            "path",
+            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            "the account id",
+            integer(1),
+            required=True,
+        ),
+        Param(
+            "source",
+            "query",
+            {"type": "string", "enum": ["replica", "primary"]},
+            "replica (default; may lag) or primary (read-your-writes)",
+            choice("replica", "primary"),
+            "replica",
+        ),
+    ),
+    admin=True,
+)
 
 
-def accounts_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
-    """POST /accounts, GET /accounts/{id}."""
-    router = FasterRouter(tags=["accounts"])
+def register(api: Api, ledger: Ledger) -> None:
+    """POST /accounts, GET /accounts/{account_id}."""
 
-    @router.post(
-        "/accounts",
-        summary="Open an account with a starting balance",
-        status_code=201,
-        openapi_extra={
-            "security": ADMIN_SECURITY,
-            "requestBody": {
-                "required": True,
-                "content": json_content(
-                    {
-                        "type": "object",
-                        "required": ["id", "balance"],
-                        "properties": {"id": ID_SCHEMA, "balance": MONEY_SCHEMA},
-                    }
-                ),
-            },
-            "responses": {
-                "201": {"description": "created", "content": json_content(_ACCOUNT)},
-                **error_responses(401, 403, 409, 422, 503),
-            },
-        },
-    )
-    async def create_account(request: Request) -> JSONResponse:
+    @api.route(CREATE)
+    async def create(call: Call) -> Response:
         """201 with the account; 409 when the id exists."""
-        auth.check(request)
-        account_id, balance = await parse_body(
-            request, AccountBody, lambda b: validate_account(b.id, b.balance), code="invalid_account", limit=BODY_LIMIT
-        )
-        return json_response(await ledger.create_account(account_id, balance), 201)
+        body: AccountRequest = call.body
+        try:
+            account_id, balance = validate_account(
+                body.id, amount_from_json(body.balance, what="balance", allow_zero=True)
+            )
+        except MoneyError as exc:
+            raise Unprocessable(str(exc), code="invalid_account") from None
+        await ledger.create_account(account_id, balance)
+        return json_reply(AccountBody(account_id, str(balance)), 201)
 
-    @router.get(
-        "/accounts/{account_id}",
-        summary="An account's balance, read from a replica unless ?source=primary",
-        openapi_extra={
-            "security": ADMIN_SECURITY,
-            "parameters": [
-                {"name": "account_id", "in": "path", "required": True, "schema": ID_SCHEMA},
-                query_doc(
-                    "source",
-                    {"type": "string", "enum": ["replica", "primary"]},
-                    "replica (default; may lag) or primary (read-your-writes)",
-                ),
-            ],
-            "responses": {
-                "200": {"description": "the account", "content": json_content(_ACCOUNT)},
-                **error_responses(400, 401, 403, 404, 503),
-            },
-        },
-    )
-    async def get_account(request: Request, account_id: str, source: str | None = Query(None)) -> JSONResponse:
+    @api.route(GET)
+    async def get(call: Call) -> Response:
         """The balance; ``source`` in the answer names the pool that served it."""
-        auth.check(request)
-        if source not in (None, "replica", "primary"):
-            raise BadRequest("query parameter 'source' must be replica or primary")
-        return json_response(await ledger.account(path_int(account_id, "account id"), source or "replica"))
-
-    return router
+        account_id = call.params["account_id"]
+        balance, source = await ledger.account(account_id, call.params["source"])
+        return json_reply(AccountBody(account_id, str(balance), source))

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-from FasterAPI import FasterRouter, JSONResponse, Request
+from FasterAPI import Response
 
-from service.auth import ADMIN_SECURITY, AdminAuth
-from service.errors import error_responses, json_content
-from service.http import json_response
+from service.http.api import Api, Call, Operation, Reply, json_reply
 from service.ledger import Ledger
+from service.schemas import MigrateBody
+
+MIGRATE = Operation(
+    "POST",
+    "/admin/migrate",
+    "admin_migrate",
+    "Create or upgrade the sidecar's schema (idempotent; safe from several sidecars at once)",
+    "admin",
+    (
+        Reply(200, "the schema's version and the migrations this call applied", MigrateBody),
+        Reply(503, "the primary is unavailable"),
+    ),
+    admin=True,
+)
 
 
-def admin_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
+def register(api: Api, ledger: Ledger) -> None:
     """POST /admin/migrate."""
-    router = FasterRouter(tags=["admin"])
 
-    @router.post(
-        "/admin/migrate",
-        summary="Create or upgrade the sidecar's schema (idempotent; safe from several sidecars)",
-        openapi_extra={
-            "security": ADMIN_SECURITY,
-            "responses": {
-                "200": {"description": "schema version", "content": json_content({"type": "object"})},
-                **error_responses(401, 403, 503),
-            },
-        },
-    )
-    async def admin_migrate(request: Request) -> JSONResponse:
+    @api.route(MIGRATE)
+    async def migrate(call: Call) -> Response:
         """Apply pending migrations."""
-        auth.check(request)
-        return json_response(await ledger.migrate())
-
-    return router
+        done = await ledger.migrate()
+        return json_reply(MigrateBody(done.schema, done.version, done.applied))

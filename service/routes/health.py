@@ -2,85 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
 
-from FasterAPI import FasterRouter, JSONResponse, Query
+from FasterAPI import Response
 
-from service.errors import error_responses
-from service.http import json_response, query_bool, query_doc
-from service.pool_health import PoolHealth
+from service.db.checks import PoolCheck
+from service.http.api import Api, Call, Operation, Reply, json_reply
+from service.http.params import Param, boolean
+from service.pool_health import PoolHealth as Health
 from service.readiness import db_readiness
+from service.schemas import DbHealthBody, LiveBody, PoolHealth
 
-_POOL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["ok", "latency_ms", "error"],
-    "properties": {
-        "name": {"type": "string"},
-        "ok": {"type": "boolean"},
-        "latency_ms": {"type": "number", "nullable": True},
-        "error": {"type": "string", "nullable": True, "description": "a short category, never driver text"},
-    },
-}
-_DB_HEALTH_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["status", "primary", "checked_at", "age_ms"],
-    "properties": {
-        "status": {"type": "string", "enum": ["ok", "unavailable"]},
-        "primary": _POOL_SCHEMA,
-        "replicas": {"type": "array", "items": _POOL_SCHEMA},
-        "checked_at": {"type": "string", "format": "date-time"},
-        "age_ms": {"type": "integer", "minimum": 0},
-    },
-}
+LIVE = Operation(
+    "GET",
+    "/health/live",
+    "health_live",
+    "Liveness: the process serves HTTP (no database involved)",
+    "health",
+    (Reply(200, "alive", LiveBody),),
+)
+DB = Operation(
+    "GET",
+    "/health/db",
+    "health_db",
+    "Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
+    "health",
+    (
+        Reply(200, "the primary is usable", DbHealthBody),
+        Reply(503, "the primary is not usable (the reason is in the body)", DbHealthBody),
+    ),
+    params=(Param("replicas", "query", {"type": "boolean"}, "true: add the replica pools' checks", boolean, False),),
+)
 
 
-def health_router(health: PoolHealth) -> FasterRouter:
+def pool_health(check: PoolCheck) -> PoolHealth:
+    """One pool's check as the contract's body."""
+    return PoolHealth(check.name, check.ok, check.latency_ms, check.error)
+
+
+def register(api: Api, health: Health) -> None:
     """The health endpoints, reading state only through ``health``."""
-    router = FasterRouter(tags=["health"])
-    ok_json = {"application/json": {"schema": _DB_HEALTH_SCHEMA}}
 
-    @router.get(
-        "/health/live",
-        summary="Liveness: the process serves HTTP (no database involved)",
-        openapi_extra={
-            "responses": {
-                "200": {
-                    "description": "alive",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["status"],
-                                "properties": {"status": {"type": "string", "enum": ["ok"]}},
-                            }
-                        }
-                    },
-                }
-            }
-        },
-    )
-    async def health_live() -> JSONResponse:
+    @api.route(LIVE)
+    async def live(call: Call) -> Response:
         """Always 200 while the process runs; Kubernetes' liveness probe must never depend on the DB."""
-        return json_response({"status": "ok"})
+        return json_reply(LiveBody("ok"))
 
-    @router.get(
-        "/health/db",
-        summary="Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
-        openapi_extra={
-            "parameters": [query_doc("replicas", {"type": "boolean"}, "true: add the replica pools' reachability")],
-            "responses": {
-                "200": {"description": "the primary is usable", "content": ok_json},
-                "503": {"description": "the primary is not usable", "content": ok_json},
-                **error_responses(400),
-            },
-        },
-    )
-    async def health_db(
-        replicas: str | None = Query(None, description="true: add the replica pools' reachability"),
-    ) -> JSONResponse:
+    @api.route(DB)
+    async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
-        include = query_bool(replicas, "replicas")
-        reason, body = await db_readiness(health, include)
-        return json_response(body, 200 if reason is None else 503)
-
-    return router
+        readiness = await db_readiness(health, call.params["replicas"])
+        primary = readiness.primary
+        body = DbHealthBody(
+            status="ok" if readiness.reason is None else "unavailable",
+            primary=pool_health(primary),
+            checked_at=primary.checked_at_iso,
+            age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
+        )
+        if readiness.replicas is not None:
+            body.replicas = [pool_health(check) for check in readiness.replicas]
+        return json_reply(body, 200 if readiness.reason is None else 503)

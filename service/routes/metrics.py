@@ -1,34 +1,42 @@
-"""Router: /metrics in the Prometheus text format (official prometheus-client)."""
+"""Router: /metrics — Prometheus text format, or OpenMetrics when the scraper asks for it."""
 
 from __future__ import annotations
 
-from FasterAPI import FasterRouter, Response
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from FasterAPI import Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from service.collector import SidecarCollector
+from service.http.api import Api, Call, Operation, Reply
+
+METRICS = Operation(
+    "GET",
+    "/metrics",
+    "metrics",
+    "Prometheus metrics (OpenMetrics with Accept: application/openmetrics-text)",
+    "metrics",
+    (
+        Reply(
+            200,
+            "the Prometheus text exposition format (text/plain; version=0.0.4), or OpenMetrics "
+            "(application/openmetrics-text; version=1.0.0) when the Accept header prefers it",
+            None,
+            media_type="text/plain",
+            schema={"type": "string"},
+        ),
+    ),
+)
 
 
-def metrics_router(collector: SidecarCollector) -> FasterRouter:
+def register(api: Api, collector: SidecarCollector) -> None:
     """The /metrics endpoint over a registry of our own (no global state)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    router = FasterRouter(tags=["metrics"])
 
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        openapi_extra={
-            "responses": {
-                "200": {
-                    "description": "Prometheus text exposition format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            }
-        },
-    )
-    async def metrics() -> Response:
+    @api.route(METRICS)
+    async def metrics(call: Call) -> Response:
         """Every metric, built from memory; never queries the database."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return router
+        encoder, content_type = choose_encoder(call.request.headers.get("accept", ""))
+        # The content type is set verbatim: the framework would append a second charset to it
+        # (Prometheus 3 rejects a scrape whose Content-Type carries two).
+        return Response(encoder(registry), headers={"content-type": content_type, "cache-control": "no-store"})

@@ -2,91 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Any
+from FasterAPI import Response
 
-from FasterAPI import FasterRouter, JSONResponse, Request
-
-from service.auth import ADMIN_SECURITY, AdminAuth
-from service.errors import ERROR_SCHEMA, Unprocessable, error_responses, json_content
-from service.http import ID_SCHEMA, MONEY_SCHEMA, json_response, parse_body
+from service.errors import ServiceError, Unprocessable
+from service.http.api import Api, Call, Operation, Reply, json_reply
 from service.ledger import Ledger
-from service.money import transfer_request
-from service.schemas import TransferBody
+from service.money import MoneyError, amount_from_json, transfer_request
+from service.schemas import TransferBody, TransferRequest
 
-BODY_LIMIT = 64 * 1024
-_TRANSFER_IN: dict[str, Any] = {
-    "type": "object",
-    "required": ["from_account", "to_account", "amount", "idempotency_key"],
-    "properties": {
-        "from_account": ID_SCHEMA,
-        "to_account": ID_SCHEMA,
-        "amount": MONEY_SCHEMA,
-        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
-    },
-}
-_TRANSFER_OUT: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "transfer_id",
-        "status",
-        "duplicate",
-        "from_account",
-        "to_account",
-        "amount",
-        "from_balance",
-        "to_balance",
-    ],
-    "properties": {
-        "transfer_id": {"type": "integer"},
-        "status": {"type": "string", "enum": ["applied"]},
-        "duplicate": {"type": "boolean"},
-        "from_account": {"type": "integer"},
-        "to_account": {"type": "integer"},
-        "amount": {"type": "string"},
-        "from_balance": {"type": "string"},
-        "to_balance": {"type": "string"},
-        "idempotency_key": {"type": "string"},
-    },
-}
+TRANSFER = Operation(
+    "POST",
+    "/transfers",
+    "transfer",
+    "Move money between two accounts, exactly once per idempotency key",
+    "transfers",
+    (
+        Reply(200, "applied (or a repeat of an applied key: duplicate true)", TransferBody),
+        Reply(404, "account_not_found"),
+        Reply(409, "insufficient_funds, or idempotency_conflict (the key was used for another transfer)"),
+        Reply(503, "the primary is unavailable; nothing was applied; safe to retry with the same key"),
+    ),
+    body=TransferRequest,
+    invalid_code="invalid_transfer",
+    example={"from_account": 1, "to_account": 2, "amount": "10.50", "idempotency_key": "invoice-2026-0001"},
+    admin=True,
+)
 
 
-def transfers_router(auth: AdminAuth, ledger: Ledger) -> FasterRouter:
+def register(api: Api, ledger: Ledger) -> None:
     """POST /transfers."""
-    router = FasterRouter(tags=["transfers"])
 
-    @router.post(
-        "/transfers",
-        summary="Move money between two accounts, exactly once per idempotency key",
-        openapi_extra={
-            "security": ADMIN_SECURITY,
-            "requestBody": {"required": True, "content": json_content(_TRANSFER_IN)},
-            "responses": {
-                "200": {
-                    "description": "applied (or a repeat of an applied key)",
-                    "content": json_content(_TRANSFER_OUT),
-                },
-                "409": {
-                    "description": "insufficient_funds or idempotency_conflict",
-                    "content": json_content(ERROR_SCHEMA),
-                },
-                **error_responses(401, 403, 404, 413, 422, 503),
-            },
-        },
-    )
-    async def transfers(request: Request) -> JSONResponse:
+    def count_invalid() -> None:
+        ledger.counts["invalid"] += 1
+
+    @api.route(TRANSFER, on_invalid=count_invalid)
+    async def transfer(call: Call) -> Response:
         """One transaction on the primary; a 503 is always safe to retry with the same key."""
-        auth.check(request)
+        body: TransferRequest = call.body
         try:
-            transfer = await parse_body(
-                request,
-                TransferBody,
-                lambda b: transfer_request(b.from_account, b.to_account, b.amount, b.idempotency_key),
-                code="invalid_transfer",
-                limit=BODY_LIMIT,
+            request = transfer_request(
+                body.from_account, body.to_account, amount_from_json(body.amount), body.idempotency_key
             )
-        except Unprocessable:
-            ledger.counts["invalid"] += 1
-            raise
-        return json_response(await ledger.transfer(transfer))
-
-    return router
+        except MoneyError as exc:
+            raise Unprocessable(str(exc), code="invalid_transfer") from None
+        outcome = await ledger.transfer(request)
+        if outcome.transfer_id is None:  # the ledger sets it for every applied or duplicate transfer
+            raise ServiceError("the ledger applied a transfer without an id")
+        return json_reply(
+            TransferBody(
+                transfer_id=outcome.transfer_id,
+                status="applied",
+                duplicate=outcome.status == "duplicate",
+                from_account=request.from_account,
+                to_account=request.to_account,
+                amount=str(request.amount),
+                from_balance=str(outcome.from_balance),
+                to_balance=str(outcome.to_balance),
+                idempotency_key=request.idempotency_key,
+            )
+        )

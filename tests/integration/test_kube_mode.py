@@ -27,7 +27,7 @@ def test_one_row_per_pod_and_the_worst_exit(
     pods = clients(**{"sidecar-a": sidecar.url, "sidecar-b": sidecar.url})
     code, results = across_pods(pods, health_cmd.fetch_health)
     assert code == Exit.OK and [r["pod"] for r in results] == ["sidecar-a", "sidecar-b"]
-    emit_across_pods(results, "json", health_cmd.health_table)
+    emit_across_pods(results, "json", health_cmd.health_table, as_json=health_cmd.as_json)
     out = json.loads(capsys.readouterr().out)
     assert [p["exit"] for p in out["pods"]] == ["OK", "OK"]
     assert out["pods"][0]["result"]["primary"]["ok"] is True
@@ -48,23 +48,18 @@ def test_one_row_per_pod_and_the_worst_exit(
 
 def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     pods = clients(**{"a": sidecar.url, "b": sidecar.url})
-    code, results = across_pods(
-        pods,
-        lambda c: replicas_cmd.fetch(
-            c, warn_bytes=None, crit_bytes=None, warn_seconds=None, crit_seconds=None, replica=None
-        ),
-    )
+    code, results = across_pods(pods, lambda c: replicas_cmd.fetch(c, replicas_cmd.Limits()))
     assert code == Exit.OK
     line = replicas_cmd.nagios_across_pods(results)
-    assert line.startswith("REPLICAS OK - a: replica-1 streaming") and "a/replica-1_lag_bytes=0B" in line
-    assert "b/replica-1_lag_seconds=" in line and len(line.splitlines()) == 1
+    assert line.startswith("REPLICAS OK - a: replica-1 streaming") and "'a/replica-1_lag_bytes'=0B;" in line
+    assert "'b/replica-1_lag_seconds'=" in line and len(line.splitlines()) == 1
 
     pg.stop_node(pg.replica_nodes[0])
     code, results = wait_for(
         lambda: (r := across_pods(pods, pools_cmd.fetch_and_judge))[0] == Exit.WARNING and r,
         what="a replica pool not ready: WARNING",
     )
-    assert all(r["result"]["pools"][1]["ready"] is False for r in results)
+    assert all(r["result"].pools[1].ready is False for r in results)
 
 
 def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProcess) -> None:
@@ -109,8 +104,8 @@ def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProc
         configuration.api_key = {"authorization": "sa-token"}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         proxied = pod_proxy_client(configuration, "apps", "sidecar-0", 8080, 5.0)
-        code, body = health_cmd.fetch_health(proxied)
-        assert code == Exit.OK and body["primary"]["ok"] is True
+        code, check = health_cmd.fetch_health(proxied)
+        assert code == Exit.OK and check.body.primary.ok is True
         assert seen[-1] == (prefix + "/health/db?replicas=true", "Bearer sa-token")
 
         configuration.api_key = {"authorization": "wrong"}

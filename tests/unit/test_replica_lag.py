@@ -98,11 +98,11 @@ def test_evaluate_thresholds_and_status() -> None:
         ],
         time.time(),
     )
-    status, body = evaluate(snap, Thresholds(1000, 10))
-    assert status == "lagging" and [r["ok"] for r in body["replicas"]] == [True, False]
+    status, judged = evaluate(snap, Thresholds(1000, 10))
+    assert status == "lagging" and [j.ok for j in judged] == [True, False]
     assert evaluate(snap, Thresholds(2000, 10))[0] == "ok"
     assert evaluate(snap, Thresholds(2000, 2))[0] == "lagging"
     assert evaluate(snap, Thresholds(0, 0), only="a")[0] == "ok"
     down = Snapshot(None, "timeout", [ReplicaLag("a", "down", None, None, None, "timeout")], time.time())
-    status, body = evaluate(down, Thresholds(1000, 10))
-    assert status == "unavailable" and body["primary_lsn"] is None
+    status, judged = evaluate(down, Thresholds(1000, 10))
+    assert status == "unavailable" and [j.ok for j in judged] == [False]

@@ -1,0 +1,1 @@
+"""The HTTP edge: the typed operation registry, parameter parsing, errors, conventions, OpenAPI."""

@@ -1,0 +1,192 @@
+"""The typed operation registry: one declaration per route, from which everything is derived.
+
+An ``Operation`` names its method and path, its parameters, its request body type and the
+responses it can give. ``Api.route(op)`` registers the handler behind a wrapper that checks the
+bearer token (admin operations), parses the parameters and the body, and encodes the handler's
+msgspec Struct; the same declarations generate the OpenAPI document (``service.http.openapi``)
+and tell the conventions middleware which methods a path allows (405, OPTIONS, HEAD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from FasterAPI import FasterRouter, Request, Response
+
+from service.auth import AdminAuth
+from service.errors import Unprocessable
+from service.http.params import Param, parse_params
+from service.schemas import ErrorBody
+
+S = TypeVar("S", bound=msgspec.Struct)
+NO_STORE = {"cache-control": "no-store"}
+# The error answers every operation of a kind can give, documented automatically.
+_AUTO_ERRORS = {
+    400: "invalid parameter",
+    401: "missing or wrong bearer token",
+    403: "admin endpoints are disabled (no FASTERDB_ADMIN_TOKEN on the sidecar)",
+    413: "request body too large",
+    422: "invalid request body",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented response: status, meaning, and its body (a Struct type, or a raw schema)."""
+
+    status: int
+    description: str
+    body: type[msgspec.Struct] | None = ErrorBody
+    media_type: str = "application/json"
+    schema: dict[str, Any] | None = None  # for bodies that are not JSON Structs (text, HTML, SSE)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route: everything a client, the OpenAPI document and the middleware need to know."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    replies: tuple[Reply, ...]
+    params: tuple[Param, ...] = ()
+    body: type[msgspec.Struct] | None = None
+    body_limit: int = 64 * 1024
+    invalid_code: str = "invalid_request"  # the error code of a body that cannot be read (422)
+    example: dict[str, Any] | None = None  # a valid request body, for the document and Swagger UI
+    admin: bool = False
+    description: str = ""
+
+    def all_replies(self) -> list[Reply]:
+        """The declared replies plus the automatic error replies of this kind of operation."""
+        replies = {r.status: r for r in self.replies}
+        automatic = []
+        if any(p.where == "query" for p in self.params) or any(p.where == "path" for p in self.params):
+            automatic.append(400)
+        if self.admin:
+            automatic += [401, 403]
+        if self.body is not None:
+            automatic += [413, 422]
+        for status in automatic:
+            replies.setdefault(status, Reply(status, _AUTO_ERRORS[status], headers=_auth_headers(status)))
+        return [replies[s] for s in sorted(replies)]
+
+
+def _auth_headers(status: int) -> dict[str, dict[str, Any]]:
+    if status != 401:
+        return {}
+    return {"WWW-Authenticate": {"description": "Bearer (RFC 6750)", "schema": {"type": "string"}}}
+
+
+@dataclass
+class Call:
+    """What a handler receives: the request, its parsed parameters and its decoded body."""
+
+    request: Request
+    params: dict[str, Any]
+    body: Any = None
+
+    @property
+    def head(self) -> bool:
+        """Whether the client asked with HEAD (the handler may skip work that only makes a body)."""
+        return bool(self.request._scope.get("fasterdb.head"))
+
+
+def json_reply(body: msgspec.Struct | list[Any] | dict[str, Any], status: int = 200) -> Response:
+    """A JSON answer (msgspec-encoded) that caches and proxies must not keep."""
+    return Response(
+        msgspec.json.encode(body), status_code=status, headers=dict(NO_STORE), media_type="application/json"
+    )
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+class Api:
+    """The registry of operations and the router they are served by."""
+
+    def __init__(self, auth: AdminAuth) -> None:
+        self.auth = auth
+        self.operations: list[Operation] = []
+        self.router = FasterRouter()
+
+    def route(self, op: Operation, *, on_invalid: Callable[[], None] | None = None) -> Callable[[Handler], Handler]:
+        """Register ``handler`` for ``op``: auth, parameters and body are handled before it runs.
+
+        ``on_invalid`` is called when the handler or the body reading refuses the request (422).
+        """
+
+        def register(handler: Handler) -> Handler:
+            auth, params, body_type = self.auth, op.params, op.body
+
+            async def endpoint(request: Request) -> Any:
+                if op.admin:
+                    auth.check(request)
+                query = request._scope.get("query_string", b"")
+                call = Call(request, parse_params(params, query, request.path_params))
+                try:
+                    if body_type is not None:
+                        call.body = await read_json(request, body_type, op.body_limit, op.invalid_code)
+                    return await handler(call)
+                except Unprocessable:
+                    if on_invalid is not None:
+                        on_invalid()
+                    raise
+
+            endpoint.__name__ = op.operation_id
+            self.router._add_route(
+                op.method,
+                op.path,
+                endpoint,
+                tags=[op.tag],
+                summary=op.summary,
+                response_model=None,
+                status_code=200,
+                deprecated=False,
+                responses=None,
+                dependencies=None,
+            )
+            self.operations.append(op)
+            return handler
+
+        return register
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw request body, refused (413) beyond ``limit`` bytes.
+
+    FasterAPI 0.2.14 offers the raw body only through ``Request._read_body`` (``json()`` would turn
+    amounts into floats), so this is the one place that touches it.
+    """
+    from service.errors import ServiceError
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ServiceError(f"request body larger than {limit} bytes", code="request_too_large", status=413)
+    raw: bytes = await request._read_body()
+    if len(raw) > limit:
+        raise ServiceError(f"request body larger than {limit} bytes", code="request_too_large", status=413)
+    return raw
+
+
+async def read_json(request: Request, kind: type[S], limit: int, code: str = "invalid_request") -> S:
+    """Read and decode a JSON body into ``kind`` (msgspec: strict types, unknown fields refused).
+
+    Anything wrong — too large, not JSON, wrong types — is a 422 with ``code`` and one sentence
+    (413 for a body over ``limit``). Domain checks (money, keys) come after, in the handler.
+    """
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise Unprocessable("the request body is empty; send a JSON object", code=code)
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise Unprocessable(f"invalid request body: {exc}", code=code) from None
+    except msgspec.DecodeError as exc:
+        raise Unprocessable(f"the request body is not valid JSON: {exc}", code=code) from None

@@ -1,0 +1,118 @@
+"""HTTP conventions the framework does not keep, as one ASGI middleware in front of the app.
+
+FasterAPI 0.2.14 answers an unknown method on a known path with 404 and does not derive HEAD
+from GET. Here, from the registered operations: an unknown path is 404, a known path with an
+unsupported method is 405 with ``Allow``, OPTIONS is 204 with ``Allow``, and HEAD is answered as
+GET with the same status and headers and no body (load balancers health-check with HEAD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from service.errors import error_body
+
+Scope = dict[str, Any]
+
+
+class RouteTable:
+    """Path templates (``/jobs/{job_id}``) and the methods each one serves."""
+
+    def __init__(self, routes: Iterable[tuple[str, str]]) -> None:
+        self._routes: dict[tuple[str, ...], set[str]] = {}
+        for method, path in routes:
+            self._routes.setdefault(self._key(path), set()).add(method.upper())
+
+    @staticmethod
+    def _key(path: str) -> tuple[str, ...]:
+        return tuple("{}" if s.startswith("{") and s.endswith("}") else s for s in path.split("/") if s)
+
+    def allowed(self, path: str) -> set[str] | None:
+        """The methods a concrete path allows (GET implies HEAD), or None for an unknown path."""
+        segments = [s for s in path.split("/") if s]
+        methods: set[str] = set()
+        found = False
+        for key, served in self._routes.items():
+            if len(key) == len(segments) and all(k == "{}" or k == s for k, s in zip(key, segments, strict=True)):
+                found = True
+                methods |= served
+        if not found:
+            return None
+        if "GET" in methods:
+            methods.add("HEAD")
+        return methods | {"OPTIONS"}
+
+
+def _allow(methods: set[str]) -> bytes:
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: order.index(m) if m in order else len(order))).encode()
+
+
+async def _send_error(send: Any, status: int, code: str, message: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = msgspec.json.encode(error_body(code, message))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HttpConventions:
+    """404/405/OPTIONS/HEAD for the app's routes; everything else passes through unchanged."""
+
+    def __init__(self, app: Any, table: RouteTable) -> None:
+        self.app = app
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        allowed = self.table.allowed(path)
+        if allowed is None:
+            await _send_error(send, 404, "not_found", f"no such endpoint: {method} {path}", [])
+            return
+        allow = (b"allow", _allow(allowed))
+        if method == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": [allow]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if method not in allowed:
+            methods = ", ".join(sorted(allowed - {"OPTIONS", "HEAD"}))
+            await _send_error(send, 405, "method_not_allowed", f"{path} allows {methods}, not {method}", [allow])
+            return
+        if method == "HEAD":
+            await self._head(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _head(self, scope: Scope, receive: Any, send: Any) -> None:
+        """GET without the body: the same status and headers (Content-Length of the GET body)."""
+        started: dict[str, Any] | None = None
+        length = 0
+        finished = False
+
+        async def send_head(message: dict[str, Any]) -> None:
+            nonlocal started, length, finished
+            if finished:
+                return
+            if message["type"] == "http.response.start":
+                started = message
+                return
+            if message["type"] == "http.response.body" and started is not None:
+                length += len(message.get("body", b""))
+                if message.get("more_body"):
+                    # A stream (SSE): answer with its headers at once, never its body.
+                    await send(started)
+                    await send({"type": "http.response.body", "body": b""})
+                    finished = True
+                    return
+                headers = [(k, v) for k, v in started.get("headers", []) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(length).encode()))
+                await send({**started, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                finished = True
+
+        await self.app({**scope, "method": "GET", "fasterdb.head": True}, receive, send_head)

@@ -1,0 +1,158 @@
+"""HTTP conventions and input parsing, as load balancers, browsers and odd clients exercise them.
+
+Each failure observed on the old main has a case here: HEAD answered 404, a wrong method 404,
+401 without WWW-Authenticate, 500s from repeated or non-ASCII query values and 4,300-digit
+integers, Arabic-Indic digits read as numbers, amounts such as "1E+2" accepted, /docs from a CDN.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from tests.conformance.conftest import AUTH, TOKEN
+from tests.harness import SidecarProcess
+
+HUGE = "9" * 5000  # Python refuses int() of more than 4,300 digits: this used to be a 500
+
+
+def documented(sidecar: SidecarProcess) -> dict[str, set[str]]:
+    """Every documented path (templated ids filled in) and its methods."""
+    doc = httpx.get(sidecar.url + "/openapi.json", timeout=10).json()
+    return {
+        path.replace("{account_id}", "1").replace("{job_id}", "1"): {m.upper() for m in item}
+        for path, item in doc["paths"].items()
+    }
+
+
+def test_head_answers_like_get_without_a_body(admin_sidecar: SidecarProcess) -> None:
+    for path, methods in documented(admin_sidecar).items():
+        if "GET" not in methods:
+            continue
+        query = "?interval=0.1" if path == "/pools/stream" else ""
+        head = httpx.head(admin_sidecar.url + path + query, headers=AUTH, timeout=10)
+        assert head.content == b"", path
+        if path == "/pools/stream":
+            assert head.status_code == 200 and head.headers["content-type"].startswith("text/event-stream")
+            continue
+        get = httpx.get(admin_sidecar.url + path, headers=AUTH, timeout=10)
+        assert head.status_code == get.status_code, path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        if path in ("/health/live", "/openapi.json") or path.startswith("/docs"):  # bodies that never change
+            assert int(head.headers["content-length"]) == len(get.content), path
+
+
+def test_wrong_method_is_405_with_allow_and_options_lists_them(admin_sidecar: SidecarProcess) -> None:
+    for path, methods in documented(admin_sidecar).items():
+        allowed = methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+        for wrong in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            response = httpx.request(wrong, admin_sidecar.url + path, headers=AUTH, timeout=10)
+            assert response.status_code == 405, (wrong, path, response.status_code)
+            assert {m.strip() for m in response.headers["allow"].split(",")} == allowed, path
+            assert response.json()["error"]["code"] == "method_not_allowed"
+        options = httpx.options(admin_sidecar.url + path, timeout=10)
+        assert options.status_code == 204 and {m.strip() for m in options.headers["allow"].split(",")} == allowed
+    unknown = httpx.delete(admin_sidecar.url + "/no/such/thing", timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+def test_401_names_the_bearer_scheme(admin_sidecar: SidecarProcess) -> None:
+    missing = httpx.get(admin_sidecar.url + "/jobs", timeout=10)
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == 'Bearer realm="fasterdb-sidecar"'
+    wrong = httpx.get(admin_sidecar.url + "/jobs", headers={"Authorization": "Bearer not-the-token-at-all"}, timeout=10)
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == 'Bearer realm="fasterdb-sidecar", error="invalid_token"'
+    assert TOKEN not in admin_sidecar.logs()
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/health/db?replicas=true&replicas=false", "replicas"),
+        ("/health/db?replicas=", "replicas"),
+        ("/health/replicas?max_lag_seconds=1&max_lag_seconds=2", "max_lag_seconds"),
+        ("/health/replicas?max_lag_bytes=16mb&max_lag_bytes=1kb", "max_lag_bytes"),
+        ("/health/replicas?max_lag_bytes=%D9%A1%D9%A2MB", "max_lag_bytes"),  # Arabic-Indic digits
+        ("/health/replicas?max_lag_seconds=1e1", "max_lag_seconds"),
+        ("/health/replicas?replica=replica-1&replica=replica-1", "replica"),
+        ("/pools/stream?interval=1&interval=0", "interval"),
+        ("/jobs?limit=1&limit=2", "limit"),
+        ("/jobs?limit=%C2%B2", "limit"),  # superscript two
+        (f"/jobs?limit={HUGE}", "limit"),
+        ("/accounts/%C2%B2", "account_id"),
+        ("/accounts/%D9%A1", "account_id"),  # used to be read as account 1
+        (f"/accounts/{HUGE}", "account_id"),
+        ("/jobs/%C2%B2", "job_id"),
+        ("/health/db?replica=true", "replica"),  # unknown parameter (a typo of replicas)
+    ],
+)
+def test_bad_parameters_are_400_naming_the_parameter(admin_sidecar: SidecarProcess, path: str, parameter: str) -> None:
+    response = httpx.get(admin_sidecar.url + path, headers=AUTH, timeout=10)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert response.json()["error"]["code"] == "invalid_parameter" and f"'{parameter}'" in message
+    assert "[" not in message  # never a Python list
+
+
+def test_bad_path_parameters_of_a_post(admin_sidecar: SidecarProcess) -> None:
+    for path in ("/jobs/%C2%B2/cancel", f"/jobs/{HUGE}/cancel", "/jobs/0/cancel"):
+        response = httpx.post(admin_sidecar.url + path, headers=AUTH, timeout=10)
+        assert response.status_code == 400 and "'job_id'" in response.json()["error"]["message"], path
+
+
+@pytest.mark.parametrize("amount", ["١٢", "1_000", " 5 ", "1E+2", "-1", "1.005", "05", "0x10", ""])
+def test_amounts_only_in_the_documented_form(admin_sidecar: SidecarProcess, amount: str) -> None:
+    body = {"from_account": 1, "to_account": 2, "amount": amount, "idempotency_key": f"form-{amount!r}"}
+    response = httpx.post(admin_sidecar.url + "/transfers", json=body, headers=AUTH, timeout=10)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_transfer", response.text
+
+
+def test_json_numbers_are_read_exactly_and_huge_integers_refused(admin_sidecar: SidecarProcess) -> None:
+    raw = b'{"from_account": 1, "to_account": 2, "amount": 0.10, "idempotency_key": "exact-number"}'
+    response = httpx.post(admin_sidecar.url + "/transfers", content=raw, headers=AUTH, timeout=10)
+    assert response.status_code == 200 and response.json()["amount"] == "0.10"
+    for raw in (
+        b'{"from_account": 1, "to_account": 2, "amount": 1e2, "idempotency_key": "exponent"}',
+        b'{"from_account": ' + HUGE.encode() + b', "to_account": 2, "amount": "1", "idempotency_key": "huge"}',
+        b'{"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": "extra", "note": "typo"}',
+    ):
+        response = httpx.post(admin_sidecar.url + "/transfers", content=raw, headers=AUTH, timeout=10)
+        assert response.status_code == 422, response.text
+    assert "Traceback" not in admin_sidecar.logs()
+
+
+def test_sse_events_carry_an_id_and_the_stream_a_retry(admin_sidecar: SidecarProcess) -> None:
+    fields: list[dict[str, str]] = [{}]
+    with httpx.stream("GET", admin_sidecar.url + "/pools/stream?interval=0.1", timeout=10) as response:
+        for line in response.iter_lines():
+            if not line:
+                if len(fields) == 3:
+                    break
+                fields.append({})
+                continue
+            name, _, value = line.partition(":")
+            fields[-1][name] = value.strip()
+    events = [f for f in fields if f][:2]
+    assert [e["id"] for e in events] == ["1", "2"] and all(e["event"] == "pools" for e in events)
+    assert events[0]["retry"] == "3000" and "retry" not in events[1]
+    assert json.loads(events[0]["data"])["pools"][0]["name"] == "primary"
+
+
+def test_docs_work_offline(admin_sidecar: SidecarProcess) -> None:
+    import importlib.resources
+
+    page = httpx.get(admin_sidecar.url + "/docs", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # nothing from another host
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for src in re.findall(r"(?:src|href)=\"([^\"]+)\"", page.text):
+        asset = httpx.get(f"{admin_sidecar.url}/{src}", timeout=10)
+        assert asset.status_code == 200, src
+    bundle = httpx.get(admin_sidecar.url + "/docs/swagger-ui-bundle.js", timeout=10).content
+    assert bundle == (importlib.resources.files("swagger_ui") / "static" / "swagger-ui-bundle.js").read_bytes()
+    init = httpx.get(admin_sidecar.url + "/docs/init.js", timeout=10).text
+    assert 'url: "openapi.json"' in init and "http" not in init
