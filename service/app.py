@@ -49,12 +49,20 @@ class Sidecar:
             [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
         )
         self.health = PoolHealth(self.databases, settings.health_timeout, settings.health_cache_ttl)
-        self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl)
+        # Lag history samples further apart than three refresh rounds say nothing of the time between.
+        max_gap = 3 * max(settings.monitor_interval, settings.health_cache_ttl, 1.0)
+        self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl, max_gap)
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
 
         self.auth = AdminAuth(settings.admin_token)
-        self.ledger = Ledger(self.databases, self.health, settings.schema_name, on_migrated=self._wake_worker)
+        self.ledger = Ledger(
+            self.databases,
+            self.health,
+            settings.schema_name,
+            on_migrated=self._wake_worker,
+            retry_budget=settings.retry_budget,
+        )
         self.worker = JobWorker(
             self.databases,
             self.lag,
@@ -64,9 +72,13 @@ class Sidecar:
             counts=self.ledger.counts,
             lease_seconds=settings.job_lease_seconds,
             poll_interval=settings.job_poll_interval,
+            lag_max_age=settings.job_lag_max_age,
+            unknown_lag=settings.job_unknown_lag,
         )
         self.jobs = JobRunner(self.databases, settings.schema_name, on_submit=self.worker.wake)
-        self.collector = SidecarCollector(self.databases, self.health, self.lag, lambda: dict(self.ledger.counts))
+        self.collector = SidecarCollector(
+            self.databases, self.health, self.lag, lambda: dict(self.ledger.counts), lambda: self.worker.throttled
+        )
         self.stopping = False  # set on SIGTERM, before in-flight requests are drained
 
     def _wake_worker(self) -> None:

@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from service.db.pool import Databases
+from service.job_worker import THROTTLE_KINDS
 from service.pool_health import PoolHealth
 from service.replica_lag import LagMeter
 from service.schemas import ReplicaState
@@ -40,11 +41,13 @@ class SidecarCollector(Collector):
         health: PoolHealth,
         lag: LagMeter,
         transfer_counts: Callable[[], dict[str, int]] | None = None,
+        job_throttle: Callable[[], str | None] | None = None,
     ) -> None:
         self.databases = databases
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
+        self.job_throttle = job_throttle
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (called by the registry on each scrape)."""
@@ -122,6 +125,16 @@ class SidecarCollector(Collector):
         for status, count in sorted(counts.items()):
             transfers.add_metric([status], float(count))
         yield transfers
+
+        throttled = GaugeMetricFamily(
+            "fasterdb_job_throttled",
+            "1 while this sidecar's job worker holds a job back for this reason, else 0",
+            labels=["reason"],
+        )
+        holding = self.job_throttle() if self.job_throttle else None
+        for kind in THROTTLE_KINDS:
+            throttled.add_metric([kind], 1.0 if holding == kind else 0.0)
+        yield throttled
 
         internal = CounterMetricFamily(
             "fasterdb_pool_internal_acquired",

@@ -1,10 +1,11 @@
 """The job worker inside every sidecar: claims an active job with a lease and runs it in batches.
 
 It claims a job (``FOR UPDATE SKIP LOCKED`` plus a lease), then applies ``batch_size`` items per
-transaction. Before each batch it checks replica lag and the primary pool's waiters: above the
-limits the job turns ``throttled`` with a reason and resumes by itself. A job whose sidecar died
-is claimed again when its lease expires and finishes the remaining items; idempotency keys make a
-second application of any item impossible.
+transaction. Before the first batch and between batches it checks the primary pool's waiters and
+replica lag, measured no longer ago than ``FASTERDB_JOB_LAG_MAX_AGE``: above the limits, or when a
+replica's lag is unknown (down, timing out, promoted), the job turns ``throttled`` with a reason
+naming the replica and resumes by itself. A job whose sidecar died is claimed again when its lease
+expires and finishes the remaining items; idempotency keys make a second application impossible.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 import socket
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 from service.db import jobs as sql
 from service.db.pool import Databases
@@ -27,6 +30,16 @@ from service.sizes import format_size
 log = logging.getLogger("fasterdb.jobs")
 
 UNMIGRATED_POLL_SECONDS = 10.0
+ThrottleKind = Literal["replica_lag", "replica_unknown", "pool_waiting"]
+THROTTLE_KINDS: tuple[ThrottleKind, ...] = ("replica_lag", "replica_unknown", "pool_waiting")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Why the next batch must wait: a kind (for the metric) and a sentence (for the job)."""
+
+    kind: ThrottleKind
+    reason: str
 
 
 class JobWorker:
@@ -44,6 +57,8 @@ class JobWorker:
         lease_seconds: float = 15.0,
         poll_interval: float = 1.0,
         throttle_pause: float = 0.5,
+        lag_max_age: float = 0.25,
+        unknown_lag: Literal["throttle", "ignore"] = "throttle",
     ) -> None:
         self.databases = databases
         self.lag = lag
@@ -54,6 +69,9 @@ class JobWorker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.throttle_pause = throttle_pause
+        self.lag_max_age = lag_max_age
+        self.unknown_lag = unknown_lag
+        self.throttled: ThrottleKind | None = None  # the kind of throttle holding a job now
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -101,29 +119,45 @@ class JobWorker:
             except TimeoutError:
                 pass
 
-    async def throttle_reason(self) -> str | None:
-        """Why the next batch must wait (replica lag, waiting tasks), or None."""
+    async def throttle(self) -> Throttle | None:
+        """Why the next batch must wait (waiting tasks, replica lag, unknown lag), or None."""
         waiting = self.databases.primary.stats.waiting
         if waiting > self.max_pool_waiting:
-            return f"{waiting} tasks wait for a primary connection (limit {self.max_pool_waiting})"
-        snapshot = await self.lag.snapshot()
+            reason = f"{waiting} tasks wait for a primary connection (limit {self.max_pool_waiting})"
+            return Throttle("pool_waiting", reason)
+        snapshot = await self.lag.snapshot(max_age=self.lag_max_age)
         for lag in snapshot.replicas:
-            if lag.lag_bytes is not None and lag.lag_bytes > self.max_replica_lag_bytes:
-                return (
+            if lag.lag_bytes is None:
+                if self.unknown_lag == "throttle":
+                    # The replica the gate exists to protect may be the one that stopped answering.
+                    why = lag.error or lag.state
+                    return Throttle("replica_unknown", f"replica {lag.name}: lag unknown ({why})")
+                continue
+            if lag.lag_bytes > self.max_replica_lag_bytes:
+                reason = (
                     f"replica {lag.name} lags {format_size(lag.lag_bytes)}"
                     f" (limit {format_size(self.max_replica_lag_bytes)})"
                 )
+                return Throttle("replica_lag", reason)
         return None
 
     async def _run(self, job_id: int) -> None:
-        primary, schema, owner = self.databases.primary, self.schema, self.owner
-        job = await run_transaction(primary, partial(sql.get_job, schema=schema, job_id=job_id), internal=True)
+        get = partial(sql.get_job, schema=self.schema, job_id=job_id)
+        job = await run_transaction(self.databases.primary, get, internal=True)
         if job is None:
             return
+        try:
+            await self._batches(job_id, job.batch_size, job.dry_run)
+        finally:
+            self.throttled = None
+
+    async def _batches(self, job_id: int, batch_size: int, dry_run: bool) -> None:
+        primary, schema, owner = self.databases.primary, self.schema, self.owner
         errors = 0
         while True:
-            reason = await self.throttle_reason()
-            if reason is not None:
+            throttle = await self.throttle()
+            self.throttled = throttle.kind if throttle is not None else None
+            if throttle is not None:
                 held = await run_transaction(
                     primary,
                     partial(
@@ -133,7 +167,7 @@ class JobWorker:
                         owner=owner,
                         lease_seconds=self.lease_seconds,
                         status="throttled",
-                        reason=reason,
+                        reason=throttle.reason,
                     ),
                     internal=True,
                 )
@@ -150,8 +184,8 @@ class JobWorker:
                         job_id=job_id,
                         owner=owner,
                         lease_seconds=self.lease_seconds,
-                        batch_size=job.batch_size,
-                        dry_run=job.dry_run,
+                        batch_size=batch_size,
+                        dry_run=dry_run,
                     ),
                     internal=True,
                 )

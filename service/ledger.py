@@ -28,12 +28,18 @@ class Ledger:
     """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
 
     def __init__(
-        self, databases: Databases, health: PoolHealth, schema: str, on_migrated: Callable[[], None] = lambda: None
+        self,
+        databases: Databases,
+        health: PoolHealth,
+        schema: str,
+        on_migrated: Callable[[], None] = lambda: None,
+        retry_budget: float = 10.0,
     ) -> None:
         self.databases = databases
         self.health = health
         self.schema = schema
         self.on_migrated = on_migrated  # the job worker looks for work at once once the tables exist
+        self.retry_budget = retry_budget  # seconds a transfer may take, every retry included
         self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
 
     async def migrate(self) -> Migration:
@@ -47,7 +53,9 @@ class Ledger:
         try:
             outcome = (
                 await run_transaction(
-                    self.databases.primary, lambda conn: sql.apply_transfers(conn, self.schema, [request])
+                    self.databases.primary,
+                    lambda conn: sql.apply_transfers(conn, self.schema, [request]),
+                    budget=self.retry_budget,
                 )
             )[0]
         except DatabaseUnavailable:

@@ -9,22 +9,19 @@ import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from service import __version__
+from service.dsn import parse_dsn
 from service.settings import ConfigError, Settings, load_settings, unknown_variables
 
 PROG = "fasterdb-sidecar"
 
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
-    """Passwords and the token, so the log filter can mask them wherever they appear."""
+    """Every password (as written and as the driver decodes it) and the token, for the log mask."""
     found: list[str] = []
     for dsn in [settings.primary_dsn, *(r.dsn for r in settings.replica_dsns)]:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(dsn.get_secret_value()).password
-            if password:
-                found.extend({password, unquote(password)})  # as written, and as the driver sees it
+        found.extend(parse_dsn(dsn.get_secret_value()).secrets)
     if settings.admin_token is not None:
         found.append(settings.admin_token.get_secret_value())
     return tuple(found)

@@ -31,7 +31,7 @@ from service.db.pool import Databases
 from service.db.wal import PrimaryPosition, ReplicaPosition, read_primary, read_replica
 from service.single_flight import SingleFlight
 
-State = Literal["streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica"]
+State = Literal["streaming", "catching_up", "replay_paused", "disconnected", "down", "not_replica", "split_brain"]
 # A replica this far behind in time, with replay running, is "catching_up" rather than "streaming".
 CATCHING_UP_SECONDS = 1.0
 HISTORY = 4096
@@ -70,16 +70,20 @@ class Thresholds:
 class LagMeter:
     """Measures replica lag behind a single-flight cache; keeps the primary's position history."""
 
-    def __init__(self, databases: Databases, deadline: float, ttl: float) -> None:
+    def __init__(self, databases: Databases, deadline: float, ttl: float, max_gap: float = 15.0) -> None:
         self.databases = databases
         self.deadline = deadline
+        # Samples of the primary's position further apart than this say nothing about when the
+        # primary moved in between (see _behind_since).
+        self.max_gap = max_gap
         self._cache: SingleFlight[Snapshot] = SingleFlight(self._measure, ttl)
         self._times: deque[float] = deque(maxlen=HISTORY)  # when each primary position was read
         self._lsns: deque[int] = deque(maxlen=HISTORY)  # non-decreasing, except after a failover
+        self._failures: deque[float] = deque(maxlen=HISTORY)  # when reading the primary's position failed
 
-    async def snapshot(self) -> Snapshot:
-        """The current (cached) measurement."""
-        return await self._cache.get()
+    async def snapshot(self, max_age: float | None = None) -> Snapshot:
+        """The current measurement: cached for the TTL, or no older than ``max_age`` seconds."""
+        return await self._cache.get(max_age)
 
     def last(self) -> Snapshot | None:
         """The most recent measurement without running one (for metrics and job throttling)."""
@@ -93,8 +97,12 @@ class LagMeter:
         primary_lsn, primary_error = self._primary_lsn(primary)
         if primary_lsn is not None:
             self._remember(now, primary_lsn)
+        else:
+            self._failures.append(now)
+        # The server that accepts writes now (None when the primary is unknown or read-only).
+        writer = primary.value.server if primary.value is not None and primary_lsn is not None else None
         replicas = [
-            self._judge(pool.name, result, primary_lsn, primary_error, now)
+            self._judge(pool.name, result, primary_lsn, primary_error, now, writer)
             for pool, result in zip(self.databases.replicas, replica_results, strict=True)
         ]
         return Snapshot(primary_lsn, primary_error, replicas, now)
@@ -114,10 +122,26 @@ class LagMeter:
         self._times.append(now)
         self._lsns.append(lsn)
 
-    def _last_seen_at_or_below(self, position: int) -> float | None:
-        """The latest time the primary was seen at or below ``position``."""
+    def _behind_since(self, position: int) -> float | None:
+        """Since when the history proves a replica at ``position`` to be behind, at the earliest.
+
+        The primary was last seen at or below ``position`` at t1 and first seen beyond it at t2.
+        Normally t1 is the answer (at most one sampling interval early). But when reading the
+        primary failed between the two (it was frozen or unreachable), or the samples are more
+        than ``max_gap`` apart, the history cannot say when in between the primary moved on:
+        then only t2 is supported — no samples over a gap means unknown, not old.
+        """
         index = bisect.bisect_right(self._lsns, position)
-        return self._times[index - 1] if index > 0 else None
+        if index == 0:
+            return None  # never seen at or below: no evidence of delay
+        seen_at = self._times[index - 1]
+        if index == len(self._times):
+            return seen_at
+        passed_at = self._times[index]
+        failed = bisect.bisect_right(self._failures, seen_at)
+        if passed_at - seen_at > self.max_gap or (failed < len(self._failures) and self._failures[failed] < passed_at):
+            return passed_at
+        return seen_at
 
     def _judge(
         self,
@@ -126,11 +150,19 @@ class LagMeter:
         primary_lsn: int | None,
         primary_error: str | None,
         now: float,
+        writer: str | None = None,
     ) -> ReplicaLag:
         if result.error is not None or result.value is None:
             return ReplicaLag(name, "down", None, None, None, result.error or "unknown")
         pos = result.value
         if not pos.in_recovery:
+            if writer is not None and pos.server == writer:
+                # After a failover the replica's DSN reaches the new primary itself.
+                return ReplicaLag(name, "not_replica", None, None, None, "promoted: this is the primary now")
+            if primary_lsn is not None:
+                # Two servers accept writes: a promoted replica while the primary still runs.
+                reason = "split brain: out of recovery while the primary accepts writes"
+                return ReplicaLag(name, "split_brain", None, None, None, reason)
             return ReplicaLag(name, "not_replica", None, None, None, "not replica")
         lag_bytes = receive_lag = lag_seconds = None
         if primary_lsn is not None and pos.replay_lsn is not None:
@@ -154,8 +186,8 @@ class LagMeter:
         return ReplicaLag(name, state, lag_bytes, receive_lag, lag_seconds, error)
 
     def _seconds_behind(self, pos: ReplicaPosition, now: float) -> float:
-        assert pos.replay_lsn is not None
-        bounds = [t for t in (pos.replay_ts, self._last_seen_at_or_below(pos.replay_lsn)) if t is not None]
+        behind_since = self._behind_since(pos.replay_lsn) if pos.replay_lsn is not None else None
+        bounds = [t for t in (pos.replay_ts, behind_since) if t is not None]
         if not bounds:
             return 0.0  # nothing replayed since start and never seen caught up: no evidence of delay
         return round(max(0.0, now - max(bounds)), 3)

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.dsn import DsnError, parse_dsn
 from service.sizes import SizeError, parse_size
 
 ENV_PREFIX = "FASTERDB_"
@@ -42,12 +42,9 @@ def _check_dsn(dsn: str, what: str) -> str:
     if not dsn:
         raise ValueError(f"{what}empty")
     try:
-        parts = urlsplit(dsn)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ValueError(f"{what}not a valid postgresql:// URL") from None
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"{what}not a postgresql:// URL (wrong scheme)")
+        parse_dsn(dsn)
+    except DsnError as exc:
+        raise ValueError(f"{what}{exc}") from None
     return dsn
 
 
@@ -123,6 +120,12 @@ class Settings(BaseSettings):
     # A job's lease: a sidecar that dies holding a job releases it after this many seconds.
     job_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
     job_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # Jobs gate on a replica-lag measurement no older than this (taken before the first batch and
+    # between batches), and on what to do when a replica's lag is unknown (down, timing out).
+    job_lag_max_age: Annotated[float, Field(ge=0, le=60)] = 0.25
+    job_unknown_lag: Literal["throttle", "ignore"] = "throttle"
+    # A transfer (every try of it, the waits for a connection included) answers within this.
+    retry_budget: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -1,4 +1,7 @@
-"""The health query: can this pool run a statement, and is its server in the role we expect?"""
+"""The health query: can this pool run a statement, and is its server in the role we expect?
+
+A primary must be out of recovery and accept writes; a replica must be in recovery.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from service.db.errors import classify
 from service.db.pool import Connection, ManagedPool
 from service.errors import DatabaseUnavailable
 
-HEALTH_SQL = "SELECT pg_is_in_recovery()"
+# One statement: in recovery (a standby)? and does it refuse writes (default_transaction_read_only)?
+HEALTH_SQL = "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
 T = TypeVar("T")
 
 
@@ -75,16 +79,19 @@ async def run_bounded(pool: ManagedPool, deadline: float, query: Callable[[Conne
     return Bounded(value, None, None, round((time.monotonic() - started) * 1000, 3))
 
 
-async def _in_recovery(conn: Connection) -> bool:
-    return bool(await conn.fetchval(HEALTH_SQL))
+async def _roles(conn: Connection) -> tuple[bool, bool]:
+    """(in recovery, read-only) of the server."""
+    row = await conn.fetchrow(HEALTH_SQL)
+    return bool(row[0]), bool(row[1])
 
 
 async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
     """The health query; a primary in recovery is ``not primary``, a replica that is not, ``not replica``."""
-    result = await run_bounded(pool, deadline, _in_recovery)
+    result = await run_bounded(pool, deadline, _roles)
     if result.error is not None:
         return PoolCheck(pool.name, pool.role, False, None, result.error, time.time(), result.detail)
-    in_recovery, latency = result.value, result.latency_ms
+    in_recovery, read_only = result.value or (False, False)
+    latency = result.latency_ms
     if not pool.ready_for_acquire:
         # The database answers but the pool was never created (it was down at start): create it
         # now, within what is left of the deadline, rather than after the connect loop's backoff.
@@ -93,7 +100,11 @@ async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
             await pool.ensure_created(max(0.01, left))
         except DatabaseUnavailable:
             return PoolCheck(pool.name, pool.role, False, latency, "pool not ready", time.time())
-    if pool.role == "primary" and in_recovery:
+    if pool.role == "primary" and (in_recovery or read_only):
+        # The server lost its primary role (a failover) or refuses writes: connections to it are
+        # useless for writes. Replace them all, so the next ones go (through a multi-host DSN)
+        # to the host that takes writes now.
+        await pool.expire()
         return PoolCheck(pool.name, pool.role, False, latency, "not primary", time.time())
     if pool.role == "replica" and not in_recovery:
         return PoolCheck(pool.name, pool.role, False, latency, "not replica", time.time())

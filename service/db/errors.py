@@ -44,8 +44,8 @@ def classify(exc: BaseException) -> str:
         return "database starting up or shutting down"
     if isinstance(exc, asyncpg.AdminShutdownError | asyncpg.CrashShutdownError):
         return "connection terminated"
-    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
-        return "not primary"
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError | asyncpg.TargetServerAttributeNotMatched):
+        return "not primary"  # a read-only server, or no host of the DSN takes writes
     if isinstance(exc, socket.gaierror):
         return "host not found"
     if isinstance(exc, ssl.SSLError):

@@ -10,7 +10,7 @@ from typing import Any
 from service.db.ledger import Outcome, apply_transfers
 from service.db.migrations import qualified
 from service.db.pool import Connection
-from service.money import TransferRequest
+from service.money import JOB_KEY_PREFIX, TransferRequest
 
 MAX_ERRORS = 100  # errors kept on the job row (the items keep every failure)
 ACTIVE = ("queued", "running", "throttled")
@@ -63,7 +63,8 @@ def job_record(row: Any) -> JobRecord:
 async def create_job(
     conn: Connection, schema: str, items: list[TransferRequest], batch_size: int, dry_run: bool
 ) -> JobRecord:
-    """Persist a transfer-batch job and its items; keys default to job-<id>-<seq>."""
+    """Persist a transfer-batch job and its items; an item without a key gets one in the namespace
+    reserved for job items (``fasterdb-job:<job id>:<seq>``), which clients cannot use."""
     s = qualified(schema)
     row = await conn.fetchrow(
         f"INSERT INTO {s}.jobs (kind, status, total, batch_size, dry_run) VALUES ('transfer-batch', 'queued',"
@@ -78,7 +79,14 @@ async def create_job(
         schema_name=schema,
         columns=["job_id", "seq", "from_account", "to_account", "amount", "idempotency_key"],
         records=[
-            (job_id, seq, i.from_account, i.to_account, i.amount, i.idempotency_key or f"job-{job_id}-{seq}")
+            (
+                job_id,
+                seq,
+                i.from_account,
+                i.to_account,
+                i.amount,
+                i.idempotency_key or f"{JOB_KEY_PREFIX}{job_id}:{seq}",
+            )
             for seq, i in enumerate(items)
         ],
     )

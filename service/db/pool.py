@@ -27,6 +27,7 @@ from service.db.acquire import Acquire
 from service.db.deadlines import Deadlines
 from service.db.errors import DRIVER_ERRORS, classify
 from service.db.instrumentation import PoolStats
+from service.dsn import parse_dsn
 from service.errors import DatabaseUnavailable
 
 log = logging.getLogger("fasterdb.pools")
@@ -65,6 +66,10 @@ class ManagedPool:
         self.role = role
         self.config = config
         self._dsn = dsn
+        # The primary pool connects only to a host that takes writes (libpq's read-write), so a
+        # multi-host DSN follows a failover; a DSN that names target_session_attrs itself wins.
+        said = parse_dsn(dsn.get_secret_value()).target_session_attrs
+        self.target_session_attrs = said or ("read-write" if role == "primary" else "any")
         # The asyncpg pool once created (read on the hot path of every acquire, hence public).
         self.asyncpg_pool: asyncpg.Pool | None = None
         self._state: Literal["new", "opening", "open", "closed"] = "new"
@@ -149,6 +154,7 @@ class ManagedPool:
             "dsn": self._dsn.get_secret_value(),
             "command_timeout": self.config.command_timeout,
             "timeout": self.config.connect_timeout,
+            "target_session_attrs": self.target_session_attrs,
         }
 
     async def _create(self) -> asyncpg.Pool:
@@ -196,6 +202,18 @@ class ManagedPool:
                 self._check_conn = None
                 conn.terminate()
                 raise
+
+    async def expire(self) -> None:
+        """Replace every connection on its next use (the server they hold lost its role)."""
+        self.drop_check_connection()
+        if self.asyncpg_pool is not None:
+            await self.asyncpg_pool.expire_connections()
+
+    def drop_check_connection(self) -> None:
+        """Close the check connection; the next check connects afresh (to the current primary)."""
+        if self._check_conn is not None and not self._check_lock.locked():
+            self._check_conn.terminate()
+            self._check_conn = None
 
     async def close(self, timeout: float = 10.0) -> None:
         """Close gracefully within ``timeout`` seconds, then terminate what is left."""

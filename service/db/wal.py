@@ -7,15 +7,22 @@ from dataclasses import dataclass
 from service.db.checks import Bounded, run_bounded
 from service.db.pool import Connection, ManagedPool
 
+# Which server answered: two DSNs may reach the same one (after a failover the replica's DSN
+# can point at the new primary). The start time of its postmaster and its port tell servers apart
+# (a primary and its replicas share the system identifier).
+SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || coalesce(inet_server_port(), 0)"
+
 # pg_current_wal_lsn() fails on a server in recovery; ask for the role in the same statement.
-PRIMARY_SQL = """
+PRIMARY_SQL = f"""
 SELECT pg_is_in_recovery() AS in_recovery,
-       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END AS lsn
+       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END AS lsn,
+       {SERVER_SQL} AS server
 """
 
 # pg_stat_wal_receiver shows its row (status) to roles with pg_read_all_stats, e.g. pg_monitor.
-REPLICA_SQL = """
+REPLICA_SQL = f"""
 SELECT pg_is_in_recovery() AS in_recovery,
+       {SERVER_SQL} AS server,
        pg_last_wal_receive_lsn()::text AS receive_lsn,
        pg_last_wal_replay_lsn()::text AS replay_lsn,
        extract(epoch FROM pg_last_xact_replay_timestamp())::float8 AS replay_ts,
@@ -45,6 +52,7 @@ class PrimaryPosition:
 
     lsn: int | None
     in_recovery: bool | None
+    server: str | None = None  # which server answered (see SERVER_SQL)
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,12 @@ class ReplicaPosition:
     replay_ts: float | None  # commit time (epoch) of the last replayed transaction
     paused: bool
     receiver_streaming: bool
+    server: str | None = None  # which server answered (see SERVER_SQL)
 
 
 async def _primary(conn: Connection) -> PrimaryPosition:
     row = await conn.fetchrow(PRIMARY_SQL)
-    return PrimaryPosition(parse_lsn(row["lsn"]), row["in_recovery"])
+    return PrimaryPosition(parse_lsn(row["lsn"]), row["in_recovery"], row["server"])
 
 
 async def _replica(conn: Connection) -> ReplicaPosition:
@@ -73,6 +82,7 @@ async def _replica(conn: Connection) -> ReplicaPosition:
         replay_ts=row["replay_ts"],
         paused=row["pause_state"] in ("paused", "pause requested"),
         receiver_streaming=row["receiver_status"] == "streaming",
+        server=row["server"],
     )
 
 

@@ -205,3 +205,92 @@ def test_cli_jobs_submit_wait_status_list(sidecar_env: dict[str, str], pg: HotSt
         assert run_cli("jobs", "submit", str(broken), *base).returncode == 3
         assert run_cli("jobs", "submit", str(tmp_path / "missing.csv"), *base).returncode == 3
         assert run_cli("jobs", "cancel", str(body["job_id"]), *base).returncode == 2
+
+
+def throttle_metric(sidecar: SidecarProcess) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(sidecar.get("/metrics").text)
+    return {s.labels["reason"]: s.value for f in families if f.name == "fasterdb_job_throttled" for s in f.samples}
+
+
+def test_a_job_submitted_right_after_real_lag_appears_is_throttled(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster
+) -> None:
+    """The old gate read a lag snapshot cached for the health TTL (here 60 s): it saw no lag."""
+    schema = new_schema()
+    env = job_env(
+        sidecar_env,
+        schema,
+        FASTERDB_JOB_MAX_REPLICA_LAG_BYTES="1MB",
+        FASTERDB_HEALTH_CACHE_TTL="60",
+        FASTERDB_MONITOR_INTERVAL="0",
+    )
+    replica = pg.replica_nodes[0]
+    with SidecarProcess(env) as sidecar:
+        prepare(sidecar)
+        assert sidecar.get("/health/replicas").status_code == 200  # a caught-up snapshot, cached for 60 s
+        faults.pause_replay(pg, replica)
+        try:
+            faults.write_wal(pg, 4)
+            job_id = submit(sidecar, items(200), batch_size=50)  # at once: no wait for any cache
+            throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
+            assert throttled["applied"] == 0 and "replica replica-1 lags" in throttled["throttle_reason"]
+            assert throttle_metric(sidecar) == {"replica_lag": 1.0, "replica_unknown": 0.0, "pool_waiting": 0.0}
+            status = run_cli("jobs", "status", str(job_id), "--url", sidecar.url, "--token", TOKEN)
+            assert "replica replica-1 lags" in status.stdout
+        finally:
+            faults.resume_replay(pg, replica)
+        done = wait_job(sidecar, job_id, timeout=30)
+        assert done["applied"] == 200 and done["throttle_reason"] is None
+        assert throttle_metric(sidecar)["replica_lag"] == 0.0
+
+
+def test_a_replica_that_stops_answering_throttles_jobs_unless_told_to_ignore_it(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster
+) -> None:
+    schema = new_schema()
+    replica = pg.replica_nodes[0]
+
+    def seen_down(sidecar: SidecarProcess) -> bool:
+        return bool(sidecar.get("/health/replicas").json()["replicas"][0]["state"] == "down")
+
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        prepare(sidecar)
+        with faults.frozen(replica):  # SIGSTOP: its lag cannot be measured
+            wait_for(lambda: seen_down(sidecar), 10, what="the sidecar sees the replica down")
+            job_id = submit(sidecar, items(100), batch_size=10)
+            throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
+            assert throttled["applied"] == 0
+            assert throttled["throttle_reason"] == "replica replica-1: lag unknown (timeout)"
+            assert throttle_metric(sidecar)["replica_unknown"] == 1.0
+        assert wait_job(sidecar, job_id, timeout=30)["applied"] == 100
+    with SidecarProcess(job_env(sidecar_env, schema, FASTERDB_JOB_UNKNOWN_LAG="ignore")) as sidecar:
+        with faults.frozen(replica):
+            wait_for(lambda: seen_down(sidecar), 10, what="the sidecar sees the replica down")
+            fresh = [{**item, "idempotency_key": f"ignore-{n}"} for n, item in enumerate(items(100))]
+            job_id = submit(sidecar, fresh, batch_size=10)
+            assert wait_job(sidecar, job_id, timeout=30)["applied"] == 100
+
+
+def test_job_item_keys_live_in_a_namespace_of_their_own(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
+    schema = new_schema()
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        prepare(sidecar)
+        # The old derived keys were guessable (job-<id>-<seq>) and shared the clients' namespace.
+        taken = post(
+            sidecar, "/transfers", {"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": "job-1-0"}
+        )
+        assert taken.status_code == 200
+        reserved = {"from_account": 1, "to_account": 2, "amount": "1", "idempotency_key": "fasterdb-job:1:0"}
+        refused = post(sidecar, "/transfers", reserved)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, "invalid_transfer")
+        assert "reserved" in refused.json()["error"]["message"]
+        bad_item = post(sidecar, "/jobs", {"kind": "transfer-batch", "items": [reserved]})
+        assert (bad_item.status_code, bad_item.json()["error"]["code"]) == (422, "invalid_job")
+        job_id = submit(sidecar, [{"from_account": 3, "to_account": 4, "amount": "2.00"}])
+        assert job_id == 1
+        done = wait_job(sidecar, job_id)
+        assert (done["applied"], done["duplicates"]) == (1, 0)  # not suppressed by the client's "job-1-0"
+        keys = pg.sql(pg.primary, f"SELECT idempotency_key FROM {schema}.transfers ORDER BY id")
+        assert keys.splitlines() == ["job-1-0", "fasterdb-job:1:0"]

@@ -164,3 +164,34 @@ def test_cli_usage_errors_are_unknown(sidecar: SidecarProcess) -> None:
     assert result.returncode == 3 and "16XB" in result.stderr
     result = run_cli("check-replicas", "--url", sidecar.url, "--warn-lag-bytes", "2MB", "--crit-lag-bytes", "1MB")
     assert result.returncode == 3
+
+
+def test_no_false_lagging_after_a_primary_freeze(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
+    """The old main said 503 lagging, lag_seconds ~ the freeze, for a replica a few bytes behind.
+
+    The sidecar samples only on request here (a long refresh interval), so its history holds
+    exactly: caught up before the freeze, failed reads during it, the primary moved on after it.
+    Replay is paused after the thaw only to hold the replica behind while we look.
+    """
+    env = dict(sidecar_env, FASTERDB_MONITOR_INTERVAL="600")
+    replica = pg.replica_nodes[0]
+    with SidecarProcess(env) as sidecar:
+        wait_for(lambda: replicas(sidecar)[1]["replicas"][0]["lag_bytes"] == 0, what="caught up")
+        with faults.frozen(pg.primary):
+            frozen_at = time.monotonic()
+            unknown = "lag unknown: primary timeout"
+            wait_for(lambda: replicas(sidecar)[1]["replicas"][0]["error"] == unknown, what="reads fail")
+            while time.monotonic() - frozen_at < 4.0:  # every read of the frozen primary fails
+                status, body = replicas(sidecar)
+                assert status == 503 and body["replicas"][0]["error"] == unknown
+        faults.pause_replay(pg, replica)
+        write_wal(pg, 0.1)
+        status, body = wait_for(
+            lambda: (
+                (r := replicas(sidecar, "?max_lag_bytes=1GB&max_lag_seconds=2"))[1]["replicas"][0]["lag_bytes"] and r
+            ),
+            what="the primary seen past the replica",
+        )
+        r = body["replicas"][0]
+        assert r["lag_seconds"] < 2.0, r  # not the 4 s of the freeze: nothing was sampled over it
+        assert status == 200 and body["status"] == "ok"

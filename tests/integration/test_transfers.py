@@ -304,3 +304,26 @@ def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
     assert usage.returncode == 3
     shown = run_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
     assert json.loads(shown.stdout)["balance"] == "43.75"
+
+
+def test_a_transfer_answers_within_its_budget_while_the_primary_is_frozen(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster, schema: str
+) -> None:
+    """One attempt used to hang for the statement timeout (30 s); now every try fits the budget."""
+    budget = 2.0
+    env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA=schema, FASTERDB_RETRY_BUDGET=str(budget))
+    with SidecarProcess(env) as admin:
+        assert httpx.post(admin.url + "/admin/migrate", headers=AUTH, timeout=30).status_code == 200
+        seed(admin, {1: "100.00", 2: "0"})
+        body = {"from_account": 1, "to_account": 2, "amount": "1.00", "idempotency_key": "during-freeze"}
+        with faults.frozen(pg.primary):
+            started = time.monotonic()
+            response = post(admin, "/transfers", body)
+            took = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "database_unavailable"
+        assert took < budget + 1.0, took  # the documented deadline: FASTERDB_RETRY_BUDGET
+        again = wait_for(lambda: (r := post(admin, "/transfers", body)).status_code == 200 and r, 10)
+        assert again.json()["duplicate"] is False  # nothing was applied during the freeze
+        assert ledger_state(pg, schema) == (Decimal("100.00"), 1, Decimal("1.00"))
+        assert "Traceback" not in admin.logs()

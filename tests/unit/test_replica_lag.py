@@ -72,7 +72,14 @@ def test_states() -> None:
     m = _fresh()
     now = time.time()
     assert m._judge("r", Bounded(None, "connection refused", "x", None), 10, None, now).state == "down"
-    assert m._judge("r", pos(10, in_recovery=False), 10, None, now).state == "not_replica"
+    promoted = Bounded(ReplicaPosition(False, 10, 10, None, False, False, server="s2"), None, None, 1.0)
+    split = m._judge("r", promoted, 10, None, now, writer="s1")  # another server accepts writes too
+    assert (split.state, split.error) == (
+        "split_brain",
+        "split brain: out of recovery while the primary accepts writes",
+    )
+    assert m._judge("r", promoted, 10, None, now, writer="s2").state == "not_replica"  # the DSN reaches the primary
+    assert m._judge("r", promoted, None, "timeout", now).state == "not_replica"  # no primary known to write
     cut = m._judge("r", pos(10, streaming=False), 20, None, now)
     assert cut.state == "disconnected" and cut.error == "wal receiver not streaming"
     m._remember(now - 5, 10)
@@ -106,3 +113,22 @@ def test_evaluate_thresholds_and_status() -> None:
     down = Snapshot(None, "timeout", [ReplicaLag("a", "down", None, None, None, "timeout")], time.time())
     status, judged = evaluate(down, Thresholds(1000, 10))
     assert status == "unavailable" and [j.ok for j in judged] == [False]
+
+
+def test_no_samples_over_a_gap_means_unknown_not_old() -> None:
+    """A primary frozen for 15 s: its position unread in between, the replica 72 bytes behind after."""
+    m = _fresh()
+    now = time.time()
+    m._remember(now - 16.0, 1000)  # last sample before the freeze: the replica was caught up
+    for t in range(15):
+        m._failures.append(now - 15.0 + t)  # every read during the freeze failed
+    m._remember(now - 0.2, 1072)  # thawed: the primary moved on by 72 bytes
+    lag = m._judge("r", pos(1000, ts=now - 16.5), 1072, None, now)
+    assert lag.lag_seconds is not None and lag.lag_seconds < 0.5  # not 16 s
+    assert lag.state == "streaming"
+    # Without the failures (dense samples), the same positions mean the replica is 16 s behind.
+    m2 = _fresh()
+    m2._remember(now - 16.0, 1000)
+    m2._remember(now - 0.2, 1072)
+    m2.max_gap = 60.0
+    assert (m2._judge("r", pos(1000, ts=now - 16.5), 1072, None, now).lag_seconds or 0) > 15

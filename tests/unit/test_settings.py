@@ -128,3 +128,48 @@ def test_the_process_stops_with_one_clear_line(env: dict[str, str]) -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("fasterdb-sidecar: configuration error: FASTERDB_")
     assert "Traceback" not in proc.stderr and SECRET not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("password", ["p@ss-word", "pass/word", "pass?word", "pass#word", "50%off-word"])
+def test_ambiguous_dsns_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch, password: str) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", f"postgresql://app:{password}@db.example:5432/app")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("FASTERDB_PRIMARY_DSN: ") and "percent-encode" in message
+    assert password not in message and "\n" not in message
+
+
+def test_the_log_mask_covers_the_password_as_the_driver_decodes_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+    from urllib.parse import quote
+
+    from service.logs import configure_logging
+    from service.main import _secrets
+
+    password = "p@ss:w/rd%#?x-1"
+    written = quote(password, safe="")
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", f"postgresql://app:{written}@db.example:5432/app")
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS", f"r=postgresql://app:{written}@replica.example/app")
+    settings = load_settings()
+    assert settings.primary_dsn.get_secret_value().count("@") == 1
+    configure_logging("info", "json", _secrets(settings))
+    logging.getLogger("fasterdb.test").warning("driver said %s, config said %s", password, written)
+    err = capsys.readouterr().err
+    assert password not in err and written not in err and "***" in err
+    logging.getLogger().handlers.clear()
+
+
+def test_an_ambiguous_dsn_stops_the_process_with_exit_2() -> None:
+    import os
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")}
+    full["FASTERDB_PRIMARY_DSN"] = f"postgresql://app:{SECRET}@x@db.example/app"
+    proc = subprocess.run(
+        [sys.executable, "-m", "service"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "FASTERDB_PRIMARY_DSN" in proc.stderr and "%40" in proc.stderr
+    assert SECRET not in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,104 @@
+"""PostgreSQL DSNs, read exactly as the driver reads them, or refused when that would be ambiguous.
+
+asyncpg (``connect_utils._parse_connect_dsn_and_args``) splits the authority at the *first* ``@``,
+the userinfo at the first ``:``, and percent-decodes each part; ``urllib``'s ``.password`` splits
+at the *last* ``@``. A password with an unencoded ``@``, ``/``, ``?`` or ``#`` therefore means one
+thing to the driver and another to everything else (the log mask, humans): such a DSN is refused,
+naming the character and how to percent-encode it. ``tests/unit/test_dsn.py`` proves against
+asyncpg's own parser that every DSN accepted here is read the same way by both.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+TARGET_SESSION_ATTRS = ("any", "primary", "standby", "read-write", "read-only", "prefer-standby")
+
+
+class DsnError(ValueError):
+    """A DSN that cannot be used; the message never contains the DSN or its password."""
+
+
+@dataclass(frozen=True)
+class Dsn:
+    """What the driver will use of a DSN (the password only for masking, never shown)."""
+
+    user: str | None
+    hosts: list[tuple[str, int | None]]
+    database: str | None
+    target_session_attrs: str | None  # from the DSN's query, None when it does not say
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # the password as written and as decoded
+
+    def safe(self) -> str:
+        """``postgresql://user@host:port,host2:port/db`` without any credential, for messages."""
+        hosts = ",".join(f"{h}:{p}" if p else h for h, p in self.hosts)
+        user = f"{self.user}@" if self.user else ""
+        return f"postgresql://{user}{hosts}/{self.database or ''}"
+
+
+ENCODE_HINT = "if the password holds '@', ':', '/', '?', '#' or '%', percent-encode them (%40 %3A %2F %3F %23 %25)"
+
+
+def _hint(char: str) -> str:
+    encoded = {"@": "%40", "/": "%2F", "?": "%3F", "#": "%23", "%": "%25", ":": "%3A"}[char]
+    return f"percent-encode {char!r} in the password as {encoded}"
+
+
+def parse_dsn(text: str) -> Dsn:
+    """Read ``text`` as asyncpg will; DsnError (without the secret) when it is unusable or ambiguous."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise DsnError("not a postgresql:// URL (wrong scheme)")
+    # Where the driver's authority ends: the first '/', '?' or '#' after '://' (urllib's rule).
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    # An '@' after the authority means a password with an unencoded '/', '?' or '#' cut the DSN
+    # short (the driver would connect to the "host" before it). Allowed only in a query value of a
+    # DSN that has its userinfo (postgresql://u:p@h/db?application_name=me@example).
+    before_fragment, _, fragment = tail.partition("#")
+    path = before_fragment.partition("?")[0]
+    if "@" in path or "@" in fragment or ("@" in tail and "@" not in authority):
+        raise DsnError(f"ambiguous DSN: an '@' follows the host; {ENCODE_HINT}")
+    if authority.count("@") > 1:
+        raise DsnError("ambiguous DSN: '@' appears more than once before the host; " + _hint("@"))
+    userinfo, _, hostlist = authority.rpartition("@") if "@" in authority else ("", "", authority)
+    user_raw, _, password_raw = userinfo.partition(":")
+    for part, what in ((user_raw, "user name"), (password_raw, "password")):
+        if _ESCAPE.search(part):
+            raise DsnError(f"the {what} holds a '%' that starts no %XX escape; " + _hint("%"))
+    if not hostlist:
+        raise DsnError(f"the DSN names no host (postgresql://user:password@host:port/database); {ENCODE_HINT}")
+    hosts = [_host_port(spec) for spec in hostlist.split(",")]
+    try:
+        parsed = urlsplit(text)
+        query = parse_qs(parsed.query, strict_parsing=True, keep_blank_values=True) if parsed.query else {}
+    except ValueError:
+        raise DsnError("the DSN's query string (after '?') is malformed") from None
+    if "" in query:
+        raise DsnError(f"the DSN's query string has a parameter without a name; {ENCODE_HINT}")
+    attrs = query["target_session_attrs"][-1] if "target_session_attrs" in query else None
+    if attrs is not None and attrs not in TARGET_SESSION_ATTRS:
+        raise DsnError(f"target_session_attrs must be one of {', '.join(TARGET_SESSION_ATTRS)}")
+    password = unquote(password_raw)
+    query_password = query.get("password", [""])[-1]
+    secrets = tuple(s for s in {password_raw, password, query_password} if s)
+    database = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    return Dsn(unquote(user_raw) or None, hosts, unquote(database) or None, attrs, secrets)
+
+
+def _host_port(spec: str) -> tuple[str, int | None]:
+    """One ``host[:port]`` of the host list, as the driver splits it."""
+    if spec.startswith("["):  # IPv6
+        match = re.fullmatch(r"\[([^\]]+)\](?::([0-9]+))?", spec)
+        if not match:
+            raise DsnError("an IPv6 host must be written [address] or [address]:port")
+        return match.group(1), int(match.group(2)) if match.group(2) else None
+    host, _, port = spec.partition(":")
+    if not host:
+        raise DsnError("a host in the DSN is empty")
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise DsnError(f"a port in the DSN is not a number between 1 and 65535; {ENCODE_HINT}")
+    return unquote(host), int(port) if port else None
