@@ -30,7 +30,7 @@ bench: bootstrap
 	$(PY) -m tests.bench.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
 
 ## e2e: the kind end-to-end test (needs docker, kind, helm, kubectl; see deploy/kind/e2e.sh)
 e2e:

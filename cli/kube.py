@@ -1,12 +1,15 @@
 """``--kube``: find the sidecar pods with the Kubernetes API and ask each through the pod proxy.
 
 The kubernetes client is imported only here, and only when ``--kube`` is used. RBAC needed in the
-namespace: ``get``/``list`` on ``pods`` and ``get``/``create`` on ``pods/proxy`` (the chart offers
-this as an optional Role: ``rbac.create=true``).
+namespace, exactly: ``list`` on ``pods`` and ``get`` on ``pods/proxy`` (the chart offers this as an
+optional Role: ``rbac.create=true``). Pods are found by the selector and then by their container
+named ``fasterdb-sidecar`` (a regular container, or a native sidecar among the init containers).
 """
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +22,8 @@ from cli.exitcodes import Exit, worst
 from cli.options import KubeTarget
 from cli.output import emit
 
-CONTAINER = "fasterdb-sidecar"
+CONTAINER = "fasterdb-sidecar"  # the sidecar's container name in every mode (chart, inject)
+PORT_NAME = "fasterdb-http"
 One = Callable[[SidecarClient], tuple[Exit, Any]]
 
 
@@ -27,20 +31,40 @@ def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, ti
     """A SidecarClient whose base URL is the API server's pod proxy for ``pod``:``port``.
 
     TLS settings and credentials come from the kubernetes client's Configuration (kubeconfig or
-    in-cluster), so whatever `kubectl` can reach, this can.
+    in-cluster), so whatever `kubectl` can reach, this can: a bearer token, or a client
+    certificate (kind and kubeadm clusters authenticate their admin that way).
     """
     headers = {
         entry["key"]: entry["value"]
         for entry in configuration.auth_settings().values()
         if entry.get("in") == "header" and entry.get("value")
     }
-    verify: Any = bool(configuration.verify_ssl)
-    if verify and configuration.ssl_ca_cert:
-        verify = configuration.ssl_ca_cert
-    cert = (configuration.cert_file, configuration.key_file) if configuration.cert_file else None
     base = f"{configuration.host.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy"
-    http = httpx.Client(base_url=base, timeout=timeout, verify=verify, cert=cert, headers=headers)
+    verify = ssl_context(configuration) if base.startswith("https:") else False
+    http = httpx.Client(base_url=base, timeout=timeout, verify=verify, headers=headers)
     return SidecarClient(base, None, timeout, http=http)
+
+
+def ssl_context(configuration: Any) -> ssl.SSLContext:
+    """The TLS context of a kubernetes Configuration: its CA (or none), and its client certificate.
+
+    Built here because httpx 0.28 ignores ``cert=`` when ``verify`` is a path: every request then
+    arrives as ``system:anonymous`` and the API server answers 403.
+    """
+    try:
+        if configuration.verify_ssl:
+            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+            if getattr(configuration, "assert_hostname", None) is False:
+                context.check_hostname = False
+        else:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(f"the kubeconfig's TLS files cannot be used: {exc}") from None
+    return context
 
 
 def discover(target: KubeTarget) -> dict[str, SidecarClient]:
@@ -50,10 +74,18 @@ def discover(target: KubeTarget) -> dict[str, SidecarClient]:
         from kubernetes.config.config_exception import ConfigException
     except ImportError:
         raise CliError("--kube needs the kubernetes client: pip install 'fasterdb-ops[kube]'") from None
+    # The client reads KUBECONFIG once, at import; read it now (it may list several files).
+    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    have_kubeconfig = any(os.path.exists(p) for p in kubeconfig.split(os.pathsep) if p)
     try:
-        config.load_kube_config(context=target.context)
-        namespace = target.namespace or _context_namespace(config.list_kube_config_contexts(), target.context)
-    except (ConfigException, FileNotFoundError, TypeError):
+        if not have_kubeconfig:
+            raise FileNotFoundError(kubeconfig)
+        config.load_kube_config(config_file=kubeconfig, context=target.context)
+        contexts = config.list_kube_config_contexts(config_file=kubeconfig)
+        namespace = target.namespace or _context_namespace(contexts, target.context)
+    except (ConfigException, FileNotFoundError, TypeError, ValueError) as exc:
+        if have_kubeconfig:
+            raise CliError(f"cannot use the kubeconfig {kubeconfig}: {_first_line(exc)}") from None
         try:
             config.load_incluster_config()
         except ConfigException:
@@ -70,13 +102,21 @@ def discover(target: KubeTarget) -> dict[str, SidecarClient]:
     configuration = client.Configuration.get_default_copy()
     clients = {}
     for pod in pods.items:
-        if pod.status.phase != "Running":
-            continue
+        container = _sidecar(pod)
+        if pod.status.phase != "Running" or container is None:
+            continue  # pods of the selection without the sidecar (or not running) are not asked
         name = pod.metadata.name
-        clients[name] = pod_proxy_client(configuration, namespace, name, _port(pod), target.timeout)
+        clients[name] = pod_proxy_client(configuration, namespace, name, _port(container), target.timeout)
     if not clients:
-        raise CliError(f"no running pods match {target.selector!r} in namespace {namespace}")
+        raise CliError(
+            f"no running pods with a {CONTAINER} container match {target.selector!r} in namespace {namespace}"
+        )
     return clients
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _context_namespace(contexts: tuple[list[dict[str, Any]], dict[str, Any]], name: str | None) -> str:
@@ -86,12 +126,18 @@ def _context_namespace(contexts: tuple[list[dict[str, Any]], dict[str, Any]], na
     return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
-def _port(pod: Any) -> int:
-    for container in pod.spec.containers:
+def _sidecar(pod: Any) -> Any | None:
+    """The pod's fasterdb-sidecar container: a regular one, or a native sidecar (an init container)."""
+    for container in [*(pod.spec.containers or []), *(pod.spec.init_containers or [])]:
         if container.name == CONTAINER:
-            for port in container.ports or []:
-                if port.name == "http":
-                    return int(port.container_port)
+            return container
+    return None
+
+
+def _port(container: Any) -> int:
+    for port in container.ports or []:
+        if port.name in (PORT_NAME, "http"):
+            return int(port.container_port)
     return 8080
 
 

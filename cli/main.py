@@ -13,6 +13,7 @@ from cli.commands import accounts, db, jobs
 from cli.commands import health as health_cmd
 from cli.commands import replicas as replicas_cmd
 from cli.commands.health import health
+from cli.commands.inject import inject
 from cli.commands.pools import pool_stats
 from cli.commands.replicas import check_replicas
 from cli.commands.transfer import transfer
@@ -107,6 +108,7 @@ app.command("transfer")(transfer)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
+app.command("inject")(inject)
 
 
 def main() -> None:

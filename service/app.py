@@ -19,16 +19,22 @@ from service.http.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from service.http.inflight import InFlight
 from service.job_runner import JobRunner
 from service.job_worker import JobWorker
 from service.ledger import Ledger
+from service.lifecycle import Lifecycle
 from service.pool_health import PoolHealth
+from service.readiness import Startup
 from service.refresher import Refresher
 from service.replica_lag import LagMeter, Thresholds
 from service.routes import accounts, admin, docs, health, jobs, metrics, pools, replicas, transfers
 from service.settings import Settings
 
 log = logging.getLogger("fasterdb.app")
+
+# Seconds the requests cut off at the drain limit, and then the pools, get to finish.
+CUT_OFF_SECONDS = 1.0
 
 
 class Sidecar:
@@ -79,7 +85,7 @@ class Sidecar:
         self.collector = SidecarCollector(
             self.databases, self.health, self.lag, lambda: dict(self.ledger.counts), lambda: self.worker.throttled
         )
-        self.stopping = False  # set on SIGTERM, before in-flight requests are drained
+        self.lifecycle = Lifecycle()
 
     def _wake_worker(self) -> None:
         self.worker.wake()
@@ -89,15 +95,20 @@ class Sidecar:
         await self.databases.open()
         self.worker.start()
         self.refresher.start()
+        self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
 
     async def stop(self) -> None:
-        """Stop the background tasks and close the pools within the shutdown timeout."""
-        self.stopping = True
+        """After the HTTP server's drain: stop the background tasks and close the pools, bounded."""
+        self.lifecycle.drain()  # already draining after SIGTERM; not when stopped some other way
         self.health.transitions.quiet = True
+        # Requests cut off at the drain limit are answering their 503 and rolling back: a moment.
+        await self.lifecycle.wait_idle(CUT_OFF_SECONDS)
         await self.worker.stop()
         await self.refresher.stop()
-        await self.databases.close(timeout=max(1.0, self.settings.shutdown_timeout))
+        # Nothing uses a connection any more; what does not close at once is terminated.
+        await self.databases.close(timeout=CUT_OFF_SECONDS)
+        self.lifecycle.stopped()
         log.info("sidecar stopped")
 
 
@@ -105,22 +116,24 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     """Build the FasterAPI application around ``sidecar`` (a new one from ``settings`` by default)."""
     sidecar = sidecar or Sidecar(settings)
     api = Api(sidecar.auth)
-    health.register(api, sidecar.health)
+    health.register(
+        api, sidecar.health, Startup(sidecar.lifecycle, sidecar.databases, settings.startup_require_primary)
+    )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
-    pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.stopping)
+    pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.lifecycle.draining)
     metrics.register(api, sidecar.collector)
     admin.register(api, sidecar.ledger)
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)
     jobs.register(api, sidecar.jobs)
     docs.register(api)
-    app = build_app(api)
+    app = build_app(api, sidecar.lifecycle)
     app.on_startup(sidecar.start)
     app.on_shutdown(sidecar.stop)
     return app
 
 
-def build_app(api: Api) -> Faster:
+def build_app(api: Api, lifecycle: Lifecycle | None = None) -> Faster:
     """The FasterAPI application serving ``api``'s operations, with our error handling and conventions."""
     # The framework's own /openapi.json and /docs are off: ours are generated from the contract
     # and served without a CDN (service.routes.docs).
@@ -130,5 +143,8 @@ def build_app(api: Api) -> Faster:
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_exception_handler)
+    # The first middleware added is the outermost.
+    if lifecycle is not None:
+        app.add_middleware(InFlight, lifecycle=lifecycle)  # sees every request, answered or not
     app.add_middleware(HttpConventions, table=RouteTable((op.method, op.path) for op in api.operations))
     return app

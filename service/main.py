@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,25 +67,48 @@ def _local_cluster() -> Iterator[None]:
         raise SystemExit(1) from None
 
 
+def _log_drain(settings: Settings, sig: int) -> None:
+    logging.getLogger("fasterdb.main").info(
+        "%s: draining; readiness answers 503 from now on, requests are served for %g s more, "
+        "then in-flight ones get %g s",
+        signal.Signals(sig).name,
+        settings.drain_min_seconds,
+        settings.shutdown_timeout,
+    )
+
+
 def serve(settings: Settings) -> int:
-    """Run the HTTP server until SIGTERM/SIGINT; in-flight requests get the shutdown timeout."""
+    """Run the HTTP server until SIGTERM/SIGINT, then drain (see Settings) and exit 0."""
     import uvicorn
 
     from service.app import Sidecar, create_app
     from service.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
-    import logging
-
     log = logging.getLogger("fasterdb.main")
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)
     sidecar = Sidecar(settings)
+    lifecycle = sidecar.lifecycle
 
     class Server(uvicorn.Server):
+        """uvicorn with our drain: readiness 503 at SIGTERM, serve on for the minimum drain time."""
+
+        exit_at: float | None = None
+
         def handle_exit(self, sig: int, frame: Any) -> None:
-            sidecar.stopping = True  # ends /pools/stream at once instead of at the drain timeout
-            super().handle_exit(sig, frame)
+            # Runs in a signal handler: set state only; logging happens on the event loop.
+            if lifecycle.drain():
+                self.exit_at = time.monotonic() + settings.drain_min_seconds
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().call_soon_threadsafe(_log_drain, settings, sig)
+                return
+            super().handle_exit(sig, frame)  # a second signal: stop accepting now (SIGINT twice: force)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.exit_at is not None and time.monotonic() >= self.exit_at:
+                self.should_exit = True
+            return bool(await super().on_tick(counter))
 
     config = uvicorn.Config(
         create_app(settings, sidecar),
@@ -92,7 +118,9 @@ def serve(settings: Settings) -> int:
         access_log=False,
         lifespan="on",
         server_header=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
+        # In-flight requests get this long once the server stops accepting, fractions included
+        # (uvicorn uses it as an asyncio timeout); then they are cancelled and answer a JSON 503.
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )
     server = Server(config)
     # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the

@@ -18,6 +18,8 @@ from service.sizes import SizeError, parse_size
 ENV_PREFIX = "FASTERDB_"
 # Settings that hold secrets and may be given as FASTERDB_X_FILE instead of FASTERDB_X.
 SECRET_FIELDS = ("primary_dsn", "replica_dsns", "admin_token")
+# Of those, the ones a Kubernetes Secret may leave out (see load_settings).
+OPTIONAL_SECRET_FIELDS = ("replica_dsns", "admin_token")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _NAMED_DSN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=(\S+://.*)$", re.DOTALL)
 
@@ -113,7 +115,14 @@ class Settings(BaseSettings):
     job_max_pool_waiting: Annotated[int, Field(ge=0, le=100000)] = 4
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+    # After SIGTERM: readiness is 503 at once; requests are still served for at least
+    # drain_min_seconds (while endpoints update), then in-flight ones get shutdown_timeout seconds
+    # (fractions honoured; 0: none) before they are cut off with a JSON 503.
+    drain_min_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.0
     shutdown_timeout: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # /health/startup: also wait until the primary has answered once (default: until every pool's
+    # first connection attempt has finished, whatever its outcome).
+    startup_require_primary: bool = False
     # Seconds between background checks of every pool and of replica lag (0: only on request).
     # Keeps /metrics, /pools and the lag history fresh without any request path querying.
     monitor_interval: Annotated[float, Field(ge=0, le=3600)] = 5.0
@@ -170,6 +179,10 @@ def load_settings(**overrides: Any) -> Settings:
             if var in os.environ:
                 raise ConfigError(f"set {var} or {file_var}, not both")
             path = Path(os.environ[file_var])
+            if field in OPTIONAL_SECRET_FIELDS and not path.exists() and path.parent.is_dir():
+                # A Secret volume leaves out a key the Secret does not have (optional: true):
+                # the setting is simply not set. A path in a missing directory is still an error.
+                continue
             try:
                 values[field] = path.read_text(encoding="utf-8").strip()
             except OSError as exc:

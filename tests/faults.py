@@ -1,18 +1,19 @@
 """Real faults on the local cluster: replay paused, WAL written, backends killed, servers frozen.
 
 Each helper creates the condition for real (no mocks): lag is WAL generated while replay is
-paused, a freeze is SIGSTOP of the postmaster and all its children, and so on.
+paused, a freeze is SIGSTOP of the postmaster and all its children, a lock is a session holding it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devtools.cluster import ClusterError, Node, TempCluster, free_port
+from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node, TempCluster, free_port
 
 MB = 1024 * 1024
 
@@ -100,3 +101,27 @@ def frozen(node: Node) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+
+@contextmanager
+def row_locked(pg: TempCluster, table: str, row_id: int) -> Iterator[None]:
+    """A psql session that holds ``FOR UPDATE`` on one row until the block ends (then rolls back)."""
+    command = [str(pg.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
+    command += ["-p", str(pg.primary.port), "-U", ADMIN_USER, "-d", DATABASE, "-f", "-"]
+    env = dict(os.environ, PGPASSFILE=str(pg.passfile), PGCONNECT_TIMEOUT="5")
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(f"BEGIN;\nSELECT 'locked' FROM {table} WHERE id = {int(row_id)} FOR UPDATE;\n")
+        proc.stdin.flush()
+        if proc.stdout.readline().strip() != "locked":
+            raise ClusterError(f"could not lock {table} row {row_id}")
+        yield
+    finally:
+        try:
+            proc.stdin.write("ROLLBACK;\n")
+            proc.stdin.close()
+            proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()

@@ -52,6 +52,19 @@ if [ "$extras" != "${extras#*test}" ]; then
   apt_install promtool prometheus
 fi
 
+# checkov checks the rendered chart's security; it pins many libraries of its own, so it lives in
+# a virtualenv of its own (.tools/checkov), installed once per version.
+checkov_version=3.3.30
+tools="${FASTERDB_TOOLS:-$root/.tools}"
+if [ "$extras" != "${extras#*test}" ] \
+  && [ "$("$tools/checkov/bin/checkov" --version 2>/dev/null)" != "$checkov_version" ]; then
+  echo "bootstrap: installing checkov $checkov_version into $tools/checkov" >&2
+  rm -rf "$tools/checkov"
+  "$python" -m venv "$tools/checkov"
+  "$tools/checkov/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$tools/checkov/bin/python" -m pip install -q "checkov==$checkov_version"
+fi
+
 stamp="$venv/.fasterdb-installed"
 want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) $extras"
 if [ ! -x "$venv/bin/python" ]; then

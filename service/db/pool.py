@@ -76,6 +76,8 @@ class ManagedPool:
         self._create_lock = asyncio.Lock()
         self._connector: asyncio.Task[None] | None = None
         self.last_connect_error: str | None = None
+        # Whether the first connection attempt has finished, whatever its outcome (/health/startup).
+        self.first_attempt_done = False
         self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
         self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
@@ -115,6 +117,8 @@ class ManagedPool:
                 return
             except DatabaseUnavailable:
                 pass  # recorded in last_connect_error; the pool health logs state changes
+            finally:
+                self.first_attempt_done = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_max_delay)
 

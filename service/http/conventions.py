@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
-
-from service.errors import error_body
+from service.http.errors import send_error
 
 Scope = dict[str, Any]
 
@@ -51,13 +49,6 @@ def _allow(methods: set[str]) -> bytes:
     return ", ".join(sorted(methods, key=lambda m: order.index(m) if m in order else len(order))).encode()
 
 
-async def _send_error(send: Any, status: int, code: str, message: str, extra: list[tuple[bytes, bytes]]) -> None:
-    body = msgspec.json.encode(error_body(code, message))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class HttpConventions:
     """404/405/OPTIONS/HEAD for the app's routes; everything else passes through unchanged."""
 
@@ -72,7 +63,7 @@ class HttpConventions:
         method, path = scope["method"], scope["path"]
         allowed = self.table.allowed(path)
         if allowed is None:
-            await _send_error(send, 404, "not_found", f"no such endpoint: {method} {path}", [])
+            await send_error(send, 404, "not_found", f"no such endpoint: {method} {path}", [])
             return
         allow = (b"allow", _allow(allowed))
         if method == "OPTIONS":
@@ -81,7 +72,7 @@ class HttpConventions:
             return
         if method not in allowed:
             methods = ", ".join(sorted(allowed - {"OPTIONS", "HEAD"}))
-            await _send_error(send, 405, "method_not_allowed", f"{path} allows {methods}, not {method}", [allow])
+            await send_error(send, 405, "method_not_allowed", f"{path} allows {methods}, not {method}", [allow])
             return
         if method == "HEAD":
             await self._head(scope, receive, send)

@@ -53,6 +53,17 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     return error_response(500, "internal_error", "internal error; see the sidecar's log")
 
 
+async def send_error(
+    send: Any, status: int, code: str, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """The contract's error body sent on a raw ASGI ``send`` (for middlewares in front of the app)."""
+    body = msgspec.json.encode(error_body(code, message))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in NO_STORE.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _raw(status: int, body: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     return status, msgspec.json.encode(body), [(b"content-type", b"application/json")]
 

@@ -1,17 +1,19 @@
-"""Router: /health/live (never touches the database) and /health/db (the readiness probe)."""
+"""Router: /health/live (never touches the database), /health/startup and /health/db (readiness)."""
 
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from FasterAPI import Response
 
 from service.db.checks import PoolCheck
 from service.http.api import Api, Call, Operation, Reply, json_reply
 from service.http.params import Param, boolean
+from service.lifecycle import Lifecycle
 from service.pool_health import PoolHealth as Health
-from service.readiness import db_readiness
-from service.schemas import DbHealthBody, LiveBody, PoolHealth
+from service.readiness import Startup, db_readiness
+from service.schemas import DbHealthBody, LiveBody, PoolHealth, StartupBody
 
 LIVE = Operation(
     "GET",
@@ -21,15 +23,26 @@ LIVE = Operation(
     "health",
     (Reply(200, "alive", LiveBody),),
 )
+STARTUP = Operation(
+    "GET",
+    "/health/startup",
+    "health_startup",
+    "Start-up: the sidecar serves and every pool has finished its first connection attempt",
+    "health",
+    (
+        Reply(200, "started (a down database does not hold this back)", StartupBody),
+        Reply(503, "still starting (the reason is in the body)", StartupBody),
+    ),
+)
 DB = Operation(
     "GET",
     "/health/db",
     "health_db",
-    "Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT",
+    "Readiness: the primary answers a query within FASTERDB_HEALTH_TIMEOUT (503 from SIGTERM on)",
     "health",
     (
         Reply(200, "the primary is usable", DbHealthBody),
-        Reply(503, "the primary is not usable (the reason is in the body)", DbHealthBody),
+        Reply(503, "the primary is not usable, or the sidecar is draining (the reason is in the body)", DbHealthBody),
     ),
     params=(Param("replicas", "query", {"type": "boolean"}, "true: add the replica pools' checks", boolean, False),),
 )
@@ -40,25 +53,43 @@ def pool_health(check: PoolCheck) -> PoolHealth:
     return PoolHealth(check.name, check.ok, check.latency_ms, check.error)
 
 
-def register(api: Api, health: Health) -> None:
-    """The health endpoints, reading state only through ``health``."""
+def register(api: Api, health: Health, startup: Startup) -> None:
+    """The health endpoints, reading state only through ``health`` and ``startup``."""
+    lifecycle: Lifecycle = startup.lifecycle
 
     @api.route(LIVE)
     async def live(call: Call) -> Response:
         """Always 200 while the process runs; Kubernetes' liveness probe must never depend on the DB."""
         return json_reply(LiveBody("ok"))
 
+    @api.route(STARTUP)
+    async def started(call: Call) -> Response:
+        """200 once start-up is over (kubelet then starts the application containers), else 503."""
+        reason = startup.reason()
+        body = StartupBody(
+            status="started" if reason is None else "starting",
+            state=lifecycle.state,
+            pools=startup.attempts(),
+            reason=reason,
+        )
+        return json_reply(body, 200 if reason is None else 503)
+
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
-        readiness = await db_readiness(health, call.params["replicas"])
+        readiness = await db_readiness(health, lifecycle, call.params["replicas"])
         primary = readiness.primary
+        status: Literal["ok", "unavailable", "draining"] = (
+            "ok" if readiness.reason is None else "draining" if lifecycle.draining else "unavailable"
+        )
         body = DbHealthBody(
-            status="ok" if readiness.reason is None else "unavailable",
+            status=status,
             primary=pool_health(primary),
             checked_at=primary.checked_at_iso,
             age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
         )
+        if readiness.reason is not None:
+            body.reason = readiness.reason
         if readiness.replicas is not None:
             body.replicas = [pool_health(check) for check in readiness.replicas]
         return json_reply(body, 200 if readiness.reason is None else 503)

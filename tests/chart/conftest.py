@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "fasterdb-sidecar"
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "fasterdb-sidecar"
+EXAMPLE_CHART = ROOT / "deploy" / "examples" / "app-chart"
 SCENARIOS = sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml"))
 
 
@@ -18,11 +20,17 @@ def scenario_values(name: str) -> dict[str, Any]:
     return data
 
 
-def render(values: dict[str, Any], name: str = "my-db-sidecar", namespace: str = "apps") -> list[dict[str, Any]]:
-    """Render the chart and return every Kubernetes object (NOTES.txt excluded)."""
+def render(
+    values: dict[str, Any], name: str = "my-db-sidecar", namespace: str = "apps", chart_dir: Path = CHART
+) -> list[dict[str, Any]]:
+    """Render a chart with Helm's engine and return every Kubernetes object (NOTES.txt excluded).
+
+    Helm's SDK renders for the Kubernetes version it reports itself (1.36); the chart's
+    ``kubeVersion`` value stands in for another cluster's version.
+    """
     import helm_python as helm
 
-    chart = helm.Chart.load(str(CHART))
+    chart = helm.Chart.load(str(chart_dir))
     manifests = chart.render(values, name=name, namespace=namespace, is_install=True)
     objects = []
     for path, text in sorted(manifests.items()):
@@ -45,3 +53,22 @@ def find(objects: list[dict[str, Any]], kind: str, *, name_suffix: str = "") -> 
 def scenario(request: pytest.FixtureRequest) -> str:
     """Each values scenario in ci/."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def example_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """deploy/examples/app-chart with its dependency built, as `helm dependency build` does.
+
+    Copied with the sidecar chart in the same relative place, so its ``file://`` repository
+    resolves unchanged, and the source tree is never written to.
+    """
+    import shutil
+
+    import helm_python as helm
+
+    root = tmp_path_factory.mktemp("charts")
+    shutil.copytree(CHART, root / "helm" / "fasterdb-sidecar")
+    example = root / "deploy" / "examples" / "app-chart"
+    shutil.copytree(EXAMPLE_CHART, example, ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    helm.dependency_build(str(example), skip_refresh=True)
+    return example

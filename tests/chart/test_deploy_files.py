@@ -55,3 +55,29 @@ def test_dockerfile_runs_as_non_root_and_has_no_build_tools_in_the_final_stage()
     assert not any(path.startswith(("devtools", "tests")) for path in copied), copied
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "devtools" in ignored and "tests" in ignored
+
+
+def test_the_kind_setup_is_pinned_and_reads_like_a_first_run_would_need() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "e2e.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+    steps = {s.get("uses", s.get("name")): s for s in workflow["jobs"]["kind"]["steps"]}
+    assert steps["helm/kind-action@v1"]["with"]["version"].startswith("v")
+    assert steps["azure/setup-helm@v4"]["with"]["version"].startswith("v3.")
+    for job in workflow["jobs"].values():
+        python = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+        assert python["with"]["cache"] == "pip"
+    node = yaml.safe_load((ROOT / "deploy" / "kind" / "cluster.yaml").read_text())["nodes"][0]
+    assert "@sha256:" in node["image"]  # the node image by digest, not whatever "latest" is
+    statefulsets = [
+        d
+        for d in yaml.safe_load_all((ROOT / "deploy" / "kind" / "postgres.yaml").read_text())
+        if d and d["kind"] == "StatefulSet"
+    ]
+    primary = next(s for s in statefulsets if s["metadata"]["name"] == "pg-primary")
+    assert primary["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"  # survives scale to 0
+    for statefulset in statefulsets:
+        probe = statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["command"]
+        assert probe[:3] == ["pg_isready", "-h", "127.0.0.1"]  # TCP, not the init server's socket
+    script = (ROOT / "deploy" / "kind" / "e2e.sh").read_text()
+    assert 'kubectl -n "$namespace" create token' in script and "rbac.subjects[0].kind=ServiceAccount" in script

@@ -11,9 +11,11 @@ takes seconds; every other probe field is the chart's own.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,21 +71,45 @@ def wait_state(prober: Prober, want: bool, within: float) -> float:
     return time.monotonic() - started
 
 
-def test_rendered_probes_against_a_real_sidecar(pg: HotStandbyCluster) -> None:
+def test_rendered_probes_and_secret_files_against_a_real_sidecar(pg: HotStandbyCluster, tmp_path: Path) -> None:
+    """The chart's container as rendered runs the sidecar: its env, its Secret as 0400 files, its probes."""
     values = {
         **scenario_values("default"),
+        "database": {
+            "primaryDsn": pg.dsn(),
+            "replicaDsns": [f"{n.name}={pg.dsn(n)}" for n in pg.replica_nodes],
+        },
+        "adminToken": "probe-test-token-0123456789",
         "probes": {"readiness": {"periodSeconds": 1}, "liveness": {"periodSeconds": 1}},
+        "lifecycle": {"drainMinSeconds": 1, "shutdownTimeoutSeconds": 1},
     }
-    container = find(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
-    assert readiness["httpGet"]["port"] == "http" and container["ports"][0]["name"] == "http"
-    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
-    sidecar_env = {
-        **pg.sidecar_env(),
-        "FASTERDB_HEALTH_TIMEOUT": env["FASTERDB_HEALTH_TIMEOUT"],
-        "FASTERDB_HEALTH_CACHE_TTL": env["FASTERDB_HEALTH_CACHE_TTL"],
+    objects = render(values)
+    container = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    startup, readiness, liveness = container["startupProbe"], container["readinessProbe"], container["livenessProbe"]
+    assert readiness["httpGet"]["port"] == container["ports"][0]["name"] == "fasterdb-http"
+    # The Secret as the kubelet projects it: one 0400 file per key, under the mount path.
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "fasterdb-secrets")["mountPath"]
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for key, value in find(objects, "Secret")["stringData"].items():
+        (secrets / key).write_text(value)
+        (secrets / key).chmod(0o400)
+    env = {
+        e["name"]: e["value"].replace(mount, str(secrets))
+        for e in container["env"]
+        if e["name"] not in ("FASTERDB_HOST", "FASTERDB_PORT")
     }
-    with SidecarProcess(sidecar_env) as sidecar:
+    assert not [e for e in container["env"] if "valueFrom" in e]
+    with SidecarProcess(env) as sidecar:
+        # Startup first, as kubelet runs it: passes within its own budget, then the others start.
+        starter = Prober(sidecar.url, startup)
+        for _ in range(startup["failureThreshold"]):
+            starter.tick()
+            if starter.state:
+                break
+            time.sleep(startup["periodSeconds"])
+        assert starter.state, "the startup probe never passed"
+        assert sidecar.get("/health/startup").json()["pools"] == {"primary": True, "replica-1": True}
         ready, live = Prober(sidecar.url, readiness), Prober(sidecar.url, liveness, state=True)
         stop = threading.Event()
         threads = [threading.Thread(target=p.run, args=(stop,), daemon=True) for p in (ready, live)]
@@ -91,6 +117,11 @@ def test_rendered_probes_against_a_real_sidecar(pg: HotStandbyCluster) -> None:
             t.start()
         try:
             wait_state(ready, True, within=readiness["periodSeconds"] * 2)
+            # The replica DSNs and the token came from their files too.
+            replicas = sidecar.get("/health/db?replicas=true").json()["replicas"]
+            assert [r["name"] for r in replicas] == ["replica-1"]
+            token = {"Authorization": f"Bearer {values['adminToken']}"}
+            assert httpx.get(sidecar.url + "/jobs", headers=token, timeout=5).status_code != 403
             pg.stop_node(pg.primary)
             # The first probe after the crash comes within one period, then failureThreshold in a row.
             limit = (readiness["failureThreshold"] + 1) * readiness["periodSeconds"] + readiness["timeoutSeconds"]
@@ -99,10 +130,15 @@ def test_rendered_probes_against_a_real_sidecar(pg: HotStandbyCluster) -> None:
             pg.start_node(pg.primary)
             back = (readiness["successThreshold"] + 1) * readiness["periodSeconds"] + 5
             wait_state(ready, True, within=back)
+            # SIGTERM: readiness fails on the next probes while liveness keeps passing (draining).
+            assert sidecar.proc is not None
+            # Liveness never failed, not even once: a database outage must not restart the pod.
+            assert live.max_consecutive_failures == 0 and live.state is True
+            sidecar.proc.send_signal(signal.SIGTERM)
+            wait_state(ready, False, within=(readiness["failureThreshold"] + 1) * readiness["periodSeconds"] + 1)
+            assert live.state is True
+            assert sidecar.proc.wait(timeout=1 + 1 + 2 + 3) == 0
         finally:
             stop.set()
             for t in threads:
                 t.join()
-        # Liveness never failed even once: a database outage must not restart the pod.
-        assert live.max_consecutive_failures == 0 and live.state is True
-        assert sidecar.proc is not None and sidecar.proc.poll() is None

@@ -1,7 +1,8 @@
 """End-to-end on a kind cluster (run by deploy/kind/e2e.sh / make e2e, and the GitHub workflow).
 
 Skipped where no kind cluster and container engine exist, e.g. on the development machines and
-CI of this project, which cannot run containers.
+CI of this project, which cannot run containers. The order matters: the last test stops the
+primary.
 """
 
 from __future__ import annotations
@@ -11,16 +12,22 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = os.environ.get("FASTERDB_E2E_NAMESPACE", "")
-CONTEXT = os.environ.get("FASTERDB_E2E_CONTEXT", "")
+CONTEXT = os.environ.get("FASTERDB_E2E_CONTEXT", "")  # kind's admin (a client certificate)
+CLI_CONTEXT = os.environ.get("FASTERDB_E2E_CLI_CONTEXT", "")  # the ServiceAccount bound to the chart's Role
+CLI_ACCOUNT = os.environ.get("FASTERDB_E2E_CLI_ACCOUNT", "")
 TOKEN = "e2e-admin-token-0123456789"
+STANDALONE = "app.kubernetes.io/name=fasterdb-sidecar"
+APPLICATION = "app.kubernetes.io/name=example-app"
 
-if not (NAMESPACE and CONTEXT and shutil.which("kind") and shutil.which("docker")):
+if not (NAMESPACE and CONTEXT and CLI_CONTEXT and shutil.which("kind") and shutil.which("docker")):
     pytest.skip(
         "needs a kind cluster and a container engine (run deploy/kind/e2e.sh, or make e2e); "
         "none can run on this machine",
@@ -34,14 +41,75 @@ def admin(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def kube_args() -> list[str]:
-    return ["--kube", "-n", NAMESPACE, "--context", CONTEXT]
+def kubectl(*args: str, context: str = CONTEXT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["kubectl", "--context", context, "-n", NAMESPACE, *args], capture_output=True, text=True, timeout=120
+    )
 
 
-def test_cli_through_the_pod_proxy() -> None:
+def core() -> Any:
+    from kubernetes import client, config
+
+    config.load_kube_config(context=CONTEXT)
+    return client.CoreV1Api()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
+        time.sleep(1)
+
+
+def pods(selector: str) -> list[Any]:
+    return list(core().list_namespaced_pod(NAMESPACE, label_selector=selector).items)
+
+
+def all_ready(selector: str) -> bool:
+    found = pods(selector)
+    return bool(found) and all(
+        any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in found
+    )
+
+
+def none_ready(selector: str) -> bool:
+    return not any(
+        any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []) for p in pods(selector)
+    )
+
+
+def restarts(selector: str) -> int:
+    return sum(
+        c.restart_count
+        for p in pods(selector)
+        for c in [*(p.status.container_statuses or []), *(p.status.init_container_statuses or [])]
+    )
+
+
+@pytest.mark.parametrize("selector", [STANDALONE, APPLICATION])
+def test_cli_through_the_pod_proxy_as_the_service_account(selector: str) -> None:
     for command in (["health"], ["pool-stats"], ["check-replicas", "--crit-lag-bytes", "1GB"]):
-        result = admin(*command, *kube_args(), "-o", "json")
+        result = admin(*command, "--kube", "--context", CLI_CONTEXT, "-l", selector, "-o", "json")
         assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_cli_as_the_clusters_admin_by_client_certificate() -> None:
+    result = admin("health", "--kube", "-n", NAMESPACE, "--context", CONTEXT, "-o", "json")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+
+
+def test_the_service_account_may_do_nothing_else() -> None:
+    who = f"system:serviceaccount:{NAMESPACE}:{CLI_ACCOUNT}"
+    allowed = {
+        ("list", "pods"): "yes",
+        ("get", "pods/proxy"): "yes",
+        ("get", "pods"): "no",
+        ("create", "pods/proxy"): "no",
+        ("get", "secrets"): "no",
+    }
+    for (verb, resource), expected in allowed.items():
+        answer = kubectl("auth", "can-i", verb, resource, "--as", who).stdout.strip()
+        assert answer == expected, (verb, resource, answer)
 
 
 def test_a_transfer_through_a_port_forward() -> None:
@@ -50,8 +118,8 @@ def test_a_transfer_through_a_port_forward() -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        time.sleep(3)
         base = ["--url", "http://127.0.0.1:18080", "--token", TOKEN]
+        wait_until(lambda: admin("health", *base).returncode == 0, 30, "the port-forward answers")
         assert admin("db", "migrate", *base).returncode == 0
         assert admin("accounts", "seed", "--count", "2", "--balance", "100", *base).returncode == 0
         result = admin("transfer", "--from", "1", "--to", "2", "--amount", "1.50", *base, "-o", "json")
@@ -60,35 +128,34 @@ def test_a_transfer_through_a_port_forward() -> None:
         forward.terminate()
 
 
-def test_pod_turns_unready_when_the_primary_dies_and_comes_back() -> None:
-    from kubernetes import client, config
+def test_the_application_starts_after_its_native_sidecar() -> None:
+    for pod in pods(APPLICATION):
+        sidecar = next(s for s in pod.status.init_container_statuses if s.name == "fasterdb-sidecar")
+        app = next(s for s in pod.status.container_statuses if s.name == "app")
+        assert sidecar.started and sidecar.state.running is not None  # still running: a native sidecar
+        assert pod.spec.init_containers[0].restart_policy == "Always"
+        assert app.state.running.started_at >= sidecar.state.running.started_at
+        # No secret in any container's environment: only the *_FILE paths.
+        for container in [*pod.spec.init_containers, *pod.spec.containers]:
+            assert not [e for e in container.env or [] if e.value_from is not None]
 
-    config.load_kube_config(context=CONTEXT)
-    v1 = client.CoreV1Api()
-    selector = "app.kubernetes.io/name=fasterdb-sidecar"
 
-    def ready() -> bool:
-        pods = v1.list_namespaced_pod(NAMESPACE, label_selector=selector).items
-        return all(c.ready for p in pods for c in p.status.container_statuses or [] if c.name == "fasterdb-sidecar")
+def test_pods_turn_unready_without_the_primary_and_ready_again_when_it_returns() -> None:
+    from kubernetes import client
 
-    assert ready()
-    restarts_before = sum(
-        c.restart_count
-        for p in v1.list_namespaced_pod(NAMESPACE, label_selector=selector).items
-        for c in p.status.container_statuses
-    )
-    v1.delete_namespaced_pod("pg-primary-0", NAMESPACE, grace_period_seconds=0)
-    deadline = time.monotonic() + 60
-    while ready():
-        assert time.monotonic() < deadline, "sidecar stayed ready without its primary"
-        time.sleep(1)
-    deadline = time.monotonic() + 180
-    while not ready():
-        assert time.monotonic() < deadline, "sidecar did not become ready again"
-        time.sleep(2)
-    restarts_after = sum(
-        c.restart_count
-        for p in v1.list_namespaced_pod(NAMESPACE, label_selector=selector).items
-        for c in p.status.container_statuses
-    )
-    assert restarts_after == restarts_before  # unready, never restarted: liveness ignores the database
+    apps = client.AppsV1Api()
+    assert all_ready(STANDALONE) and all_ready(APPLICATION)
+    before = restarts(STANDALONE) + restarts(APPLICATION)
+
+    def scale(replicas: int) -> None:
+        apps.patch_namespaced_stateful_set_scale("pg-primary", NAMESPACE, {"spec": {"replicas": replicas}})
+
+    scale(0)
+    try:
+        # Two failed probes 5 s apart, plus the primary's own shutdown.
+        wait_until(lambda: none_ready(STANDALONE) and none_ready(APPLICATION), 90, "every pod unready")
+    finally:
+        scale(1)
+    wait_until(lambda: all_ready(STANDALONE) and all_ready(APPLICATION), 240, "every pod ready again")
+    # Unready, never restarted: liveness and startup do not depend on the database.
+    assert restarts(STANDALONE) + restarts(APPLICATION) == before

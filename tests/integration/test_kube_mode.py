@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from cli.exitcodes import Exit
 from cli.kube import across_pods, emit_across_pods
 from devtools.cluster import free_port
 from devtools.hot_standby import HotStandbyCluster
-from tests.harness import SidecarProcess, wait_for
+from tests.harness import SidecarProcess, run_cli, wait_for
 
 
 def clients(**urls: str) -> dict[str, SidecarClient]:
@@ -121,3 +122,142 @@ def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProc
     )
     assert _context_namespace(contexts, "a") == "team-a"
     assert _context_namespace(contexts, None) == "default"
+
+
+class TlsApiServer:
+    """A stand-in kube-apiserver on TLS that authenticates by client certificate, as kind's does.
+
+    It lists pods (a native-sidecar pod, a pod without the sidecar, a pending one) and proxies
+    ``/pods/<pod>:<port>/proxy/...`` to the real sidecar; a request without a client certificate
+    is ``system:anonymous`` and gets the API server's 403.
+    """
+
+    def __init__(self, sidecar_url: str) -> None:
+        import http.server
+        import ssl
+        import threading
+        import urllib.request
+
+        import trustme
+
+        self.ca = trustme.CA()
+        self.server_cert = self.ca.issue_cert("127.0.0.1")
+        self.client_cert = self.ca.issue_cert(
+            "kubernetes-admin", common_name="kubernetes-admin", organization_name="system:masters"
+        )
+        self.users: list[str] = []
+        users = self.users
+        pods = {
+            "apiVersion": "v1",
+            "kind": "PodList",
+            "metadata": {},
+            "items": [
+                _pod("shop-7d9-abc", "Running", native=True),
+                _pod("no-sidecar", "Running", native=None),
+                _pod("shop-7d9-pending", "Pending", native=True),
+            ],
+        }
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                cert = self.connection.getpeercert()  # type: ignore[attr-defined]
+                user = dict(x[0] for x in cert["subject"])["commonName"] if cert else "system:anonymous"
+                users.append(user)
+                if user == "system:anonymous":
+                    return self.reply(403, {"kind": "Status", "message": 'pods is forbidden: User "system:anonymous"'})
+                path = self.path
+                if path.startswith("/api/v1/namespaces/apps/pods?"):
+                    return self.reply(200, pods)
+                prefix = "/api/v1/namespaces/apps/pods/shop-7d9-abc:8080/proxy"
+                if not path.startswith(prefix):
+                    return self.reply(404, {"kind": "Status", "message": "not found"})
+                try:
+                    upstream = urllib.request.urlopen(sidecar_url + path[len(prefix) :], timeout=5)
+                    status, body = upstream.status, upstream.read()
+                except urllib.error.HTTPError as exc:
+                    status, body = exc.code, exc.read()
+                self.reply(status, body)
+
+            def reply(self, status: int, body: object) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server_cert.configure_cert(context)
+        self.ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_OPTIONAL  # like kube-apiserver: no certificate = anonymous
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def kubeconfig(self, path: Path, *, client_cert: bool = True) -> Path:
+        """A kubeconfig for this server with the CA and (optionally) the admin's client certificate."""
+        import base64
+
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode()
+
+        user: dict[str, str] = {}
+        if client_cert:
+            user = {
+                "client-certificate-data": b64(self.client_cert.cert_chain_pems[0].bytes()),
+                "client-key-data": b64(self.client_cert.private_key_pem.bytes()),
+            }
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "standin",
+                    "cluster": {"server": self.url, "certificate-authority-data": b64(self.ca.cert_pem.bytes())},
+                }
+            ],
+            "users": [{"name": "admin", "user": user}],
+            "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "admin", "namespace": "apps"}}],
+            "current-context": "standin",
+        }
+        path.write_text(json.dumps(config))
+        return path
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def _pod(name: str, phase: str, *, native: bool | None) -> dict[str, object]:
+    sidecar = {
+        "name": "fasterdb-sidecar",
+        "image": "fasterdb-sidecar",
+        "ports": [{"name": "fasterdb-http", "containerPort": 8080}],
+    }
+    app = {"name": "app", "image": "shop", "ports": [{"name": "http", "containerPort": 9000}]}
+    spec: dict[str, object] = {"containers": [app]}
+    if native:
+        spec["initContainers"] = [dict(sidecar, restartPolicy="Always")]
+    return {"metadata": {"name": name, "namespace": "apps"}, "spec": spec, "status": {"phase": phase}}
+
+
+def test_kube_authenticates_with_the_kubeconfigs_client_certificate(sidecar: SidecarProcess, tmp_path: Path) -> None:
+    server = TlsApiServer(sidecar.url)
+    try:
+        kubeconfig = str(server.kubeconfig(tmp_path / "config"))
+        result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": kubeconfig})
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        pods = json.loads(result.stdout)["pods"]
+        # Only the running pod with a fasterdb-sidecar container (here a native sidecar) is asked.
+        assert [p["pod"] for p in pods] == ["shop-7d9-abc"] and pods[0]["result"]["primary"]["ok"] is True
+        assert set(server.users) == {"kubernetes-admin"}  # the pod-proxy requests too, not anonymous
+
+        # Without a client certificate the same request is anonymous: one clear line, UNKNOWN.
+        anonymous = str(server.kubeconfig(tmp_path / "anon", client_cert=False))
+        result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": anonymous})
+        assert result.returncode == 3 and "HTTP 403" in result.stderr and len(result.stderr.splitlines()) == 1
+    finally:
+        server.close()

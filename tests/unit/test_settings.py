@@ -59,6 +59,37 @@ def test_file_variants(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # ty
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "t" * 32
 
 
+def test_optional_secret_files_a_kubernetes_secret_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A Secret volume projects only the keys the Secret has: the optional ones may be missing.
+    (tmp_path / "primary-dsn").write_text(DSN)
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN_FILE", str(tmp_path / "primary-dsn"))
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS_FILE", str(tmp_path / "replica-dsns"))
+    monkeypatch.setenv("FASTERDB_ADMIN_TOKEN_FILE", str(tmp_path / "admin-token"))
+    s = load_settings()
+    assert s.replica_dsns == [] and s.admin_token is None
+    # A directory that does not exist is a mistake, not a missing key; so is a missing primary.
+    monkeypatch.setenv("FASTERDB_ADMIN_TOKEN_FILE", str(tmp_path / "typo" / "admin-token"))
+    with pytest.raises(ConfigError, match="FASTERDB_ADMIN_TOKEN_FILE: cannot read"):
+        load_settings()
+    monkeypatch.delenv("FASTERDB_ADMIN_TOKEN_FILE")
+    (tmp_path / "primary-dsn").unlink()
+    with pytest.raises(ConfigError, match="FASTERDB_PRIMARY_DSN_FILE: cannot read"):
+        load_settings()
+
+
+def test_drain_settings_keep_fractions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    s = load_settings()
+    assert (s.drain_min_seconds, s.shutdown_timeout, s.startup_require_primary) == (0, 10, False)
+    monkeypatch.setenv("FASTERDB_SHUTDOWN_TIMEOUT", "0.5")
+    monkeypatch.setenv("FASTERDB_DRAIN_MIN_SECONDS", "2.25")
+    s = load_settings()
+    assert (s.shutdown_timeout, s.drain_min_seconds) == (0.5, 2.25)
+    monkeypatch.setenv("FASTERDB_DRAIN_MIN_SECONDS", "-1")
+    with pytest.raises(ConfigError, match="FASTERDB_DRAIN_MIN_SECONDS"):
+        load_settings()
+
+
 @pytest.mark.parametrize(
     ("env", "needle"),
     [

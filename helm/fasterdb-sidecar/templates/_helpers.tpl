@@ -43,8 +43,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The namespace of every object: namespaceOverride, else the release's. */}}
+{{- define "fasterdb-sidecar.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The image: repository@digest when a digest is set (immutable), else repository:tag. */}}
 {{- define "fasterdb-sidecar.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret holding the DSNs (and the admin token): the user's, or the one this chart renders. */}}
@@ -64,7 +74,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if le (float64 .Values.probes.readiness.timeoutSeconds) (float64 .Values.health.timeout) }}
 {{- fail "fasterdb-sidecar: probes.readiness.timeoutSeconds must be larger than health.timeout, or kubelet gives up before the sidecar answers" }}
 {{- end }}
-{{- if le (int .Values.terminationGracePeriodSeconds) (add .Values.lifecycle.preStopSleepSeconds .Values.lifecycle.shutdownTimeoutSeconds | int) }}
-{{- fail "fasterdb-sidecar: terminationGracePeriodSeconds must exceed lifecycle.preStopSleepSeconds + lifecycle.shutdownTimeoutSeconds" }}
+{{- if .Values.standalone.enabled }}
+{{- $drain := addf (include "fasterdb-sidecar.drainMinSeconds" .) .Values.lifecycle.shutdownTimeoutSeconds 2 }}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) $drain }}
+{{- fail (printf "fasterdb-sidecar: terminationGracePeriodSeconds must exceed lifecycle.drainMinSeconds + lifecycle.shutdownTimeoutSeconds + 2 (%g), or the kubelet kills the sidecar before it drains" $drain) }}
+{{- end }}
+{{- end }}
+{{- $_ := include "fasterdb-sidecar.mode" . }}
+{{- if and .Values.rbac.create (not .Values.rbac.subjects) }}
+{{- fail "fasterdb-sidecar: rbac.create needs rbac.subjects (who may use fasterdb-admin --kube), e.g. a ServiceAccount or a Group" }}
 {{- end }}
 {{- end }}
