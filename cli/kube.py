@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -67,8 +68,8 @@ def ssl_context(configuration: Any) -> ssl.SSLContext:
     return context
 
 
-def discover(target: KubeTarget) -> dict[str, SidecarClient]:
-    """The running pods matching the selector, each with a client through the pod proxy."""
+def connect(target: KubeTarget) -> tuple[Any, str]:
+    """The kubernetes client module, configured (kubeconfig or in-cluster), and the namespace to use."""
     try:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
@@ -91,14 +92,25 @@ def discover(target: KubeTarget) -> dict[str, SidecarClient]:
         except ConfigException:
             raise CliError("no Kubernetes configuration: no kubeconfig and not running in a cluster") from None
         namespace = target.namespace or _incluster_namespace()
+    return client, namespace
+
+
+def _api_error(what: str, exc: Exception) -> CliError:
+    status = getattr(exc, "status", None)
+    if not status:
+        return CliError(f"cannot {what}: {type(exc).__name__}")
+    hint = {401: " (not authenticated)", 403: " (forbidden: see the chart's rbac.create)", 404: " (not found)"}
+    return CliError(f"cannot {what}: HTTP {status}{hint.get(status, '')}")
+
+
+def discover(target: KubeTarget) -> dict[str, SidecarClient]:
+    """The running pods matching the selector, each with a client through the pod proxy."""
+    client, namespace = connect(target)
     api = client.CoreV1Api()
     try:
         pods = api.list_namespaced_pod(namespace, label_selector=target.selector, _request_timeout=target.timeout)
     except Exception as exc:
-        status = getattr(exc, "status", None)
-        raise CliError(
-            f"cannot list pods in namespace {namespace}: {'HTTP ' + str(status) if status else type(exc).__name__}"
-        ) from None
+        raise _api_error(f"list pods in namespace {namespace}", exc) from None
     configuration = client.Configuration.get_default_copy()
     clients = {}
     for pod in pods.items:
@@ -205,3 +217,63 @@ def run_across_pods(
             client.close()
     emit_across_pods(results, output, table, nagios, as_json)
     return code
+
+
+@dataclass(frozen=True)
+class DeploymentFleet:
+    """What a Deployment may run at most: its replicas or its autoscaler's maximum, plus the surge."""
+
+    name: str
+    replicas: int
+    hpa_max: int | None
+    surge: int
+    selector: str
+
+    @property
+    def pods(self) -> int:
+        """Pods at most outside a rollout."""
+        return max(self.replicas, self.hpa_max or 0)
+
+
+def _surge(strategy: Any, pods: int) -> int:
+    """maxSurge of a RollingUpdate (an int or a percentage, rounded up; default 25 %); 0 for Recreate."""
+    if strategy is not None and strategy.type == "Recreate":
+        return 0
+    value = getattr(getattr(strategy, "rolling_update", None), "max_surge", None)
+    if value is None:
+        value = "25%"
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.endswith("%") and text[:-1].isdigit():
+        return -(-pods * int(text[:-1]) // 100)  # ceiling, as the Deployment controller rounds
+    if text.isdigit():
+        return int(text)
+    raise CliError(f"the Deployment's maxSurge {text!r} is neither a number nor a percentage")
+
+
+def deployment_fleet(target: KubeTarget, name: str) -> DeploymentFleet:
+    """Read Deployment ``name``, its maxSurge and the HorizontalPodAutoscaler that scales it."""
+    client, namespace = connect(target)
+    try:
+        deployment = client.AppsV1Api().read_namespaced_deployment(name, namespace, _request_timeout=target.timeout)
+    except Exception as exc:
+        raise _api_error(f"read Deployment {name} in namespace {namespace}", exc) from None
+    try:
+        hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(
+            namespace, _request_timeout=target.timeout
+        )
+    except Exception as exc:
+        raise _api_error(f"list HorizontalPodAutoscalers in namespace {namespace}", exc) from None
+    hpa_max = None
+    for hpa in hpas.items:
+        ref = hpa.spec.scale_target_ref
+        if ref.kind == "Deployment" and ref.name == name:
+            hpa_max = int(hpa.spec.max_replicas)
+    replicas = int(deployment.spec.replicas if deployment.spec.replicas is not None else 1)
+    labels = (deployment.spec.selector.match_labels or {}) if deployment.spec.selector else {}
+    if not labels:
+        raise CliError(f"Deployment {name} selects its pods without matchLabels; ask a sidecar with --url instead")
+    pods = max(replicas, hpa_max or 0)
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return DeploymentFleet(name, replicas, hpa_max, _surge(deployment.spec.strategy, pods), selector)

@@ -12,17 +12,28 @@ from cli.client import CliError
 from cli.commands import accounts, db, jobs
 from cli.commands import health as health_cmd
 from cli.commands import replicas as replicas_cmd
+from cli.commands.activity import activity
+from cli.commands.budget import budget
 from cli.commands.health import health
 from cli.commands.inject import inject
 from cli.commands.pools import pool_stats
 from cli.commands.replicas import check_replicas
+from cli.commands.slots import slots
 from cli.commands.transfer import transfer
+from cli.commands.wraparound import wraparound
 from cli.exitcodes import Exit
 from cli.nagios import status_line
 from cli.output import diagnose
 
 # The service name of each command's Nagios line (also for its UNKNOWN line on any failure).
-NAGIOS_SERVICES = {"health": health_cmd.SERVICE, "check-replicas": replicas_cmd.SERVICE}
+NAGIOS_SERVICES = {
+    "health": health_cmd.SERVICE,
+    "check-replicas": replicas_cmd.SERVICE,
+    "activity": "ACTIVITY",
+    "slots": "SLOTS",
+    "wraparound": "WRAPAROUND",
+    "budget": "BUDGET",
+}
 
 
 class AdminGroup(TyperGroup):
@@ -104,6 +115,10 @@ def _root() -> None:
 app.command("health")(health)
 app.command("check-replicas")(check_replicas)
 app.command("pool-stats")(pool_stats)
+app.command("activity")(activity)
+app.command("slots")(slots)
+app.command("wraparound")(wraparound)
+app.command("budget")(budget)
 app.command("transfer")(transfer)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")

@@ -8,6 +8,7 @@ from FasterAPI import Faster, HTTPException, RequestValidationError
 
 from service import __version__
 from service.auth import AdminAuth
+from service.catalog import Catalog
 from service.collector import SidecarCollector
 from service.db.pool import Databases, ManagedPool, PoolConfig
 from service.errors import ServiceError
@@ -28,7 +29,7 @@ from service.pool_health import PoolHealth
 from service.readiness import Startup
 from service.refresher import Refresher
 from service.replica_lag import LagMeter, Thresholds
-from service.routes import accounts, admin, docs, health, jobs, metrics, pools, replicas, transfers
+from service.routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, transfers
 from service.settings import Settings
 
 log = logging.getLogger("fasterdb.app")
@@ -49,6 +50,7 @@ class Sidecar:
             connect_timeout=settings.connect_timeout,
             acquire_timeout=settings.acquire_timeout,
             max_inactive_connection_lifetime=settings.max_inactive_connection_lifetime,
+            monitor_statement_timeout=settings.health_timeout,
         )
         self.databases = Databases(
             ManagedPool("primary", "primary", settings.primary_dsn, config),
@@ -61,6 +63,7 @@ class Sidecar:
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
 
+        self.catalog = Catalog(self.databases, self.health.deadline, settings.catalog_cache_ttl)
         self.auth = AdminAuth(settings.admin_token)
         self.ledger = Ledger(
             self.databases,
@@ -121,7 +124,8 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
     pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.lifecycle.draining)
-    metrics.register(api, sidecar.collector)
+    metrics.register(api, sidecar.collector, sidecar.catalog)
+    db.register(api, sidecar.catalog, sidecar.auth, settings.pool_max_size)
     admin.register(api, sidecar.ledger)
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)

@@ -35,3 +35,14 @@ class AdminAuth:
             raise Unauthorized("this endpoint needs the header 'Authorization: Bearer <admin token>'")
         if not hmac.compare_digest(presented.strip().encode(), self._token):
             raise Unauthorized("the bearer token is not valid", code="invalid_token")
+
+    def identifies(self, request: Request) -> bool:
+        """Whether the request carries the admin token (optional here: absent is False, wrong is 401).
+
+        For endpoints that show more to an operator (user names, client addresses) but serve
+        everyone the rest.
+        """
+        if not request.headers.get("authorization"):
+            return False
+        self.check(request)
+        return True

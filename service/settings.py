@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     max_inactive_connection_lifetime: Annotated[float, Field(ge=0, le=86400)] = 300.0
     health_timeout: Annotated[float, Field(ge=0.05, le=60)] = 1.0
     health_cache_ttl: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # Seconds one catalog view (/db/*, the fasterdb_pg_* metrics) serves every caller.
+    catalog_cache_ttl: Annotated[float, Field(ge=0, le=3600)] = 5.0
     max_lag_bytes: ByteSize = 16 * 1024**2
     max_lag_seconds: Annotated[float, Field(ge=0, le=86400)] = 10.0
     admin_token: SecretStr | None = None

@@ -103,25 +103,56 @@ def frozen(node: Node) -> Iterator[None]:
                 pass
 
 
-@contextmanager
-def row_locked(pg: TempCluster, table: str, row_id: int) -> Iterator[None]:
-    """A psql session that holds ``FOR UPDATE`` on one row until the block ends (then rolls back)."""
-    command = [str(pg.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
-    command += ["-p", str(pg.primary.port), "-U", ADMIN_USER, "-d", DATABASE, "-f", "-"]
-    env = dict(os.environ, PGPASSFILE=str(pg.passfile), PGCONNECT_TIMEOUT="5")
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        proc.stdin.write(f"BEGIN;\nSELECT 'locked' FROM {table} WHERE id = {int(row_id)} FOR UPDATE;\n")
-        proc.stdin.flush()
-        if proc.stdout.readline().strip() != "locked":
-            raise ClusterError(f"could not lock {table} row {row_id}")
-        yield
-    finally:
+class Session:
+    """A psql session of its own (as the admin user) that stays open: its pid, and what it is told.
+
+    ``ask`` sends statements and waits for one line of output; ``send`` does not wait (for a
+    statement that blocks, such as a lock wait). Closing rolls back whatever is open.
+    """
+
+    def __init__(self, pg: TempCluster, application: str = "fasterdb-test") -> None:
+        command = [str(pg.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
+        command += ["-p", str(pg.primary.port), "-U", ADMIN_USER, "-d", DATABASE, "-f", "-"]
+        env = dict(os.environ, PGPASSFILE=str(pg.passfile), PGCONNECT_TIMEOUT="5", PGAPPNAME=application)
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in, self._out = self.proc.stdin, self.proc.stdout
+        self.pid = int(self.ask("SELECT pg_backend_pid();"))
+
+    def send(self, statements: str) -> None:
+        """Send without waiting for an answer."""
+        self._in.write(statements.rstrip() + "\n")
+        self._in.flush()
+
+    def ask(self, statements: str) -> str:
+        """Send, then read one line of output (the statements must print exactly one)."""
+        self.send(statements)
+        line = self._out.readline()
+        if not line:
+            raise ClusterError(f"the psql session ended: {statements!r}")
+        return line.strip()
+
+    def close(self) -> None:
+        """Roll back and end the session (killed if it does not end in time)."""
         try:
-            proc.stdin.write("ROLLBACK;\n")
-            proc.stdin.close()
-            proc.wait(10)
+            self.send("ROLLBACK;")
+            self._in.close()
+            self.proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def row_locked(pg: TempCluster, table: str, row_id: int) -> Iterator[Session]:
+    """A session that holds ``FOR UPDATE`` on one row until the block ends (then rolls back)."""
+    with Session(pg, "fasterdb-test/locker") as session:
+        if session.ask(f"BEGIN; SELECT 'locked' FROM {table} WHERE id = {int(row_id)} FOR UPDATE;") != "locked":
+            raise ClusterError(f"could not lock {table} row {row_id}")
+        yield session

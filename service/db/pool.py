@@ -47,6 +47,9 @@ class PoolConfig:
     acquire_timeout: float = 5.0
     max_inactive_connection_lifetime: float = 300.0
     retry_max_delay: float = 5.0
+    # The monitor connection's server-side statement_timeout: its checks and catalog queries are
+    # cut off by the health deadline on both sides, so the server never works on for nobody.
+    monitor_statement_timeout: float = 30.0
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -196,7 +199,7 @@ class ManagedPool:
                     server_settings={
                         # "/monitor": the name operators already filter on in pg_stat_activity.
                         "application_name": f"{self.application_name}/monitor",
-                        "statement_timeout": str(int(self.config.command_timeout * 1000)),
+                        "statement_timeout": str(max(1, int(self.config.monitor_statement_timeout * 1000))),
                     },
                 )
                 self._check_conn = conn

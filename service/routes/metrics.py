@@ -6,6 +6,8 @@ from FasterAPI import Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from service.catalog import Catalog
+from service.catalog_metrics import CatalogCollector
 from service.collector import SidecarCollector
 from service.http.api import Api, Call, Operation, Reply
 
@@ -28,14 +30,16 @@ METRICS = Operation(
 )
 
 
-def register(api: Api, collector: SidecarCollector) -> None:
+def register(api: Api, collector: SidecarCollector, catalog: Catalog) -> None:
     """The /metrics endpoint over a registry of our own (no global state)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    registry.register(CatalogCollector(catalog))
 
     @api.route(METRICS)
     async def metrics(call: Call) -> Response:
-        """Every metric, built from memory; never queries the database."""
+        """Every metric, built from memory after one catalog round per TTL (the fasterdb_pg_* views)."""
+        await catalog.refresh()
         encoder, content_type = choose_encoder(call.request.headers.get("accept", ""))
         # The content type is set verbatim: the framework would append a second charset to it
         # (Prometheus 3 rejects a scrape whose Content-Type carries two).

@@ -11,6 +11,7 @@ BENCHMARKS = [
     "tests.bench.bench_replicas",
     "tests.bench.bench_pools",
     "tests.bench.bench_transfers",
+    "tests.bench.bench_catalog",
 ]
 
 

@@ -7,6 +7,7 @@ primary.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -106,10 +107,21 @@ def test_the_service_account_may_do_nothing_else() -> None:
         ("get", "pods"): "no",
         ("create", "pods/proxy"): "no",
         ("get", "secrets"): "no",
+        ("get", "deployments.apps"): "yes",
+        ("list", "horizontalpodautoscalers.autoscaling"): "yes",
+        ("patch", "deployments.apps"): "no",
     }
     for (verb, resource), expected in allowed.items():
         answer = kubectl("auth", "can-i", verb, resource, "--as", who).stdout.strip()
         assert answer == expected, (verb, resource, answer)
+
+
+def test_budget_from_the_deployment_as_the_service_account() -> None:
+    result = admin("budget", "--kube", "--context", CLI_CONTEXT, "--deployment", "shop-example-app", "-o", "json")
+    assert result.returncode in (0, 1, 2), (result.stdout, result.stderr)
+    document = json.loads(result.stdout)
+    assert document["pods"] == 2 and document["surge"] == 1  # replicas 2, the default maxSurge 25 % rounded up
+    assert document["source"].startswith("Deployment shop-example-app: replicas 2")
 
 
 def test_a_transfer_through_a_port_forward() -> None:

@@ -230,9 +230,13 @@ def test_a_job_submitted_right_after_real_lag_appears_is_throttled(
     with SidecarProcess(env) as sidecar:
         prepare(sidecar)
         assert sidecar.get("/health/replicas").status_code == 200  # a caught-up snapshot, cached for 60 s
+        measured = time.monotonic()
         faults.pause_replay(pg, replica)
         try:
             faults.write_wal(pg, 4)
+            # The gate takes a measurement up to FASTERDB_JOB_LAG_MAX_AGE (0.25 s) old: make sure the
+            # caught-up one is older than that (on a fast machine the WAL is written sooner).
+            time.sleep(max(0.0, measured + 0.3 - time.monotonic()))
             job_id = submit(sidecar, items(200), batch_size=50)  # at once: no wait for any cache
             throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
             assert throttled["applied"] == 0 and "replica replica-1 lags" in throttled["throttle_reason"]

@@ -168,6 +168,10 @@ class TlsApiServer:
                 path = self.path
                 if path.startswith("/api/v1/namespaces/apps/pods?"):
                     return self.reply(200, pods)
+                if path.startswith("/apis/apps/v1/namespaces/apps/deployments/shop"):
+                    return self.reply(200, DEPLOYMENT)
+                if path.startswith("/apis/autoscaling/v2/namespaces/apps/horizontalpodautoscalers"):
+                    return self.reply(200, HPAS)
                 prefix = "/api/v1/namespaces/apps/pods/shop-7d9-abc:8080/proxy"
                 if not path.startswith(prefix):
                     return self.reply(404, {"kind": "Status", "message": "not found"})
@@ -231,6 +235,37 @@ class TlsApiServer:
         self.httpd.shutdown()
 
 
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "shop", "namespace": "apps"},
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "shop"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+        "template": {"metadata": {"labels": {"app": "shop"}}, "spec": {"containers": [{"name": "a", "image": "b"}]}},
+    },
+}
+HPAS = {
+    "apiVersion": "autoscaling/v2",
+    "kind": "HorizontalPodAutoscalerList",
+    "metadata": {},
+    "items": [
+        {
+            "metadata": {"name": "other", "namespace": "apps"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "other"}, "maxReplicas": 50},
+        },
+        {
+            "metadata": {"name": "shop", "namespace": "apps"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop"},
+                "maxReplicas": 6,
+            },
+        },
+    ],
+}
+
+
 def _pod(name: str, phase: str, *, native: bool | None) -> dict[str, object]:
     sidecar = {
         "name": "fasterdb-sidecar",
@@ -259,5 +294,22 @@ def test_kube_authenticates_with_the_kubeconfigs_client_certificate(sidecar: Sid
         anonymous = str(server.kubeconfig(tmp_path / "anon", client_cert=False))
         result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": anonymous})
         assert result.returncode == 3 and "HTTP 403" in result.stderr and len(result.stderr.splitlines()) == 1
+    finally:
+        server.close()
+
+
+def test_budget_reads_the_deployment_its_surge_and_its_autoscaler(sidecar: SidecarProcess, tmp_path: Path) -> None:
+    server = TlsApiServer(sidecar.url)
+    try:
+        kubeconfig = str(server.kubeconfig(tmp_path / "config"))
+        result = run_cli("budget", "--kube", "--deployment", "shop", "-o", "json", env={"KUBECONFIG": kubeconfig})
+        assert result.returncode in (0, 1, 2), result.stderr
+        document = json.loads(result.stdout)
+        # The HPA's maximum (6) beats the replicas (3); maxSurge 25 % of 6 rounds up to 2.
+        assert (document["pods"], document["surge"]) == (6, 2)
+        assert document["source"] == "Deployment shop: replicas 3, HPA max 6 (asked pod shop-7d9-abc)"
+        assert document["fleet"] == 8 * document["per_pod"]
+        usage = run_cli("budget", "--kube", "--pods", "3", "--deployment", "shop", env={"KUBECONFIG": kubeconfig})
+        assert usage.returncode == 3 and "usage error" in usage.stderr
     finally:
         server.close()

@@ -1,0 +1,181 @@
+"""``fasterdb-admin budget``: will the fleet's pools exhaust the primary's max_connections? (/db/budget)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Group
+from rich.text import Text
+
+from cli.client import CliError, SidecarClient
+from cli.exitcodes import Exit
+from cli.nagios import Range, perfdata, status_line
+from cli.options import Target, sidecar_options
+from cli.output import CheckOutput, emit, make_table, state_style
+from service.schemas import BudgetBody
+
+SERVICE = "BUDGET"
+CODES = {"ok": Exit.OK, "warning": Exit.WARNING, "critical": Exit.CRITICAL}
+# The verdict's ratio thresholds, as the sidecar applies them (service.budget).
+WARN, CRIT = Range.above(0.8), Range.above(1.0)
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """The sidecar's answer, where the pod counts came from, and the verdict."""
+
+    body: BudgetBody
+    source: str
+    code: Exit
+
+
+def fetch(
+    client: SidecarClient, pods: int, surge: int, app_pool_max: int, app_name: str | None, source: str
+) -> tuple[Exit, BudgetCheck]:
+    """Ask /db/budget for this fleet."""
+    reply = client.get("/db/budget", pods=pods, surge=surge, app_pool_max=app_pool_max, app_name=app_name)
+    if reply.status != 200:
+        raise CliError(f"/db/budget: {reply.error_message}", Exit.CRITICAL if reply.status == 503 else Exit.UNKNOWN)
+    body = reply.decode(BudgetBody)
+    code = CODES[body.status]
+    return code, BudgetCheck(body, source, code)
+
+
+def summary(check: BudgetCheck) -> str:
+    """One line: required against usable, and what to set."""
+    b = check.body
+    line = (
+        f"{b.required} of {b.usable} usable connections ({b.ratio:.0%}): ({b.pods}+{b.surge} pods) x {b.per_pod} "
+        f"+ {b.others} others"
+    )
+    if check.code is not Exit.OK:
+        sized = "the application's pool max" if b.app_pool_max else "FASTERDB_POOL_MAX_SIZE"
+        line += f"; set {sized} to at most {b.recommended_pool_max}" if b.recommended_pool_max else "; nothing fits"
+    return line
+
+
+def nagios_line(check: BudgetCheck) -> str:
+    """``BUDGET <STATE> - summary | perfdata``."""
+    b = check.body
+    perf = [
+        perfdata("required", b.required, "", None, None, 0, b.usable),
+        perfdata("ratio", b.ratio, "", WARN, CRIT, 0),
+        perfdata("others", b.others),
+    ]
+    return status_line(SERVICE, check.code, summary(check), perf)
+
+
+def table(check: BudgetCheck) -> Group:
+    """The sum, the verdict and the guidance."""
+    b = check.body
+    rows = [
+        ["pods (at most)", b.pods, check.source],
+        ["surge (rolling update)", b.surge, ""],
+        [
+            "per pod",
+            b.per_pod,
+            f"sidecar pool {b.pool_max} + its monitor connection 1 + application pool {b.app_pool_max}",
+        ],
+        ["fleet", b.fleet, "(pods + surge) x per pod"],
+        ["others now connected", b.others, "client backends that are not the fleet's"],
+        ["required", b.required, ""],
+        [
+            "usable",
+            b.usable,
+            f"max_connections {b.max_connections} - reserved "
+            f"{b.superuser_reserved_connections} (superuser) - {b.reserved_connections} (pg_use_reserved_connections)",
+        ],
+        [
+            "ratio",
+            Text(f"{b.ratio:.1%}", style=state_style(check.code.name)),
+            "warning above 80 %, critical above 100 %",
+        ],
+        ["recommended pool max", b.recommended_pool_max, "keeps the fleet at or below 80 % of usable"],
+    ]
+    guidance = make_table(
+        "pool max by workload (guidance)",
+        ["workload", "pool max per pod", "why"],
+        [[g.workload, g.pool_max, g.why] for g in b.guidance],
+    )
+    return Group(
+        Text(f"connection budget: {check.code.name} - {summary(check)}", style=state_style(check.code.name)),
+        make_table(None, ["", "connections", "from"], rows),
+        guidance,
+    )
+
+
+def as_json(check: object) -> object:
+    """The sidecar's body plus the verdict and where the pod counts came from."""
+    if not isinstance(check, BudgetCheck):
+        return check
+    document: dict[str, Any] = msgspec.to_builtins(check.body)
+    document["check"], document["source"] = check.code.name, check.source
+    return document
+
+
+@sidecar_options(output=CheckOutput, kube=True)
+def budget(
+    target: Target,
+    pods: Annotated[
+        int | None,
+        typer.Option("--pods", min=1, max=100000, help="Pods at most (e.g. the autoscaler's maximum)."),
+    ] = None,
+    surge: Annotated[
+        int | None, typer.Option("--surge", min=0, max=100000, help="Extra pods during a rolling update.")
+    ] = None,
+    app_pool_max: Annotated[
+        int, typer.Option("--app-pool-max", min=0, max=10000, help="The application's own pool max per pod.")
+    ] = 0,
+    app_name: Annotated[
+        str | None,
+        typer.Option(
+            "--app-name",
+            metavar="PREFIX",
+            help="application_name prefix of the application's connections (not counted as others).",
+        ),
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option("--deployment", metavar="NAME", help="--kube: read pods, maxSurge and the HPA from it."),
+    ] = None,
+) -> Exit:
+    """Connections the fleet may open against the primary's usable ones: OK, WARNING > 80 %, CRITICAL > 100 %.
+
+    Per pod: the sidecar's pool max, its monitor connection and --app-pool-max. With --kube and
+    --deployment, pods, surge and the autoscaler's maximum come from the cluster.
+    Example: fasterdb-admin budget --pods 12 --surge 3 --app-pool-max 10
+    """
+    if target.kube is not None:
+        from cli.kube import deployment_fleet, discover
+
+        if deployment is None:
+            raise typer.BadParameter("--kube needs --deployment NAME", param_hint="--deployment")
+        if pods is not None or surge is not None:
+            raise typer.BadParameter("comes from the Deployment with --kube", param_hint="--pods/--surge")
+        fleet = deployment_fleet(target.kube, deployment)
+        source = f"Deployment {fleet.name}: replicas {fleet.replicas}" + (
+            f", HPA max {fleet.hpa_max}" if fleet.hpa_max is not None else ""
+        )
+        clients = discover(replace(target.kube, selector=fleet.selector))
+        name, client = sorted(clients.items())[0]
+        source += f" (asked pod {name})"
+        try:
+            code, check = fetch(client, fleet.pods, fleet.surge, app_pool_max, app_name, source)
+        finally:
+            for each in clients.values():
+                each.close()
+    else:
+        if deployment is not None:
+            raise typer.BadParameter("needs --kube", param_hint="--deployment")
+        client = target.client()
+        try:
+            code, check = fetch(
+                client, pods or 1, surge or 0, app_pool_max, app_name, "--pods" if pods else "default 1"
+            )
+        finally:
+            client.close()
+    emit(check, target.output, table, nagios_line, as_json)
+    return code

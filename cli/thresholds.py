@@ -1,0 +1,64 @@
+"""Threshold options with units: durations (``90``, ``90s``, ``5m``, ``1h``), sizes (``10GB``), ratios.
+
+Each parser is a Typer-friendly function: a bad value is a usage error (exit 3) naming the option.
+"""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from service.sizes import SizeError, parse_size
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?", re.ASCII | re.IGNORECASE)
+_UNIT = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``1.5m``, ``5m``, ``1h``, ``1d``; ValueError otherwise."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration (examples: 90, 90s, 5m, 1h)")
+    unit = match.group(2).lower() if match.group(2) else None
+    return float(match.group(1)) * _UNIT[unit]
+
+
+def duration(value: str | None, option: str) -> float | None:
+    """An optional duration option, or a usage error."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def size(value: str | None, option: str) -> int | None:
+    """An optional size option (PostgreSQL units, 1024-based), or a usage error."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except SizeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def ordered(warning: float | None, critical: float | None, warn_option: str, crit_option: str) -> None:
+    """A usage error when a warning threshold is beyond its critical one (for 'alert above')."""
+    if warning is not None and critical is not None and warning > critical:
+        raise typer.BadParameter(f"must not be larger than {crit_option}", param_hint=warn_option)
+
+
+def human_seconds(seconds: float | None) -> str:
+    """``4.2s``, ``6m12s``, ``2h05m``, ``3d4h`` ('-' when unknown)."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600}h"

@@ -1,0 +1,133 @@
+"""The database view's cost: /db/activity with 500 backends, and many sidecars scraping at once.
+
+1. /db/activity with 500 client backends open (some idle in transaction, a few waiting for a lock),
+   catalog cache off, beside a bare `SELECT count(*) FROM pg_stat_activity` over its own connection
+   in the same run: how much the whole view (one statement, JSON, summary, HTTP) costs.
+2. N sidecars against one primary, each scraped /metrics and asked /db/* as fast as possible for a
+   few seconds: catalog statements counted by pg_stat_statements against the ceiling of one per
+   view per sidecar per TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+
+from devtools.cluster import TempCluster
+from tests.bench.common import median
+from tests.harness import SidecarProcess
+
+BACKENDS = 500
+SIDECARS = 4
+TTL = 1.0
+SECONDS = 5.0
+
+
+async def _open_backends(
+    dsn: str,
+) -> tuple[list[asyncpg.Connection], asyncpg.Connection, list[asyncio.Future[str]]]:
+    conns: list[asyncpg.Connection] = []
+    for start in range(0, BACKENDS, 50):
+        batch = [
+            asyncpg.connect(dsn, server_settings={"application_name": f"load-{(start + i) % 7}"})
+            for i in range(min(50, BACKENDS - start))
+        ]
+        conns += await asyncio.gather(*batch)
+    await conns[0].execute(
+        "CREATE TABLE IF NOT EXISTS bench_lock (id int PRIMARY KEY); "
+        "INSERT INTO bench_lock VALUES (1) ON CONFLICT DO NOTHING"
+    )
+    for conn in conns[:20]:  # idle in transaction
+        await conn.execute("BEGIN; SELECT 1")
+    holder = conns[20]
+    await holder.execute("BEGIN; SELECT * FROM bench_lock WHERE id = 1 FOR UPDATE")
+    # Waiting for the lock until the holder rolls back.
+    waiters = [asyncio.ensure_future(c.execute("UPDATE bench_lock SET id = 1 WHERE id = 1")) for c in conns[21:25]]
+    await asyncio.sleep(0.5)
+    return conns, holder, waiters
+
+
+def _activity_cost(pg: TempCluster) -> None:
+    env = {"FASTERDB_PRIMARY_DSN": pg.dsn(), "FASTERDB_CATALOG_CACHE_TTL": "0", "FASTERDB_HEALTH_TIMEOUT": "5"}
+
+    async def run() -> tuple[list[float], list[float], dict[str, object]]:
+        conns, holder, waiters = await _open_backends(pg.dsn())
+        bare = await asyncpg.connect(pg.dsn())
+        with SidecarProcess(env) as sidecar:
+            async with httpx.AsyncClient(base_url=sidecar.url, timeout=10) as http:
+                body = (await http.get("/db/activity")).json()
+                view, plain = [], []
+                for _ in range(30):  # alternating, so drift affects both alike
+                    started = time.perf_counter()
+                    assert (await http.get("/db/activity")).status_code == 200
+                    view.append((time.perf_counter() - started) * 1000)
+                    started = time.perf_counter()
+                    await bare.fetchval("SELECT count(*) FROM pg_stat_activity")
+                    plain.append((time.perf_counter() - started) * 1000)
+        await bare.close()
+        await holder.execute("ROLLBACK")
+        await asyncio.gather(*waiters, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        return view, plain, body
+
+    view, plain, body = asyncio.run(run())
+    print(f"== /db/activity with {BACKENDS} client backends (catalog cache off; median of 30, alternating) ==")
+    print(
+        f"  the view seen: {body['connections']} connections, {len(body['lock_waiters'])} lock waiters, "
+        f"idle in transaction {body['by_state'].get('idle in transaction', 0)}"
+    )
+    print(f"  GET /db/activity                              {median(view):7.2f} ms")
+    print(f"  SELECT count(*) FROM pg_stat_activity, bare   {median(plain):7.2f} ms")
+    print(f"  ratio                                         {median(view) / median(plain):7.1f}x")
+
+
+def _scrape_load(pg: TempCluster) -> None:
+    env = {"FASTERDB_PRIMARY_DSN": pg.dsn(), "FASTERDB_CATALOG_CACHE_TTL": str(TTL)}
+    sidecars = [SidecarProcess(env).start() for _ in range(SIDECARS)]
+    try:
+        pg.sql(pg.primary, "SELECT pg_stat_statements_reset()")
+
+        async def hammer(url: str) -> int:
+            count = 0
+            deadline = time.monotonic() + SECONDS
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                while time.monotonic() < deadline:
+                    answers = await asyncio.gather(*(http.get(p) for p in ("/metrics", "/db/activity", "/db/slots")))
+                    assert {a.status_code for a in answers} == {200}
+                    count += len(answers)
+            return count
+
+        async def everyone() -> int:
+            return sum(await asyncio.gather(*(hammer(s.url) for s in sidecars)))
+
+        started = time.monotonic()
+        requests = asyncio.run(everyone())
+        elapsed = time.monotonic() - started
+        calls = int(
+            pg.sql(
+                pg.primary,
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%pg_stat_activity a%'",
+            )
+        )
+    finally:
+        for sidecar in sidecars:
+            sidecar.stop()
+    ceiling = SIDECARS * (int(elapsed / TTL) + 1)
+    print(f"== {SIDECARS} sidecars scraped and asked at once for {elapsed:.1f}s (catalog TTL {TTL:g}s) ==")
+    print(f"  requests answered                 {requests:7d}")
+    print(f"  activity statements on the server {calls:7d}   (ceiling: one per sidecar per TTL = {ceiling})")
+    print(f"  ratio to the ceiling              {calls / ceiling:7.2f}   (target <= 1.00)")
+
+
+def main() -> None:
+    """Run both parts."""
+    with TempCluster(extra_conf={"max_connections": str(BACKENDS + 50)}) as pg:
+        _activity_cost(pg)
+        _scrape_load(pg)
+
+
+if __name__ == "__main__":
+    main()
