@@ -86,7 +86,12 @@ class Sidecar:
         )
         self.jobs = JobRunner(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.collector = SidecarCollector(
-            self.databases, self.health, self.lag, lambda: dict(self.ledger.counts), lambda: self.worker.throttled
+            self.databases,
+            self.health,
+            self.lag,
+            lambda: dict(self.ledger.counts),
+            lambda: self.worker.throttled,
+            self.worker.seconds_without_progress,
         )
         self.lifecycle = Lifecycle()
 

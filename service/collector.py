@@ -42,12 +42,14 @@ class SidecarCollector(Collector):
         lag: LagMeter,
         transfer_counts: Callable[[], dict[str, int]] | None = None,
         job_throttle: Callable[[], str | None] | None = None,
+        job_stalled: Callable[[], float] | None = None,
     ) -> None:
         self.databases = databases
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
         self.job_throttle = job_throttle
+        self.job_stalled = job_stalled
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (called by the registry on each scrape)."""
@@ -135,6 +137,11 @@ class SidecarCollector(Collector):
         for kind in THROTTLE_KINDS:
             throttled.add_metric([kind], 1.0 if holding == kind else 0.0)
         yield throttled
+        yield GaugeMetricFamily(
+            "fasterdb_job_seconds_without_progress",
+            "Seconds since the job this sidecar holds applied a batch (throttled or failing); 0 without a job",
+            value=self.job_stalled() if self.job_stalled else 0.0,
+        )
 
         internal = CounterMetricFamily(
             "fasterdb_pool_internal_acquired",

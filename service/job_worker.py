@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ class JobWorker:
         self.lag_max_age = lag_max_age
         self.unknown_lag = unknown_lag
         self.throttled: ThrottleKind | None = None  # the kind of throttle holding a job now
+        # time.monotonic() of the held job's last progress (its claim, then each applied batch).
+        self.progress_at: float | None = None
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -146,10 +149,16 @@ class JobWorker:
         job = await run_transaction(self.databases.primary, get, internal=True)
         if job is None:
             return
+        self.progress_at = time.monotonic()
         try:
             await self._batches(job_id, job.batch_size, job.dry_run)
         finally:
             self.throttled = None
+            self.progress_at = None
+
+    def seconds_without_progress(self) -> float:
+        """How long the job this sidecar holds has gone without an applied batch (0: no job)."""
+        return 0.0 if self.progress_at is None else time.monotonic() - self.progress_at
 
     async def _batches(self, job_id: int, batch_size: int, dry_run: bool) -> None:
         primary, schema, owner = self.databases.primary, self.schema, self.owner
@@ -203,6 +212,7 @@ class JobWorker:
                 )
                 return
             errors = 0
+            self.progress_at = time.monotonic()
             self.counts.update(result.outcomes or {})
             if result.lost_lease:
                 log.info("job %d: lease lost or job cancelled; stopping", job_id)

@@ -14,7 +14,7 @@ from tests.chart.conftest import CHART, find, render, scenario_values
 # with them, and the newest schemas kubernetes-validate has.
 OLDEST, LAST_WITHOUT_NATIVE, FIRST_NATIVE = "1.25.0", "1.28.0", "1.29.0"
 NEWEST = kubernetes_validate.utils.latest_version()
-CRDS = {"ServiceMonitor"}  # not in the core schemas; checked by hand below
+CRDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}  # not in the core schemas; checked by hand
 DSN = {"database": {"primaryDsn": "postgresql://app:secret@db:5432/app"}}
 APP = {"name": "app", "image": "registry.example/shop:1.0", "ports": [{"name": "web", "containerPort": 8000}]}
 
