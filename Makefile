@@ -10,7 +10,9 @@ bootstrap:
 	@deploy/scripts/bootstrap.sh
 
 ## run: the sidecar on a throwaway local PostgreSQL primary + streaming replica, until Ctrl-C
-run: bootstrap
+## (the runtime only is installed; PORT=8081 HOST=0.0.0.0 change where it listens)
+run:
+	@FASTERDB_EXTRAS= deploy/scripts/bootstrap.sh
 	$(VENV)/bin/fasterdb-sidecar --local-cluster --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and every test (unit, integration on real PostgreSQL, chart)

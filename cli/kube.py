@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import yaml
 from rich.console import Group
 from rich.text import Text
 
@@ -84,9 +85,13 @@ def connect(target: KubeTarget) -> tuple[Any, str]:
         config.load_kube_config(config_file=kubeconfig, context=target.context)
         contexts = config.list_kube_config_contexts(config_file=kubeconfig)
         namespace = target.namespace or _context_namespace(contexts, target.context)
-    except (ConfigException, FileNotFoundError, TypeError, ValueError) as exc:
+    except (ConfigException, FileNotFoundError, TypeError, ValueError, yaml.YAMLError) as exc:
+        if isinstance(exc, yaml.YAMLError):
+            mark = getattr(exc, "problem_mark", None)
+            line = f" (line {mark.line + 1})" if mark is not None else ""
+            raise CliError(f"the kubeconfig {kubeconfig} is not valid YAML{line}") from None
         if have_kubeconfig:
-            raise CliError(f"cannot use the kubeconfig {kubeconfig}: {_first_line(exc)}") from None
+            raise CliError(f"cannot use the kubeconfig {kubeconfig}: {_kube_reason(exc, target.context)}") from None
         try:
             config.load_incluster_config()
         except ConfigException:
@@ -95,10 +100,32 @@ def connect(target: KubeTarget) -> tuple[Any, str]:
     return client, namespace
 
 
-def _api_error(what: str, exc: Exception) -> CliError:
+def _kube_reason(exc: Exception, context: str | None) -> str:
+    text = _first_line(exc)
+    if context and context in text:
+        return f"it has no context {context!r} (kubectl config get-contexts lists them)"
+    return text
+
+
+def _api_error(what: str, exc: Exception, host: str = "") -> CliError:
     status = getattr(exc, "status", None)
     if not status:
-        return CliError(f"cannot {what}: {type(exc).__name__}")
+        # urllib3's MaxRetryError and friends: say what failed to connect, in words.
+        reason = getattr(exc, "reason", None) or exc
+        text = str(reason)
+        for needle, words in (
+            ("Connection refused", "connection refused"),
+            ("timed out", "timed out"),
+            ("Name or service not known", "host not found"),
+            ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (check the kubeconfig's CA)"),
+        ):
+            if needle in text:
+                return CliError(
+                    f"cannot {what}: the Kubernetes API server {host} did not answer: {words}".replace("  ", " ")
+                )
+        return CliError(
+            f"cannot {what}: the Kubernetes API server {host} did not answer ({type(exc).__name__})".replace("  ", " ")
+        )
     hint = {401: " (not authenticated)", 403: " (forbidden: see the chart's rbac.create)", 404: " (not found)"}
     return CliError(f"cannot {what}: HTTP {status}{hint.get(status, '')}")
 
@@ -110,7 +137,7 @@ def discover(target: KubeTarget) -> dict[str, SidecarClient]:
     try:
         pods = api.list_namespaced_pod(namespace, label_selector=target.selector, _request_timeout=target.timeout)
     except Exception as exc:
-        raise _api_error(f"list pods in namespace {namespace}", exc) from None
+        raise _api_error(f"list pods in namespace {namespace}", exc, _host(client)) from None
     configuration = client.Configuration.get_default_copy()
     clients = {}
     for pod in pods.items:
@@ -124,6 +151,10 @@ def discover(target: KubeTarget) -> dict[str, SidecarClient]:
             f"no running pods with a {CONTAINER} container match {target.selector!r} in namespace {namespace}"
         )
     return clients
+
+
+def _host(client: Any) -> str:
+    return str(client.Configuration.get_default_copy().host)
 
 
 def _first_line(exc: Exception) -> str:
@@ -258,13 +289,13 @@ def deployment_fleet(target: KubeTarget, name: str) -> DeploymentFleet:
     try:
         deployment = client.AppsV1Api().read_namespaced_deployment(name, namespace, _request_timeout=target.timeout)
     except Exception as exc:
-        raise _api_error(f"read Deployment {name} in namespace {namespace}", exc) from None
+        raise _api_error(f"read Deployment {name} in namespace {namespace}", exc, _host(client)) from None
     try:
         hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(
             namespace, _request_timeout=target.timeout
         )
     except Exception as exc:
-        raise _api_error(f"list HorizontalPodAutoscalers in namespace {namespace}", exc) from None
+        raise _api_error(f"list HorizontalPodAutoscalers in namespace {namespace}", exc, _host(client)) from None
     hpa_max = None
     for hpa in hpas.items:
         ref = hpa.spec.scale_target_ref

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -24,6 +24,7 @@ from cli.commands.wraparound import wraparound
 from cli.exitcodes import Exit
 from cli.nagios import status_line
 from cli.output import diagnose
+from service import __version__
 
 # The service name of each command's Nagios line (also for its UNKNOWN line on any failure).
 NAGIOS_SERVICES = {
@@ -99,31 +100,50 @@ def _hint(exc: Exception) -> str:
 app = typer.Typer(
     cls=AdminGroup,
     name="fasterdb-admin",
-    help="Admin CLI of the fasterdb sidecar. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"max_content_width": 110},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"fasterdb-admin {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Admin CLI of the fasterdb sidecar."""
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Admin CLI of the fasterdb sidecar. Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+    \b
+    Start here:
+      fasterdb-admin health                 is the database usable?
+      fasterdb-admin check-replicas         how far behind is each replica?
+      fasterdb-admin activity               what is the server doing (idle in transaction, locks)?
+      fasterdb-admin budget --pods 12       will the fleet exhaust max_connections?
+    """
 
 
-app.command("health")(health)
-app.command("check-replicas")(check_replicas)
-app.command("pool-stats")(pool_stats)
-app.command("activity")(activity)
-app.command("slots")(slots)
-app.command("wraparound")(wraparound)
-app.command("budget")(budget)
-app.command("transfer")(transfer)
+# Short help for the command list: one line each, never cut off.
+app.command("health", short_help="Is the database usable? (readiness, Nagios)")(health)
+app.command("check-replicas", short_help="Replica lag in bytes and seconds, with thresholds")(check_replicas)
+app.command("pool-stats", short_help="The sidecar's pools: in use, waiting, waits (--watch)")(pool_stats)
+app.command("activity", short_help="Sessions: idle in transaction, old transactions, locks, headroom")(activity)
+app.command("slots", short_help="Replication slots and the WAL they retain")(slots)
+app.command("wraparound", short_help="Transaction-ID age of every database")(wraparound)
+app.command("budget", short_help="Will the fleet's pools exhaust max_connections?")(budget)
+app.command("transfer", short_help="Move money between two accounts, exactly once")(transfer)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
-app.command("inject")(inject)
+app.command("inject", short_help="Add the sidecar to Kubernetes workloads (YAML in, YAML out)")(inject)
 
 
 def main() -> None:

@@ -169,3 +169,10 @@ def sidecar_options(
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def positive_id(value: int) -> int:
+    """A Typer callback: a positive id (a usage error otherwise), shown as plain ID in --help."""
+    if value < 1:
+        raise typer.BadParameter("must be a positive whole number")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -30,7 +31,7 @@ class CheckOutput(StrEnum):
 
 
 # Colours of states and verdicts in tables: what is fine green, what needs a look yellow, the rest red.
-_GOOD = {"OK", "ok", "ready", "streaming", "succeeded", "applied", "serving", "yes"}
+_GOOD = {"OK", "ok", "ready", "streaming", "succeeded", "applied", "serving", "yes", "started"}
 _WATCH = {"WARNING", "catching_up", "throttled", "queued", "running", "replay_paused", "draining"}
 
 
@@ -73,6 +74,31 @@ def emit(
         return
     # Not a terminal (a pipe, a file, a test): don't squeeze tables into 80 columns.
     Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table(data))
+
+
+def human_time(stamp: str | None, now: datetime | None = None) -> str:
+    """An ISO 8601 timestamp as people read it: ``2026-11-25 12:01:03 UTC (3 min ago)``."""
+    if not stamp:
+        return "-"
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    ago = (
+        "just now"
+        if seconds < 5
+        else f"{int(seconds)} s ago"
+        if seconds < 60
+        else f"{int(seconds // 60)} min ago"
+        if seconds < 3600
+        else f"{int(seconds // 3600)} h ago"
+        if seconds < 86400
+        else f"{int(seconds // 86400)} d ago"
+    )
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({ago})"
 
 
 def diagnose(message: str) -> None:

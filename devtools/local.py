@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from devtools.cluster import ClusterError
 from devtools.hot_standby import HotStandbyCluster
@@ -14,6 +15,13 @@ from devtools.hot_standby import HotStandbyCluster
 
 class LocalClusterError(Exception):
     """The local cluster could not be started; the message is one line."""
+
+
+def _secret_file(cluster: HotStandbyCluster, name: str, value: str) -> Path:
+    path = cluster.base_dir / name
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return path
 
 
 @contextlib.contextmanager
@@ -28,13 +36,15 @@ def local_cluster(prog: str) -> Iterator[HotStandbyCluster]:
     try:
         ports = ", ".join(f"{n.name} 127.0.0.1:{n.port}" for n in cluster.nodes)
         print(f"{prog}: local cluster up ({ports}); data in {cluster.base_dir}", file=sys.stderr)
-        os.environ.update(cluster.sidecar_env())
+        # The DSNs carry passwords: into 0600 files (as a Kubernetes Secret volume would hold them),
+        # never into the environment, the terminal or a log.
+        for name, value in cluster.sidecar_env().items():
+            os.environ[f"{name}_FILE"] = str(_secret_file(cluster, name.removeprefix("FASTERDB_").lower(), value))
+        primary_file = cluster.base_dir / "primary_dsn"
+        print(f'{prog}: connect to the primary: psql "$(cat {primary_file})"', file=sys.stderr)
         if "FASTERDB_ADMIN_TOKEN" not in os.environ and "FASTERDB_ADMIN_TOKEN_FILE" not in os.environ:
             # A throwaway cluster gets a throwaway token, so the admin commands can be tried at once.
-            # The token goes to a 0600 file, never to the terminal or a log.
-            token_file = cluster.base_dir / "admin-token"
-            token_file.touch(mode=0o600)
-            token_file.write_text(secrets.token_urlsafe(24))
+            token_file = _secret_file(cluster, "admin-token", secrets.token_urlsafe(24))
             os.environ["FASTERDB_ADMIN_TOKEN_FILE"] = str(token_file)
             print(f"{prog}: admin token: export FASTERDB_ADMIN_TOKEN=$(cat {token_file})", file=sys.stderr)
         yield cluster

@@ -101,7 +101,8 @@ class Sidecar:
     async def start(self) -> None:
         """Open the pools and start the background tasks; never waits for the database."""
         await self.databases.open()
-        self.worker.start()
+        if self.settings.jobs_enabled:
+            self.worker.start()
         self.refresher.start()
         self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})

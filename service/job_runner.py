@@ -17,9 +17,9 @@ from service.db.pool import Databases
 from service.db.transactions import transaction
 from service.errors import Conflict, NotFound
 from service.money import MoneyError, TransferRequest, amount_from_json, transfer_request
-from service.schemas import JobRequest
+from service.schemas import JOB_MAX_ITEMS, JobRequest
 
-MAX_ITEMS = 100_000
+MAX_ITEMS = JOB_MAX_ITEMS
 MAX_BATCH_SIZE = 1000
 KINDS = ("transfer-batch",)
 

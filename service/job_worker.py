@@ -27,10 +27,13 @@ from service.db.transactions import run_transaction
 from service.errors import DatabaseUnavailable, ServiceError
 from service.replica_lag import LagMeter
 from service.sizes import format_size
+from service.transitions import TransitionLog
 
 log = logging.getLogger("fasterdb.jobs")
 
 UNMIGRATED_POLL_SECONDS = 10.0
+MAX_OUTAGE_POLL_SECONDS = 30.0  # the longest pause between looks for jobs while the primary fails
+OUTAGE = "job-worker"  # the TransitionLog key of the worker's own view of the primary
 ThrottleKind = Literal["replica_lag", "replica_unknown", "pool_waiting"]
 THROTTLE_KINDS: tuple[ThrottleKind, ...] = ("replica_lag", "replica_unknown", "pool_waiting")
 
@@ -78,6 +81,7 @@ class JobWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.outage = TransitionLog(log)
 
     def start(self) -> None:
         """Start the worker loop."""
@@ -95,6 +99,7 @@ class JobWorker:
 
     async def _loop(self) -> None:
         primary = self.databases.primary
+        failures = 0
         while True:
             pause = self.poll_interval
             try:
@@ -103,6 +108,8 @@ class JobWorker:
                     partial(sql.claim_job, schema=self.schema, owner=self.owner, lease_seconds=self.lease_seconds),
                     internal=True,
                 )
+                failures = 0
+                self.outage.record(OUTAGE, True, None, down="", up="job worker: the primary answers again")
                 if job_id is not None:
                     log.info("claimed job %d", job_id, extra={"job_id": job_id, "owner": self.owner})
                     await self._run(job_id)
@@ -113,7 +120,13 @@ class JobWorker:
                     # A job submitted through this sidecar still wakes the worker at once.
                     pause = max(self.poll_interval, UNMIGRATED_POLL_SECONDS)
                 else:
-                    log.warning("job worker: %s", exc.message)
+                    # Like the health logger: once when it starts, then once a minute while it lasts;
+                    # and look again less and less often (a job submitted here still wakes it).
+                    failures += 1
+                    pause = min(self.poll_interval * 2**failures, MAX_OUTAGE_POLL_SECONDS)
+                    self.outage.record(
+                        OUTAGE, False, exc.code, down=f"job worker: cannot look for jobs: {exc.message}", up=None
+                    )
             except Exception:
                 log.exception("job worker failed; continuing")
             self._wake.clear()

@@ -74,6 +74,11 @@ class Ledger:
         if not created:
             raise Conflict(f"account {account_id} exists already", code="account_exists")
 
+    async def seed_accounts(self, start: int, count: int, balance: Decimal) -> int:
+        """Open accounts start..start+count-1 in one transaction; existing ones stay as they are."""
+        async with transaction(self.databases.primary) as conn:
+            return await sql.seed_accounts(conn, self.schema, start, count, balance)
+
     async def account(self, account_id: int, source: str) -> tuple[Decimal, str]:
         """(balance, the pool that read it): from a healthy replica (falling back to the next, then
         the primary) unless ``source`` is primary."""

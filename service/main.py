@@ -132,10 +132,36 @@ def serve(settings: Settings) -> int:
     return 0 if server.started else 1
 
 
+def _port_free(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (None: it can); checked before anything is started."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``fasterdb-sidecar``."""
     args = _parse_args(argv)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.local_cluster:
+        # Before the cluster is built (seconds): a busy port is found at once.
+        host = args.host or os.environ.get("FASTERDB_HOST", "0.0.0.0")
+        raw_port = os.environ.get("FASTERDB_PORT", "8080")
+        port = args.port if args.port is not None else int(raw_port) if raw_port.isdigit() else None
+        busy = _port_free(host, port) if port is not None and port < 65536 else None  # else: settings say why
+        if busy is not None:
+            print(
+                f"{PROG}: cannot listen on {host}:{port}: {busy} (choose another with --port, or make run PORT=...)",
+                file=sys.stderr,
+            )
+            raise SystemExit(1)
     with _local_cluster() if args.local_cluster else contextlib.nullcontext():
         try:
             settings = load_settings(**overrides)

@@ -27,10 +27,12 @@ Amount = Annotated[
     Raw,
     Meta(
         extra_json_schema={
-            "type": "string",
-            "pattern": AMOUNT_PATTERN,
+            "anyOf": [
+                {"type": "string", "pattern": AMOUNT_PATTERN},
+                {"type": "number", "minimum": 0, "description": "read as its exact JSON text, never as a float"},
+            ],
             "examples": ["10.50"],
-            "description": "a decimal string with at most 2 decimals (a JSON number of that form is accepted too)",
+            "description": "a decimal with at most 2 decimals: a string (preferred) or a JSON number of that form",
         }
     ),
 ]
@@ -324,6 +326,27 @@ class AccountRequest(msgspec.Struct, forbid_unknown_fields=True):
     balance: Amount
 
 
+JOB_MAX_ITEMS = 100_000  # transfers in one job
+SEED_MAX = 10_000  # accounts per seed request: one short transaction each
+
+
+class SeedRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /accounts/seed: open accounts start..start+count-1 with the same balance."""
+
+    start: AccountId
+    count: Annotated[int, Meta(ge=1, le=SEED_MAX, description=f"at most {SEED_MAX} per request")]
+    balance: Amount
+
+
+class SeedBody(msgspec.Struct):
+    """How many of the accounts were created, and how many existed already (left as they are)."""
+
+    first_id: int
+    last_id: int
+    created: int
+    existing: int
+
+
 class AccountBody(msgspec.Struct, omit_defaults=True):
     """An account and where its balance was read."""
 
@@ -371,7 +394,7 @@ class JobRequest(msgspec.Struct, forbid_unknown_fields=True):
     """POST /jobs."""
 
     kind: Literal["transfer-batch"]
-    items: Annotated[list[JobItemRequest], Meta(min_length=1, max_length=100_000)]
+    items: Annotated[list[JobItemRequest], Meta(min_length=1, max_length=JOB_MAX_ITEMS)]
     batch_size: Annotated[int, Meta(ge=1, le=1000)] = 100
     dry_run: bool = False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -130,7 +131,10 @@ class Settings(BaseSettings):
     monitor_interval: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # A job's lease: a sidecar that dies holding a job releases it after this many seconds.
     job_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 15.0
-    job_poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # How often an idle worker looks for jobs submitted through other sidecars (one submitted
+    # through this one wakes it at once); false: no worker here at all (no polling).
+    job_poll_interval: Annotated[float, Field(gt=0, le=60)] = 5.0
+    jobs_enabled: bool = True
     # Jobs gate on a replica-lag measurement no older than this (taken before the first batch and
     # between batches), and on what to do when a replica's lag is unknown (down, timing out).
     job_lag_max_age: Annotated[float, Field(ge=0, le=60)] = 0.25
@@ -157,12 +161,17 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + ("SCHEMA" if field == "schema_name" else field.upper())
 
 
-def _one_line(exc: ValidationError) -> str:
+def _one_line(exc: ValidationError, environ: Mapping[str, str] | None = None) -> str:
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required but not set"
+            # A variable of ours that nothing reads, spelled almost like the missing one: a typo.
+            name = _env_name(err.get("loc", ()))
+            close = difflib.get_close_matches(name, unknown_variables(environ or {}), n=1, cutoff=0.8)
+            if close:
+                msg += f" ({close[0]} is set: a typo?)"
         loc = err.get("loc", ())
         parts.append(f"{_env_name(loc)}: {msg}" if loc else msg)
     return "; ".join(parts).replace("\n", " ")
@@ -193,7 +202,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, os.environ)) from None
 
 
 # Variables with our prefix that belong to the admin CLI, not to the sidecar.

@@ -245,7 +245,10 @@ def activity(
     """Sessions on the database: idle in transaction, old transactions, lock waits, connections left.
 
     DUR is 90, 90s, 5m or 1h. With --token (the admin token) user names and client addresses show.
-    Example: fasterdb-admin activity --warn-idle-in-tx 30s --crit-idle-in-tx 2m -o nagios
+
+    \b
+    Example:
+      fasterdb-admin activity --warn-idle-in-tx 30s --crit-idle-in-tx 2m -o nagios
     """
 
     def pair(warn: str | None, crit: str | None, name: str, key: str) -> tuple[float, float]:

@@ -121,13 +121,14 @@ def budget(
     target: Target,
     pods: Annotated[
         int | None,
-        typer.Option("--pods", min=1, max=100000, help="Pods at most (e.g. the autoscaler's maximum)."),
+        typer.Option("--pods", min=1, max=100000, metavar="N", help="Pods at most (e.g. the autoscaler's maximum)."),
     ] = None,
     surge: Annotated[
-        int | None, typer.Option("--surge", min=0, max=100000, help="Extra pods during a rolling update.")
+        int | None, typer.Option("--surge", min=0, max=100000, metavar="N", help="Extra pods during a rolling update.")
     ] = None,
     app_pool_max: Annotated[
-        int, typer.Option("--app-pool-max", min=0, max=10000, help="The application's own pool max per pod.")
+        int,
+        typer.Option("--app-pool-max", min=0, max=10000, metavar="N", help="The application's own pool max per pod."),
     ] = 0,
     app_name: Annotated[
         str | None,
@@ -146,7 +147,10 @@ def budget(
 
     Per pod: the sidecar's pool max, its monitor connection and --app-pool-max. With --kube and
     --deployment, pods, surge and the autoscaler's maximum come from the cluster.
-    Example: fasterdb-admin budget --pods 12 --surge 3 --app-pool-max 10
+
+    \b
+    Example:
+      fasterdb-admin budget --pods 12 --surge 3 --app-pool-max 10
     """
     if target.kube is not None:
         from cli.kube import deployment_fleet, discover

@@ -15,7 +15,12 @@ app = typer.Typer(help="The sidecar's own schema.", no_args_is_help=True)
 @app.command("migrate")
 @sidecar_options(token=True, timeout=60.0)
 def migrate(target: Target) -> Exit:
-    """Create or upgrade the sidecar's schema (idempotent)."""
+    """Create or upgrade the sidecar's own schema (idempotent): the tables of the ledger and of jobs.
+
+    \b
+    Example:
+      fasterdb-admin db migrate --url http://127.0.0.1:8080 --token "$FASTERDB_ADMIN_TOKEN"
+    """
     client = target.client()
     try:
         body = require_ok(client.request("POST", "/admin/migrate", admin=True), "migrate")

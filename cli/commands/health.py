@@ -126,7 +126,9 @@ def health(
 ) -> Exit:
     """Is the database usable? /health/db: 0 ok, 2 unavailable, 3 sidecar unreachable.
 
-    Example: fasterdb-admin health -o nagios -w 0.2 -c 0.8
+    \b
+    Example:
+      fasterdb-admin health -o nagios -w 0.2 -c 0.8
     """
     warn, crit = range_option(warning), range_option(critical)
 

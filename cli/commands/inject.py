@@ -241,6 +241,7 @@ def inject(
         InjectMode,
         typer.Option(
             "--mode",
+            metavar="native|container",
             help="native: an init container with restartPolicy Always (Kubernetes >= 1.29; the app starts "
             "after the sidecar, which stops after the app); container: a regular container.",
         ),
@@ -256,11 +257,15 @@ def inject(
     image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="The sidecar image.")] = (
         f"fasterdb-sidecar:{__version__}"
     ),
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The sidecar's port in the pod.")] = 8080,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, metavar="PORT", help="The sidecar's port in the pod.")
+    ] = 8080,
 ) -> Exit:
     """Add the sidecar to the workloads in FILE and write them to stdout (a second run changes nothing).
 
-    Example: fasterdb-admin inject -f deployment.yaml | kubectl apply -f -
+    \b
+    Example:
+      fasterdb-admin inject -f deployment.yaml | kubectl apply -f -
     """
     documents = _parse(_read(file), file)
     sidecar = Sidecar("native" if mode is InjectMode.native else "container", secret, image, port)

@@ -115,7 +115,17 @@ def watch_stream(client: SidecarClient, output: str, interval: float, frames: in
                 if frames is not None and shown >= frames:
                     break
             return Exit.OK
-        console = Console(width=None if sys.stdout.isatty() else 160)
+        if not sys.stdout.isatty():
+            # Not a terminal (a pipe, a file, a log): one table per event, as they come.
+            console = Console(width=160)
+            for document in stream(client, interval):
+                console.print(pools_table(document))
+                sys.stdout.flush()
+                shown += 1
+                if frames is not None and shown >= frames:
+                    break
+            return Exit.OK
+        console = Console()
         with Live(console=console, auto_refresh=False, transient=False) as live:
             for document in stream(client, interval):
                 live.update(pools_table(document), refresh=True)
@@ -136,7 +146,16 @@ def pool_stats(
     ] = 1.0,
     frames: Annotated[int | None, typer.Option(min=1, hidden=True, help="Stop --watch after N redraws.")] = None,
 ) -> Exit:
-    """Pool statistics (PgBouncer SHOW POOLS style): 0 all ready, 1 a replica pool not, 2 the primary not."""
+    """Pool statistics (PgBouncer SHOW POOLS style): 0 all ready, 1 a replica pool not, 2 the primary not.
+
+    --watch redraws in a terminal; piped, it prints one table (or with -o json one JSON document
+    per line) per event.
+
+    \b
+    Examples:
+      fasterdb-admin pool-stats --watch --interval 0.5
+      fasterdb-admin pool-stats --watch -o json | jq .pools[0].waiting
+    """
     if target.kube is not None:
         if watch:
             raise typer.BadParameter("--watch cannot be combined with --kube", param_hint="--watch")

@@ -231,7 +231,9 @@ def check_replicas(
 ) -> Exit:
     """Replica lag in bytes and seconds: 0 OK, 1 WARNING, 2 CRITICAL (lagging, down, cut off), 3 UNKNOWN.
 
-    Example: fasterdb-admin check-replicas --warn-lag-bytes 8MB --crit-lag-bytes 64MB -w 10 -c 30 -o nagios
+    \b
+    Example:
+      fasterdb-admin check-replicas --warn-lag-bytes 8MB --crit-lag-bytes 64MB -w 10 -c 30 -o nagios
     """
     limits = limits_from_options(warn_lag_bytes, crit_lag_bytes, warn_lag_seconds, crit_lag_seconds, warning, critical)
 

@@ -139,7 +139,10 @@ def slots(
     """Replication slots: WAL each one retains; inactive slots are at least WARNING, lost ones CRITICAL.
 
     SIZE is bytes or a number with kB, MB, GB, TB (1024-based).
-    Example: fasterdb-admin slots --warn-retained 512MB --crit-retained 5GB -o nagios
+
+    \b
+    Example:
+      fasterdb-admin slots --warn-retained 512MB --crit-retained 5GB -o nagios
     """
     warn_b = size(warn_retained, "--warn-retained")
     crit_b = size(crit_retained, "--crit-retained")

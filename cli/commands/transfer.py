@@ -12,15 +12,15 @@ from cli.client import CliError, SidecarClient
 from cli.commands.admin import require_ok
 from cli.exitcodes import Exit
 from cli.options import Target, sidecar_options
-from cli.output import diagnose, emit, make_table
+from cli.output import emit, make_table
 from service.schemas import TransferBody
 
 
 def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount: str, key: str | None) -> Exit:
-    """POST /transfers; prints the generated key (stderr) so a failed call can be retried safely."""
+    """POST /transfers. Where the outcome is unknown or a retry can succeed (unreachable, 503), the
+    error names the idempotency key to retry with; a refusal (no funds, no account) says only why."""
     if key is None:
         key = f"cli-{uuid.uuid4()}"
-        diagnose(f"idempotency key: {key} (repeat with --idempotency-key {key} to retry safely)")
     payload = {"from_account": src, "to_account": dst, "amount": amount, "idempotency_key": key}
     try:
         reply = client.request("POST", "/transfers", json_body=payload, admin=True)
@@ -31,8 +31,11 @@ def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount
         ) from None
     if reply.status == 503:
         raise CliError(
-            f"transfer not applied: {reply.error_message}; retry with --idempotency-key {key}", Exit.CRITICAL
+            f"transfer not applied: {reply.error_message}; retrying is safe: --idempotency-key {key}", Exit.CRITICAL
         )
+    if reply.status in (404, 409, 422):
+        # Refused for a reason a retry cannot change: no retry advice.
+        raise CliError(f"transfer refused: {reply.error_message}", Exit.CRITICAL)
     require_ok(reply, "transfer")
     body = msgspec.to_builtins(reply.decode(TransferBody))
 
@@ -59,7 +62,15 @@ def transfer(
         typer.Option(metavar="KEY", help="Applies the transfer at most once; generated (and printed) when absent."),
     ] = None,
 ) -> Exit:
-    """Move money between two accounts exactly once: 0 applied, 2 refused (reason printed), 3 unknown."""
+    """Move money between two accounts exactly once: 0 applied, 2 refused (reason printed), 3 unknown.
+
+    The idempotency key (generated when absent) is in the output; when the outcome is unknown the
+    error says how to retry with it, safely.
+
+    \b
+    Example:
+      fasterdb-admin transfer --from 1 --to 2 --amount 10.50 --idempotency-key invoice-4711
+    """
     client = target.client()
     try:
         return send_transfer(client, target.output, from_account, to_account, amount, idempotency_key)

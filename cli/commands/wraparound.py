@@ -116,7 +116,9 @@ def wraparound(
 ) -> Exit:
     """Transaction-ID and multixact-ID age of every database as a fraction of the wraparound limit.
 
-    Example: fasterdb-admin wraparound --warn 0.4 --crit 0.6 -o nagios
+    \b
+    Example:
+      fasterdb-admin wraparound --warn 0.4 --crit 0.6 -o nagios
     """
     given_warn = None if warn is None else _ratio(warn, "--warn")
     crit_value = DEFAULT_CRIT if crit is None else _ratio(crit, "--crit")

@@ -7,7 +7,20 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv="${FASTERDB_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
-extras="${FASTERDB_EXTRAS:-test}"
+# Which extras: "test" (make test: the whole test toolchain), "" (make run: the runtime only),
+# "test,kube" (make e2e).
+extras="${FASTERDB_EXTRAS-test}"
+
+# Python 3.11 or newer, with its venv module (Debian ships it apart: python3-venv).
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "bootstrap: fasterdb-ops needs Python 3.11 or newer; $python is $("$python" --version 2>&1 || echo missing)" \
+    "(set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if [ ! -x "$venv/bin/python" ] && ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "bootstrap: $python has no venv module: install python3-venv (Debian, Ubuntu) or use another Python" >&2
+  exit 1
+fi
 
 have_pg_binaries() {
   [ -n "${FASTERDB_PG_BINDIR:-}" ] && [ -x "$FASTERDB_PG_BINDIR/initdb" ] && return 0
@@ -71,7 +84,16 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  # A venv that has the test extras already serves make run too: never downgrade it.
+  if [ -z "$extras" ] && [ -f "$stamp" ] && grep -q "test" "$stamp" \
+    && [ "$(cut -d' ' -f1 "$stamp")" = "$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)" ]; then
+    exit 0
+  fi
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q -e "${root}[${extras}]"
+  if [ -n "$extras" ]; then
+    "$venv/bin/python" -m pip install -q -e "${root}[${extras}]"
+  else
+    "$venv/bin/python" -m pip install -q -e "${root}"
+  fi
   echo "$want" > "$stamp"
 fi

@@ -163,6 +163,20 @@ async def create_account(conn: Connection, schema: str, account_id: int, balance
     return row is not None
 
 
+async def seed_accounts(conn: Connection, schema: str, start: int, count: int, balance: Decimal) -> int:
+    """Insert accounts start..start+count-1 that do not exist yet; returns how many were created."""
+    s = qualified(schema)
+    created: int = await conn.fetchval(
+        f"WITH created AS (INSERT INTO {s}.accounts (id, balance)"
+        " SELECT g, $3 FROM generate_series($1::bigint, $1::bigint + $2 - 1) g"
+        " ON CONFLICT (id) DO NOTHING RETURNING 1) SELECT count(*) FROM created",
+        start,
+        count,
+        balance,
+    )
+    return created
+
+
 async def get_account(conn: Connection, schema: str, account_id: int) -> Decimal | None:
     """An account's balance, or None when it does not exist."""
     value: Decimal | None = await conn.fetchval(

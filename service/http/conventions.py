@@ -29,15 +29,21 @@ class RouteTable:
         return tuple("{}" if s.startswith("{") and s.endswith("}") else s for s in path.split("/") if s)
 
     def allowed(self, path: str) -> set[str] | None:
-        """The methods a concrete path allows (GET implies HEAD), or None for an unknown path."""
+        """The methods a concrete path allows (GET implies HEAD), or None for an unknown path.
+
+        The most specific templates win, as in any router: /accounts/seed (literal) is not also
+        /accounts/{account_id}, so GET there is 405, not "account 'seed'".
+        """
         segments = [s for s in path.split("/") if s]
-        methods: set[str] = set()
-        found = False
+        best, methods = -1, set()
         for key, served in self._routes.items():
             if len(key) == len(segments) and all(k == "{}" or k == s for k, s in zip(key, segments, strict=True)):
-                found = True
-                methods |= served
-        if not found:
+                literal = sum(1 for k in key if k != "{}")
+                if literal > best:
+                    best, methods = literal, set(served)
+                elif literal == best:
+                    methods |= served
+        if best < 0:
             return None
         if "GET" in methods:
             methods.add("HEAD")

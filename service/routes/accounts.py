@@ -9,7 +9,7 @@ from service.http.api import Api, Call, Operation, Reply, json_reply
 from service.http.params import Param, choice, integer
 from service.ledger import Ledger
 from service.money import MoneyError, amount_from_json, validate_account
-from service.schemas import AccountBody, AccountRequest
+from service.schemas import SEED_MAX, AccountBody, AccountRequest, SeedBody, SeedRequest
 
 CREATE = Operation(
     "POST",
@@ -25,6 +25,18 @@ CREATE = Operation(
     body=AccountRequest,
     invalid_code="invalid_account",
     example={"id": 1001, "balance": "250.00"},
+    admin=True,
+)
+SEED = Operation(
+    "POST",
+    "/accounts/seed",
+    "seed_accounts",
+    f"Open accounts start..start+count-1 (at most {SEED_MAX}) in one transaction; existing ones are left alone",
+    "accounts",
+    (Reply(200, "how many were created and how many existed", SeedBody), Reply(503, "the primary is unavailable")),
+    body=SeedRequest,
+    invalid_code="invalid_account",
+    example={"start": 1, "count": 1000, "balance": "100.00"},
     admin=True,
 )
 GET = Operation(
@@ -61,7 +73,7 @@ GET = Operation(
 
 
 def register(api: Api, ledger: Ledger) -> None:
-    """POST /accounts, GET /accounts/{account_id}."""
+    """POST /accounts, POST /accounts/seed, GET /accounts/{account_id}."""
 
     @api.route(CREATE)
     async def create(call: Call) -> Response:
@@ -75,6 +87,18 @@ def register(api: Api, ledger: Ledger) -> None:
             raise Unprocessable(str(exc), code="invalid_account") from None
         await ledger.create_account(account_id, balance)
         return json_reply(AccountBody(account_id, str(balance)), 201)
+
+    @api.route(SEED)
+    async def seed(call: Call) -> Response:
+        """Bulk demo and maintenance data: one INSERT ... SELECT generate_series."""
+        body: SeedRequest = call.body
+        try:
+            balance = amount_from_json(body.balance, what="balance", allow_zero=True)
+            last = validate_account(body.start + body.count - 1, balance)[0]
+        except MoneyError as exc:
+            raise Unprocessable(str(exc), code="invalid_account") from None
+        created = await ledger.seed_accounts(body.start, body.count, balance)
+        return json_reply(SeedBody(body.start, last, created, body.count - created))
 
     @api.route(GET)
     async def get(call: Call) -> Response:

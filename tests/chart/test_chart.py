@@ -266,13 +266,12 @@ def test_the_role_grants_exactly_what_kube_mode_uses() -> None:
 def test_network_policy_lets_the_api_servers_pod_proxy_in() -> None:
     values = scenario_values("full")
     policy = find(render(values), "NetworkPolicy")
-    ingress = policy["spec"]["ingress"]
-    assert ingress[0]["ports"] == [{"port": "fasterdb-http", "protocol": "TCP"}]
-    assert ingress[1] == {
-        "ports": [{"port": "fasterdb-http", "protocol": "TCP"}],
-        "from": [{"ipBlock": {"cidr": values["networkPolicy"]["apiServerCidrs"][0]}}],
-    }
-    assert policy["spec"]["egress"][0]["ports"][0]["port"] == 5432
+    sidecar_rule = policy["spec"]["ingress"][0]
+    assert sidecar_rule["ports"] == [{"port": "fasterdb-http", "protocol": "TCP"}]
+    assert {"ipBlock": {"cidr": values["networkPolicy"]["apiServerCidrs"][0]}} in sidecar_rule["from"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]  # with an app container: its egress is not cut off
+    alone = find(render(scenario_values("default") | {"networkPolicy": {"enabled": True}}), "NetworkPolicy")
+    assert alone["spec"]["egress"][0]["ports"][0]["port"] == 5432
 
 
 def test_without_standalone_only_the_secret_and_rbac_are_rendered() -> None:

@@ -81,3 +81,27 @@ def test_the_kind_setup_is_pinned_and_reads_like_a_first_run_would_need() -> Non
         assert probe[:3] == ["pg_isready", "-h", "127.0.0.1"]  # TCP, not the init server's socket
     script = (ROOT / "deploy" / "kind" / "e2e.sh").read_text()
     assert 'kubectl -n "$namespace" create token' in script and "rbac.subjects[0].kind=ServiceAccount" in script
+
+
+def test_make_run_installs_the_runtime_only_and_the_bootstrap_checks_python() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "FASTERDB_EXTRAS= deploy/scripts/bootstrap.sh" in run and "bootstrap" not in run.split("\n", 1)[0]
+    script = (ROOT / "deploy" / "scripts" / "bootstrap.sh").read_text()
+    assert "sys.version_info < (3, 11)" in script and "import venv, ensurepip" in script
+    assert 'pip install -q -e "${root}"' in script  # no extras: the runtime alone
+
+
+def test_a_too_old_python_is_refused_with_one_line(tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; exit 0; fi\nexit 1\n")
+    fake.chmod(0o755)
+    result = subprocess.run(
+        [str(ROOT / "deploy" / "scripts" / "bootstrap.sh")],
+        env=dict(os.environ, PYTHON=str(fake), FASTERDB_VENV=str(tmp_path / "venv")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "needs Python 3.11 or newer" in result.stderr and "Python 3.9.2" in result.stderr

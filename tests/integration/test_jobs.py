@@ -298,3 +298,40 @@ def test_job_item_keys_live_in_a_namespace_of_their_own(sidecar_env: dict[str, s
         assert (done["applied"], done["duplicates"]) == (1, 0)  # not suppressed by the client's "job-1-0"
         keys = pg.sql(pg.primary, f"SELECT idempotency_key FROM {schema}.transfers ORDER BY id")
         assert keys.splitlines() == ["job-1-0", "fasterdb-job:1:0"]
+
+
+def claims(pg: HotStandbyCluster, schema: str) -> int:
+    """How often any sidecar looked for a job in ``schema`` (pg_stat_statements)."""
+    return int(
+        pg.sql(
+            pg.primary,
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE :'pattern'",
+            params={"pattern": f"UPDATE {schema}.jobs SET lease_owner%"},
+        )
+    )
+
+
+def test_the_worker_is_quiet_while_the_primary_is_down_and_can_be_off(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster
+) -> None:
+    schema = new_schema()
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        prepare(sidecar)
+        pg.stop_node(pg.primary)
+        time.sleep(6)  # what is measured is how much gets logged over a stretch of outage
+        outage = sidecar.logs().count("job worker: cannot look for jobs")
+        pg.start_node(pg.primary)
+        wait_for(lambda: "job worker: the primary answers again" in sidecar.logs(), 40, what="the recovery line")
+    # Once when it started (then once a minute, and it looked less and less often), not per poll.
+    assert outage == 1, outage
+
+    # Off: no worker, so nothing polls the primary, and jobs wait for a sidecar that has one.
+    off = job_env(sidecar_env, schema, FASTERDB_JOBS_ENABLED="false")
+    pg.sql(pg.primary, "SELECT pg_stat_statements_reset()")
+    with SidecarProcess(off) as sidecar:
+        job_id = submit(sidecar, items(10), batch_size=5)
+        time.sleep(1.5)  # ~7 polls of the 0.2 s interval, had there been a worker
+        assert job(sidecar, job_id)["status"] == "queued"
+        assert claims(pg, schema) == 0
+    with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
+        assert wait_job(sidecar, job_id)["applied"] == 10

@@ -286,7 +286,7 @@ def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
     assert json.loads(again.stdout) == {"created": 0, "existing": 3, "first_id": 1, "last_id": 3}
     ok = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "5.25", *base, "-o", "json")
     assert ok.returncode == 0, ok.stderr
-    assert "idempotency key: cli-" in ok.stderr
+    assert json.loads(ok.stdout)["idempotency_key"].startswith("cli-") and ok.stderr == ""
     assert json.loads(ok.stdout)["to_balance"] == "55.25"
     keyed = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--idempotency-key", "k1", *base)
     assert keyed.returncode == 0 and "k1" in keyed.stdout
@@ -296,10 +296,13 @@ def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
     assert json.loads(dup.stdout)["duplicate"] is True
     poor = run_cli("transfer", "--from", "3", "--to", "1", "--amount", "1000", *base)
     assert poor.returncode == 2 and "insufficient funds" in poor.stderr and "Traceback" not in poor.stderr
+    assert "retry" not in poor.stderr  # a retry cannot help: no advice to retry
     bad = run_cli("transfer", "--from", "3", "--to", "1", "--amount", "1.001", *base)
     assert bad.returncode == 2 and "more than 2 decimals" in bad.stderr
     no_token = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url)
-    assert no_token.returncode == 2 and "Authorization" in no_token.stderr
+    assert no_token.returncode == 2 and "set FASTERDB_ADMIN_TOKEN or use --token" in no_token.stderr
+    wrong = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url, "--token", "x" * 20)
+    assert wrong.returncode == 2 and "the admin token was refused" in wrong.stderr
     usage = run_cli("transfer", "--from", "x", "--to", "2", "--amount", "1", *base)
     assert usage.returncode == 3
     shown = run_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
@@ -327,3 +330,18 @@ def test_a_transfer_answers_within_its_budget_while_the_primary_is_frozen(
         assert again.json()["duplicate"] is False  # nothing was applied during the freeze
         assert ledger_state(pg, schema) == (Decimal("100.00"), 1, Decimal("1.00"))
         assert "Traceback" not in admin.logs()
+
+
+def test_accounts_seed_in_bulk(admin: SidecarProcess, pg: HotStandbyCluster, schema: str) -> None:
+    base = ["--url", admin.url, "--token", TOKEN, "-o", "json"]
+    started = time.monotonic()
+    result = run_cli("accounts", "seed", "--count", "25000", "--balance", "10.00", "--start", "1000", *base)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"created": 25000, "existing": 0, "first_id": 1000, "last_id": 25999}
+    assert time.monotonic() - started < 30  # three requests, not 25,000
+    count, total = pg.sql(pg.primary, f"SELECT count(*) || '|' || sum(balance) FROM {schema}.accounts").split("|")
+    assert (int(count), Decimal(total)) == (25000, Decimal("250000.00"))
+    again = run_cli("accounts", "seed", "--count", "10", "--balance", "1", "--start", "25995", *base)
+    assert json.loads(again.stdout) == {"created": 5, "existing": 5, "first_id": 25995, "last_id": 26004}
+    too_many = post(admin, "/accounts/seed", {"start": 1, "count": 10001, "balance": "1"})
+    assert too_many.status_code == 422

@@ -204,3 +204,11 @@ def test_an_ambiguous_dsn_stops_the_process_with_exit_2() -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "FASTERDB_PRIMARY_DSN" in proc.stderr and "%40" in proc.stderr
     assert SECRET not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_misspelt_required_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DNS", DSN)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == "FASTERDB_PRIMARY_DSN: required but not set (FASTERDB_PRIMARY_DNS is set: a typo?)"
+    assert SECRET not in str(info.value)
