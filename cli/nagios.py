@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from cli.exitcodes import Exit
+from cli.exitcodes import Exit, worst
 
 _END = r"(~|[-+]?[0-9]+(?:\.[0-9]+)?)"
 _RANGE = re.compile(rf"(@)?(?:{_END}:)?({_END}?)", re.ASCII)
@@ -105,3 +107,24 @@ def status_line(service: str, code: Exit, summary: str, perf: list[str] | None =
     if perf:
         line += " | " + " ".join(perf)
     return line
+
+
+def across_pods(
+    service: str,
+    results: list[dict[str, Any]],
+    kind: type,
+    parts: Callable[[Any, str], tuple[str, list[str]]],
+) -> str:
+    """One Nagios line for several pods (``--kube``): the worst code, each pod's summary, and
+    perfdata labels prefixed with the pod's name; ``parts(result, prefix)`` renders one result."""
+    codes, summaries, perf = [], [], []
+    for entry in results:
+        codes.append(Exit[str(entry["exit"])])
+        result = entry.get("result")
+        if isinstance(result, kind):
+            summary, items = parts(result, f"{entry['pod']}/")
+            summaries.append(f"{entry['pod']}: {summary}")
+            perf += items
+        else:
+            summaries.append(f"{entry['pod']}: {entry.get('error')}")
+    return status_line(service, worst(codes), "; ".join(summaries), perf)

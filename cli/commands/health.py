@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Group
@@ -12,7 +12,7 @@ from rich.text import Text
 from cli.client import CliError, SidecarClient
 from cli.exitcodes import Exit, worst
 from cli.kube import run_across_pods
-from cli.nagios import Range, judge, parse_range, perfdata, status_line
+from cli.nagios import Range, across_pods, judge, parse_range, perfdata, status_line
 from cli.options import Target, sidecar_options
 from cli.output import CheckOutput, emit, make_table
 from service.schemas import DbHealthBody
@@ -90,19 +90,9 @@ def nagios_line(check: HealthCheck) -> str:
     return status_line(SERVICE, check.code, summary, perf)
 
 
-def nagios_across_pods(results: list[dict[str, object]]) -> str:
+def nagios_across_pods(results: list[dict[str, Any]]) -> str:
     """One Nagios line for several pods; perfdata labels carry the pod's name."""
-    codes, parts, perf = [], [], []
-    for entry in results:
-        codes.append(Exit[str(entry["exit"])])
-        result = entry.get("result")
-        if isinstance(result, HealthCheck):
-            summary, items = nagios_parts(result, f"{entry['pod']}/")
-            parts.append(f"{entry['pod']}: {summary}")
-            perf += items
-        else:
-            parts.append(f"{entry['pod']}: {entry.get('error')}")
-    return status_line(SERVICE, worst(codes), "; ".join(parts), perf)
+    return across_pods(SERVICE, results, HealthCheck, nagios_parts)
 
 
 @sidecar_options(output=CheckOutput, kube=True)

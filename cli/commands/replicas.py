@@ -13,11 +13,12 @@ from cli.client import CliError, SidecarClient
 from cli.commands.health import range_option
 from cli.exitcodes import Exit, worst
 from cli.kube import run_across_pods
-from cli.nagios import Range, judge, perfdata, status_line
+from cli.nagios import Range, across_pods, judge, perfdata, status_line
 from cli.options import Target, sidecar_options
 from cli.output import CheckOutput, emit, make_table, state_style
+from cli.thresholds import size
 from service.schemas import ReplicaBody, ReplicasBody
-from service.sizes import SizeError, format_size, parse_size
+from service.sizes import format_size
 
 SERVICE = "REPLICAS"
 
@@ -129,18 +130,8 @@ def nagios_line(check: ReplicasCheck) -> str:
 
 
 def nagios_across_pods(results: list[dict[str, Any]]) -> str:
-    """One Nagios line for several pods; perfdata labels are prefixed with the pod name."""
-    codes, parts, perf = [], [], []
-    for entry in results:
-        codes.append(Exit[entry["exit"]])
-        result = entry.get("result")
-        if isinstance(result, ReplicasCheck):
-            summary, items = nagios_parts(result, f"{entry['pod']}/")
-            parts.append(f"{entry['pod']}: {summary}")
-            perf += items
-        else:
-            parts.append(f"{entry['pod']}: {entry.get('error')}")
-    return status_line(SERVICE, worst(codes), "; ".join(parts), perf)
+    """One Nagios line for several pods; perfdata labels carry the pod's name."""
+    return across_pods(SERVICE, results, ReplicasCheck, nagios_parts)
 
 
 def as_json(check: object) -> object:
@@ -160,15 +151,6 @@ def as_json(check: object) -> object:
     return document
 
 
-def _size(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except SizeError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
-
-
 def limits_from_options(
     warn_lag_bytes: str | None,
     crit_lag_bytes: str | None,
@@ -178,7 +160,7 @@ def limits_from_options(
     critical: str | None,
 ) -> Limits:
     """The thresholds of the command line, checked for consistency (a usage error otherwise)."""
-    warn_b, crit_b = _size(warn_lag_bytes, "--warn-lag-bytes"), _size(crit_lag_bytes, "--crit-lag-bytes")
+    warn_b, crit_b = size(warn_lag_bytes, "--warn-lag-bytes"), size(crit_lag_bytes, "--crit-lag-bytes")
     if warn_b is not None and crit_b is not None and warn_b > crit_b:
         raise typer.BadParameter("must not be larger than --crit-lag-bytes", param_hint="--warn-lag-bytes")
     if warn_lag_seconds is not None and crit_lag_seconds is not None and warn_lag_seconds > crit_lag_seconds:
