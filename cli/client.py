@@ -150,10 +150,20 @@ class SidecarClient:
         return self.request("GET", path, params=params)
 
 
+# What a failure to connect says, in words: (text in the exception, what to tell the user).
+FAILURES = (
+    ("Connection refused", "connection refused"),
+    ("ECONNREFUSED", "connection refused"),
+    ("Name or service not known", "host not found"),
+    ("nodename nor servname", "host not found"),
+)
+
+
+def known_failure(text: str, extra: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """The words for a known connection failure in ``text`` (FAILURES, then ``extra``), or None."""
+    return next((words for needle, words in (*FAILURES, *extra) if needle in text), None)
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "ECONNREFUSED" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "host not found"
-    return text.splitlines()[0][:200]
+    return known_failure(text) or text.splitlines()[0][:200]

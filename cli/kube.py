@@ -19,13 +19,12 @@ import yaml
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
+from cli.client import CliError, SidecarClient, known_failure
+from cli.commands.inject import CONTAINER, PORT_NAME
 from cli.exitcodes import Exit, worst
 from cli.options import KubeTarget
 from cli.output import emit
 
-CONTAINER = "fasterdb-sidecar"  # the sidecar's container name in every mode (chart, inject)
-PORT_NAME = "fasterdb-http"
 One = Callable[[SidecarClient], tuple[Exit, Any]]
 
 
@@ -107,25 +106,22 @@ def _kube_reason(exc: Exception, context: str | None) -> str:
     return text
 
 
+# Beyond the sidecar client's: what only talking to the Kubernetes API runs into.
+API_FAILURES = (
+    ("timed out", "timed out"),
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (check the kubeconfig's CA)"),
+)
+
+
 def _api_error(what: str, exc: Exception, host: str = "") -> CliError:
     status = getattr(exc, "status", None)
     if not status:
         # urllib3's MaxRetryError and friends: say what failed to connect, in words.
-        reason = getattr(exc, "reason", None) or exc
-        text = str(reason)
-        for needle, words in (
-            ("Connection refused", "connection refused"),
-            ("timed out", "timed out"),
-            ("Name or service not known", "host not found"),
-            ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (check the kubeconfig's CA)"),
-        ):
-            if needle in text:
-                return CliError(
-                    f"cannot {what}: the Kubernetes API server {host} did not answer: {words}".replace("  ", " ")
-                )
-        return CliError(
-            f"cannot {what}: the Kubernetes API server {host} did not answer ({type(exc).__name__})".replace("  ", " ")
-        )
+        text = str(getattr(exc, "reason", None) or exc)
+        words = known_failure(text, API_FAILURES)
+        why = f": {words}" if words else f" ({type(exc).__name__})"
+        server = f" {host}" if host else ""
+        return CliError(f"cannot {what}: the Kubernetes API server{server} did not answer{why}")
     hint = {401: " (not authenticated)", 403: " (forbidden: see the chart's rbac.create)", 404: " (not found)"}
     return CliError(f"cannot {what}: HTTP {status}{hint.get(status, '')}")
 

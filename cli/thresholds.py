@@ -6,10 +6,14 @@ Each parser is a Typer-friendly function: a bad value is a usage error (exit 3) 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import typer
 
-from service.sizes import SizeError, parse_size
+from service.sizes import parse_size
+
+T = TypeVar("T")
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?", re.ASCII | re.IGNORECASE)
 _UNIT = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -24,24 +28,24 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT[unit]
 
 
-def duration(value: str | None, option: str) -> float | None:
-    """An optional duration option, or a usage error."""
+def parsed(value: str | None, parse: Callable[[str], T], option: str | None = None) -> T | None:
+    """An optional option read with ``parse``; its ValueError becomes a usage error (exit 3)."""
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        return parse(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
+def duration(value: str | None, option: str) -> float | None:
+    """An optional duration option, or a usage error."""
+    return parsed(value, parse_duration, option)
+
+
 def size(value: str | None, option: str) -> int | None:
     """An optional size option (PostgreSQL units, 1024-based), or a usage error."""
-    if value is None:
-        return None
-    try:
-        return parse_size(value)
-    except SizeError as exc:
-        raise typer.BadParameter(str(exc), param_hint=option) from None
+    return parsed(value, parse_size, option)
 
 
 def ordered(warning: float | None, critical: float | None, warn_option: str, crit_option: str) -> None:

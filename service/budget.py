@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from service.activity import usable
 from service.db.catalog import Activity
-from service.schemas import BudgetBody, BudgetStatus, PoolGuidance
+from service.schemas import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody, BudgetStatus, PoolGuidance
 
 SIDECAR_APPLICATION = "fasterdb-sidecar/"  # application_name prefix of every sidecar connection
 MONITOR_CONNECTIONS = 1  # the sidecar's dedicated health/catalog connection to the primary
-WARNING_RATIO, CRITICAL_RATIO = 0.8, 1.0
-TARGET_RATIO = WARNING_RATIO  # what recommended_pool_max aims for
+TARGET_RATIO = BUDGET_WARNING_RATIO  # what recommended_pool_max aims for
 
 # Rules of thumb for a pool's max per pod, by workload (shown with every budget).
 GUIDANCE = [
@@ -58,9 +57,9 @@ class Fleet:
 
 def status_of(ratio: float) -> BudgetStatus:
     """ok up to 80 %, warning up to 100 %, critical beyond."""
-    if ratio > CRITICAL_RATIO:
+    if ratio > BUDGET_CRITICAL_RATIO:
         return "critical"
-    return "warning" if ratio > WARNING_RATIO else "ok"
+    return "warning" if ratio > BUDGET_WARNING_RATIO else "ok"
 
 
 def budget(activity: Activity, fleet: Fleet, pool_max: int) -> BudgetBody:

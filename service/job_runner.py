@@ -19,7 +19,6 @@ from service.errors import Conflict, NotFound
 from service.money import MoneyError, TransferRequest, amount_from_json, transfer_request
 from service.schemas import JOB_MAX_ITEMS, JobRequest
 
-MAX_ITEMS = JOB_MAX_ITEMS
 MAX_BATCH_SIZE = 1000
 KINDS = ("transfer-batch",)
 
@@ -41,8 +40,8 @@ def validate_job(body: JobRequest) -> ValidJob:
     """Every item checked up front; the first problems are named by item number."""
     if body.kind not in KINDS:
         raise InvalidJob(f"unknown job kind {body.kind!r}: only {', '.join(KINDS)} exists")
-    if not 1 <= len(body.items) <= MAX_ITEMS:
-        raise InvalidJob(f"a job needs 1 to {MAX_ITEMS} items")
+    if not 1 <= len(body.items) <= JOB_MAX_ITEMS:
+        raise InvalidJob(f"a job needs 1 to {JOB_MAX_ITEMS} items")
     if not 1 <= body.batch_size <= MAX_BATCH_SIZE:
         raise InvalidJob(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
     items, problems = [], []

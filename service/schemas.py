@@ -275,6 +275,8 @@ class WraparoundBody(msgspec.Struct):
 
 
 BudgetStatus = Literal["ok", "warning", "critical"]
+# /db/budget's verdict: warning above this share of the usable connections, critical above that.
+BUDGET_WARNING_RATIO, BUDGET_CRITICAL_RATIO = 0.8, 1.0
 
 
 class PoolGuidance(msgspec.Struct):

@@ -15,12 +15,12 @@ from cli.exitcodes import Exit
 from cli.nagios import Range, perfdata, status_line
 from cli.options import Target, sidecar_options
 from cli.output import CheckOutput, emit, make_table, state_style
-from service.schemas import BudgetBody
+from service.schemas import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody
 
 SERVICE = "BUDGET"
 CODES = {"ok": Exit.OK, "warning": Exit.WARNING, "critical": Exit.CRITICAL}
 # The verdict's ratio thresholds, as the sidecar applies them (service.budget).
-WARN, CRIT = Range.above(0.8), Range.above(1.0)
+WARN, CRIT = Range.above(BUDGET_WARNING_RATIO), Range.above(BUDGET_CRITICAL_RATIO)
 
 
 @dataclass(frozen=True)

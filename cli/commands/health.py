@@ -15,19 +15,15 @@ from cli.kube import run_across_pods
 from cli.nagios import Range, across_pods, judge, parse_range, perfdata, status_line
 from cli.options import Target, sidecar_options
 from cli.output import CheckOutput, emit, make_table
+from cli.thresholds import parsed
 from service.schemas import DbHealthBody
 
 SERVICE = "DATABASE"
 
 
 def range_option(value: str | None) -> Range | None:
-    """A typer callback: a Nagios range, or a usage error (exit 3)."""
-    if value is None:
-        return None
-    try:
-        return parse_range(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    """A Nagios range, or a usage error (exit 3)."""
+    return parsed(value, parse_range)
 
 
 @dataclass(frozen=True)

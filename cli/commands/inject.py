@@ -23,7 +23,7 @@ from cli.client import CliError
 from cli.exitcodes import Exit
 from service import __version__
 
-CONTAINER = "fasterdb-sidecar"
+CONTAINER = "fasterdb-sidecar"  # in every mode (chart, inject): how `fasterdb-admin --kube` finds it
 SECRETS_VOLUME = "fasterdb-secrets"
 TMP_VOLUME = "fasterdb-tmp"
 SECRETS_DIR = "/etc/fasterdb/secrets"
