@@ -24,9 +24,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Seen(Generic[T]):
-    """A view's value and when (time.time()) the server gave it."""
+    """A view's value, the pool whose server gave it, and when (time.time())."""
 
     value: T
+    pool: str
     at: float
 
 
@@ -51,7 +52,7 @@ class Catalog:
             self.failures[(view, pool.name)] = result.error or (None if result.value is not None else "no answer")
             if result.error is not None or result.value is None:
                 raise DatabaseUnavailable(result.error or "no answer", pool=pool.name)
-            return Seen(result.value, time.time())
+            return Seen(result.value, pool.name, time.time())
 
         return SingleFlight(run, self.ttl)
 

@@ -111,19 +111,19 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None
         """The server's sessions; identities only to the admin token."""
         identities = auth.identifies(call.request)
         seen = await catalog.activity(call.params["pool"])
-        return json_reply(summarize(seen.value, call.params["pool"] or names[0], seen.at, identities))
+        return json_reply(summarize(seen.value, seen.pool, seen.at, identities))
 
     @api.route(slots_op)
     async def slots(call: Call) -> Response:
         """Every replication slot of the server."""
         seen = await catalog.slots(call.params["pool"])
-        return json_reply(slots_body(seen.value, call.params["pool"] or names[0], seen.at))
+        return json_reply(slots_body(seen.value, seen.pool, seen.at))
 
     @api.route(wrap_op)
     async def wraparound(call: Call) -> Response:
         """Every database's transaction-ID age."""
         seen = await catalog.wraparound(call.params["pool"])
-        return json_reply(wraparound_body(seen.value, call.params["pool"] or names[0], seen.at))
+        return json_reply(wraparound_body(seen.value, seen.pool, seen.at))
 
     @api.route(budget_op)
     async def connection_budget(call: Call) -> Response:
