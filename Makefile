@@ -13,7 +13,7 @@ bootstrap:
 ## (the runtime only is installed; PORT=8081 HOST=0.0.0.0 change where it listens)
 run:
 	@FASTERDB_EXTRAS= deploy/scripts/bootstrap.sh
-	$(VENV)/bin/fasterdb-sidecar --local-cluster --host $(HOST) --port $(PORT)
+	$(PY) -m devtools.local --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check and every test (unit, integration on real PostgreSQL, chart)
 test: bootstrap lint
@@ -23,8 +23,8 @@ unit: bootstrap
 	$(PY) -m pytest -q -m unit
 
 lint: bootstrap
-	$(VENV)/bin/ruff check service cli devtools tests
-	$(VENV)/bin/ruff format --check service cli devtools tests
+	$(VENV)/bin/ruff check kit service cli devtools tests
+	$(VENV)/bin/ruff format --check kit service cli devtools tests
 	$(VENV)/bin/mypy
 
 ## bench: benchmark scripts that print ratios measured side by side

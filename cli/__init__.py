@@ -1,1 +1,8 @@
 """fasterdb-admin: the admin CLI of the fasterdb sidecar."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("fasterdb-ops")
+except PackageNotFoundError:  # a checkout that was never installed
+    __version__ = "0.0.0+unknown"

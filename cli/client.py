@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from cli.exitcodes import Exit
+from .exitcodes import Exit
 
 S = TypeVar("S")
 

@@ -19,11 +19,11 @@ import yaml
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient, known_failure
-from cli.commands.inject import CONTAINER, PORT_NAME
-from cli.exitcodes import Exit, worst
-from cli.options import KubeTarget
-from cli.output import emit
+from .client import CliError, SidecarClient, known_failure
+from .commands.inject import CONTAINER, PORT_NAME
+from .exitcodes import Exit, worst
+from .options import KubeTarget
+from .output import emit
 
 One = Callable[[SidecarClient], tuple[Exit, Any]]
 

@@ -8,23 +8,23 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from cli.client import CliError
-from cli.commands import accounts, db, jobs
-from cli.commands import health as health_cmd
-from cli.commands import replicas as replicas_cmd
-from cli.commands.activity import activity
-from cli.commands.budget import budget
-from cli.commands.health import health
-from cli.commands.inject import inject
-from cli.commands.pools import pool_stats
-from cli.commands.replicas import check_replicas
-from cli.commands.slots import slots
-from cli.commands.transfer import transfer
-from cli.commands.wraparound import wraparound
-from cli.exitcodes import Exit
-from cli.nagios import status_line
-from cli.output import diagnose
-from service import __version__
+from . import __version__
+from .client import CliError
+from .commands import accounts, db, jobs
+from .commands import health as health_cmd
+from .commands import replicas as replicas_cmd
+from .commands.activity import activity
+from .commands.budget import budget
+from .commands.health import health
+from .commands.inject import inject
+from .commands.pools import pool_stats
+from .commands.replicas import check_replicas
+from .commands.slots import slots
+from .commands.transfer import transfer
+from .commands.wraparound import wraparound
+from .exitcodes import Exit
+from .nagios import status_line
+from .output import diagnose
 
 # The service name of each command's Nagios line (also for its UNKNOWN line on any failure).
 NAGIOS_SERVICES = {

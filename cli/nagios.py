@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cli.exitcodes import Exit, worst
+from .exitcodes import Exit, worst
 
 _END = r"(~|[-+]?[0-9]+(?:\.[0-9]+)?)"
 _RANGE = re.compile(rf"(@)?(?:{_END}:)?({_END}?)", re.ASCII)

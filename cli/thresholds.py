@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import typer
 
-from service.sizes import parse_size
+from fasterdb.sizes import parse_size
 
 T = TypeVar("T")
 

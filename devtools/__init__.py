@@ -1,5 +1,4 @@
-"""Development tools that never ship in the sidecar image: the throwaway local PostgreSQL cluster.
+"""Development tools that never ship in a wheel or the image: the throwaway local PostgreSQL cluster.
 
-Imported lazily by ``fasterdb-sidecar --local-cluster`` and by the tests; the Dockerfile copies only
-``service/`` and ``cli/``.
+Used by ``make run`` (``python -m devtools.local``), the tests and the benchmarks, from the checkout.
 """

@@ -1,10 +1,16 @@
-"""``fasterdb-sidecar --local-cluster``: a throwaway primary + streaming replica for ``make run``."""
+"""``make run``: the sidecar on a throwaway local primary + streaming replica (``python -m devtools.local``).
+
+Runs from a source checkout only (devtools never ships): starts the cluster, points the sidecar's
+settings at it through secret files, serves until Ctrl-C, and removes everything again.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +57,48 @@ def local_cluster(prog: str) -> Iterator[HotStandbyCluster]:
     finally:
         cluster.destroy()
         print(f"{prog}: local cluster removed", file=sys.stderr)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (None: it can); checked before anything is built."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start the local cluster, then the sidecar on it (``--host``/``--port`` as the sidecar's)."""
+    from fasterdb_sidecar.main import PROG
+    from fasterdb_sidecar.main import main as sidecar_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    known, _ = parser.parse_known_args(args)
+    host = known.host or os.environ.get("FASTERDB_HOST", "0.0.0.0")
+    raw_port = os.environ.get("FASTERDB_PORT", "8080")
+    port = known.port if known.port is not None else int(raw_port) if raw_port.isdigit() else None
+    # Before the cluster is built (seconds): a busy port is found at once.
+    busy = port_problem(host, port) if port is not None and port < 65536 else None  # else: settings say why
+    if busy is not None:
+        print(
+            f"{PROG}: cannot listen on {host}:{port}: {busy} (choose another with --port, or make run PORT=...)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+    try:
+        with local_cluster(PROG):
+            sidecar_main(args)
+    except LocalClusterError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

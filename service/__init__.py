@@ -1,3 +1,8 @@
 """fasterdb-ops sidecar: health, replica lag, pool statistics and transactional jobs for PostgreSQL."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("fasterdb-ops")
+except PackageNotFoundError:  # a checkout that was never installed
+    __version__ = "0.0.0+unknown"

@@ -1,5 +1,5 @@
-"""``python -m service`` runs the sidecar."""
+"""``python -m fasterdb_sidecar`` runs the sidecar."""
 
-from service.main import main
+from .main import main
 
 main()

@@ -6,31 +6,32 @@ import logging
 
 from FasterAPI import Faster, HTTPException, RequestValidationError
 
-from service import __version__
-from service.auth import AdminAuth
-from service.catalog import Catalog
-from service.collector import SidecarCollector
-from service.db.pool import Databases, ManagedPool, PoolConfig
-from service.errors import ServiceError
-from service.http.api import Api
-from service.http.conventions import HttpConventions, RouteTable
-from service.http.errors import (
+from fasterdb.errors import ServiceError
+from fasterdb.pools.managed import Databases, ManagedPool, PoolConfig
+
+from . import __version__
+from .auth import AdminAuth
+from .catalog.views import Catalog
+from .drain import InFlight
+from .health.checks import PoolHealth
+from .health.readiness import Startup
+from .health.refresher import Refresher
+from .http.api import Api
+from .http.conventions import HttpConventions, RouteTable
+from .http.errors import (
     http_exception_handler,
     service_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
-from service.http.inflight import InFlight
-from service.job_runner import JobRunner
-from service.job_worker import JobWorker
-from service.ledger import Ledger
-from service.lifecycle import Lifecycle
-from service.pool_health import PoolHealth
-from service.readiness import Startup
-from service.refresher import Refresher
-from service.replica_lag import LagMeter, Thresholds
-from service.routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, transfers
-from service.settings import Settings
+from .jobs.queue import JobRunner
+from .jobs.worker import JobWorker
+from .ledger.ledger import Ledger
+from .lifecycle import Lifecycle
+from .metrics.collector import SidecarCollector
+from .replication.lag import LagMeter, Thresholds
+from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, transfers
+from .settings import Settings
 
 log = logging.getLogger("fasterdb.app")
 
@@ -53,8 +54,8 @@ class Sidecar:
             monitor_statement_timeout=settings.health_timeout,
         )
         self.databases = Databases(
-            ManagedPool("primary", "primary", settings.primary_dsn, config),
-            [ManagedPool(r.name, "replica", r.dsn, config) for r in settings.replica_dsns],
+            ManagedPool("primary", "primary", settings.primary_dsn.get_secret_value(), config),
+            [ManagedPool(r.name, "replica", r.dsn.get_secret_value(), config) for r in settings.replica_dsns],
         )
         self.health = PoolHealth(self.databases, settings.health_timeout, settings.health_cache_ttl)
         # Lag history samples further apart than three refresh rounds say nothing of the time between.

@@ -7,7 +7,7 @@ import hmac
 from FasterAPI import Request
 from pydantic import SecretStr
 
-from service.errors import Forbidden, Unauthorized
+from fasterdb.errors import Forbidden, Unauthorized
 
 
 class AdminAuth:

@@ -9,7 +9,7 @@ import time
 import traceback
 from typing import Any
 
-from service.redact import redact
+from .redact import redact
 
 # Attributes every LogRecord has; anything else was passed with extra= and is logged as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}

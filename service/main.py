@@ -10,12 +10,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from service import __version__
-from service.dsn import parse_dsn
-from service.settings import ConfigError, Settings, load_settings, unknown_variables
+from fasterdb.dsn import parse_dsn
+
+from . import __version__
+from .settings import ConfigError, Settings, load_settings, unknown_variables
 
 PROG = "fasterdb-sidecar"
 
@@ -38,33 +38,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--host", help="listen address (overrides FASTERDB_HOST)")
     parser.add_argument("--port", type=int, help="listen port (overrides FASTERDB_PORT)")
-    parser.add_argument(
-        "--local-cluster",
-        action="store_true",
-        help="start a throwaway local PostgreSQL primary + streaming replica and serve against it "
-        "(FASTERDB_PRIMARY_DSN/REPLICA_DSNS are then set for you); removed again on exit",
-    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return parser.parse_args(argv)
-
-
-@contextlib.contextmanager
-def _local_cluster() -> Iterator[None]:
-    """The throwaway cluster of ``devtools`` (a source checkout only; never in the image)."""
-    try:
-        from devtools.local import LocalClusterError, local_cluster
-    except ImportError:
-        print(
-            f"{PROG}: --local-cluster needs a source checkout of fasterdb-ops (devtools is not installed)",
-            file=sys.stderr,
-        )
-        raise SystemExit(2) from None
-    try:
-        with local_cluster(PROG):
-            yield
-    except LocalClusterError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
 
 
 def _log_drain(settings: Settings, sig: int) -> None:
@@ -81,8 +56,8 @@ def serve(settings: Settings) -> int:
     """Run the HTTP server until SIGTERM/SIGINT, then drain (see Settings) and exit 0."""
     import uvicorn
 
-    from service.app import Sidecar, create_app
-    from service.logs import configure_logging
+    from .app import Sidecar, create_app
+    from .logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
     log = logging.getLogger("fasterdb.main")
@@ -132,41 +107,13 @@ def serve(settings: Settings) -> int:
     return 0 if server.started else 1
 
 
-def _port_free(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on (None: it can); checked before anything is started."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            return exc.strerror or str(exc)
-    return None
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``fasterdb-sidecar``."""
     args = _parse_args(argv)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if args.local_cluster:
-        # Before the cluster is built (seconds): a busy port is found at once.
-        host = args.host or os.environ.get("FASTERDB_HOST", "0.0.0.0")
-        raw_port = os.environ.get("FASTERDB_PORT", "8080")
-        port = args.port if args.port is not None else int(raw_port) if raw_port.isdigit() else None
-        busy = _port_free(host, port) if port is not None and port < 65536 else None  # else: settings say why
-        if busy is not None:
-            print(
-                f"{PROG}: cannot listen on {host}:{port}: {busy} (choose another with --port, or make run PORT=...)",
-                file=sys.stderr,
-            )
-            raise SystemExit(1)
-    with _local_cluster() if args.local_cluster else contextlib.nullcontext():
-        try:
-            settings = load_settings(**overrides)
-        except ConfigError as exc:
-            print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        code = serve(settings)
-    raise SystemExit(code)
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(serve(settings))

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.dsn import DsnError, parse_dsn
-from service.sizes import SizeError, parse_size
+from fasterdb.dsn import DsnError, parse_dsn
+from fasterdb.sizes import SizeError, parse_size
 
 ENV_PREFIX = "FASTERDB_"
 # Settings that hold secrets and may be given as FASTERDB_X_FILE instead of FASTERDB_X.

@@ -49,20 +49,24 @@ def clean_environ(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class SidecarProcess:
-    """``python -m service`` on 127.0.0.1 with the given FASTERDB_* environment; logs kept in a file."""
+    """``python -m fasterdb_sidecar`` on 127.0.0.1 with the given FASTERDB_* environment; logs kept in a file.
 
-    def __init__(self, env: dict[str, str], *, args: list[str] | None = None) -> None:
+    ``module``: what runs it (``devtools.local``: the sidecar on a throwaway cluster, as ``make run``).
+    """
+
+    def __init__(self, env: dict[str, str], *, args: list[str] | None = None, module: str = "fasterdb_sidecar") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = clean_environ({"FASTERDB_HOST": "127.0.0.1", "FASTERDB_PORT": str(self.port), **env})
         self.args = args or []
+        self.module = module
         self._log = tempfile.NamedTemporaryFile(prefix="sidecar-", suffix=".log", delete=False)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 20.0) -> SidecarProcess:
         """Start and wait until /health/live answers."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             cwd=ROOT,
             stdout=self._log,
@@ -154,8 +158,8 @@ class InProcessSidecar:
     def __enter__(self) -> InProcessSidecar:
         import uvicorn
 
-        from service.app import Sidecar, create_app
-        from service.settings import load_settings
+        from fasterdb_sidecar.app import Sidecar, create_app
+        from fasterdb_sidecar.settings import load_settings
 
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("FASTERDB_")}
         try:
@@ -223,7 +227,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, stdin: str | bytes | 
     """
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from fasterdb_admin.main import app
 
     environment: dict[str, str | None] = {k: None for k in os.environ if k.startswith("FASTERDB_")}
     environment.update(env or {})

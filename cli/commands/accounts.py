@@ -9,12 +9,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.client import CliError, SidecarClient
-from cli.commands.admin import require_ok
-from cli.exitcodes import Exit
-from cli.options import Target, positive_id, sidecar_options
-from cli.output import emit, make_table
-from service.schemas import SEED_MAX
+from fasterdb.contract import SEED_MAX
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit
+from ..options import Target, positive_id, sidecar_options
+from ..output import emit, make_table
+from .admin import require_ok
 
 app = typer.Typer(help="Demo and maintenance data.", no_args_is_help=True)
 

@@ -12,13 +12,14 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit, worst
-from cli.nagios import Range, judge, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table, state_style
-from cli.thresholds import duration, human_seconds, ordered
-from service.schemas import ActivityBody
+from fasterdb.contract import ActivityBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..nagios import Range, judge, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table, state_style
+from ..thresholds import duration, human_seconds, ordered
 
 SERVICE = "ACTIVITY"
 # Defaults: minutes idle in a transaction hold locks and block vacuum; an hour-old transaction

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.client import CliError, Reply
-from cli.exitcodes import Exit
+from ..client import CliError, Reply
+from ..exitcodes import Exit
 
 # What to do about each refusal of the bearer token, in the CLI's words (not HTTP's).
 TOKEN_ADVICE = {

@@ -10,12 +10,13 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit
-from cli.nagios import Range, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table, state_style
-from service.schemas import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody
+from fasterdb.contract import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit
+from ..nagios import Range, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table, state_style
 
 SERVICE = "BUDGET"
 CODES = {"ok": Exit.OK, "warning": Exit.WARNING, "critical": Exit.CRITICAL}
@@ -153,7 +154,7 @@ def budget(
       fasterdb-admin budget --pods 12 --surge 3 --app-pool-max 10
     """
     if target.kube is not None:
-        from cli.kube import deployment_fleet, discover
+        from ..kube import deployment_fleet, discover
 
         if deployment is None:
             raise typer.BadParameter("--kube needs --deployment NAME", param_hint="--deployment")

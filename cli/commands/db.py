@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands.admin import require_ok
-from cli.exitcodes import Exit
-from cli.options import Target, sidecar_options
-from cli.output import emit
+from ..exitcodes import Exit
+from ..options import Target, sidecar_options
+from ..output import emit
+from .admin import require_ok
 
 app = typer.Typer(help="The sidecar's own schema.", no_args_is_help=True)
 

@@ -9,14 +9,15 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit, worst
-from cli.kube import run_across_pods
-from cli.nagios import Range, across_pods, judge, parse_range, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table
-from cli.thresholds import parsed
-from service.schemas import DbHealthBody
+from fasterdb.contract import DbHealthBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..kube import run_across_pods
+from ..nagios import Range, across_pods, judge, parse_range, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table
+from ..thresholds import parsed
 
 SERVICE = "DATABASE"
 

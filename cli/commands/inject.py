@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 import typer
 import yaml
 
-from cli.client import CliError
-from cli.exitcodes import Exit
-from service import __version__
+from .. import __version__
+from ..client import CliError
+from ..exitcodes import Exit
 
 CONTAINER = "fasterdb-sidecar"  # in every mode (chart, inject): how `fasterdb-admin --kube` finds it
 SECRETS_VOLUME = "fasterdb-secrets"

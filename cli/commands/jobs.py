@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.commands.admin import require_ok
-from cli.exitcodes import Exit
-from cli.options import Target, positive_id, sidecar_options
-from cli.output import diagnose, emit, human_time, make_table, state_style
-from service.schemas import JOB_MAX_ITEMS
+from fasterdb.contract import JOB_MAX_ITEMS
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit
+from ..options import Target, positive_id, sidecar_options
+from ..output import diagnose, emit, human_time, make_table, state_style
+from .admin import require_ok
 
 FINAL = ("succeeded", "failed", "cancelled")
 app = typer.Typer(help="Transfer-batch jobs: submit a CSV, follow, list, cancel.", no_args_is_help=True)

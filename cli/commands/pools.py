@@ -13,12 +13,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit, worst
-from cli.kube import run_across_pods
-from cli.options import Target, sidecar_options
-from cli.output import emit, make_table
-from service.schemas import PoolsBody
+from fasterdb.contract import PoolsBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..kube import run_across_pods
+from ..options import Target, sidecar_options
+from ..output import emit, make_table
 
 COLUMNS = [
     "pool",

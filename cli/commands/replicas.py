@@ -9,16 +9,17 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.commands.health import range_option
-from cli.exitcodes import Exit, worst
-from cli.kube import run_across_pods
-from cli.nagios import Range, across_pods, judge, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table, state_style
-from cli.thresholds import size
-from service.schemas import ReplicaBody, ReplicasBody
-from service.sizes import format_size
+from fasterdb.contract import ReplicaBody, ReplicasBody
+from fasterdb.sizes import format_size
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..kube import run_across_pods
+from ..nagios import Range, across_pods, judge, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table, state_style
+from ..thresholds import size
+from .health import range_option
 
 SERVICE = "REPLICAS"
 

@@ -10,14 +10,15 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit, worst
-from cli.nagios import Range, judge, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table, state_style
-from cli.thresholds import human_seconds, ordered, size
-from service.schemas import SlotBody, SlotsBody
-from service.sizes import format_size
+from fasterdb.contract import SlotBody, SlotsBody
+from fasterdb.sizes import format_size
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..nagios import Range, judge, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table, state_style
+from ..thresholds import human_seconds, ordered, size
 
 SERVICE = "SLOTS"
 DEFAULT_WARN_RETAINED, DEFAULT_CRIT_RETAINED = 1024**3, 10 * 1024**3  # 1 GB, 10 GB

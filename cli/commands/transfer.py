@@ -8,12 +8,13 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from cli.client import CliError, SidecarClient
-from cli.commands.admin import require_ok
-from cli.exitcodes import Exit
-from cli.options import Target, sidecar_options
-from cli.output import emit, make_table
-from service.schemas import TransferBody
+from fasterdb.contract import TransferBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit
+from ..options import Target, sidecar_options
+from ..output import emit, make_table
+from .admin import require_ok
 
 
 def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount: str, key: str | None) -> Exit:

@@ -10,13 +10,14 @@ import typer
 from rich.console import Group
 from rich.text import Text
 
-from cli.client import CliError, SidecarClient
-from cli.exitcodes import Exit, worst
-from cli.nagios import Range, judge, perfdata, status_line
-from cli.options import Target, sidecar_options
-from cli.output import CheckOutput, emit, make_table, state_style
-from cli.thresholds import ordered
-from service.schemas import WraparoundBody
+from fasterdb.contract import WraparoundBody
+
+from ..client import CliError, SidecarClient
+from ..exitcodes import Exit, worst
+from ..nagios import Range, judge, perfdata, status_line
+from ..options import Target, sidecar_options
+from ..output import CheckOutput, emit, make_table, state_style
+from ..thresholds import ordered
 
 SERVICE = "WRAPAROUND"
 DEFAULT_WARN, DEFAULT_CRIT = 0.5, 0.75  # of the limit; autovacuum's own default forces freezing at ~0.093

@@ -79,21 +79,23 @@ if [ "$extras" != "${extras#*test}" ] \
 fi
 
 stamp="$venv/.fasterdb-installed"
-want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) $extras"
+want="$(cat "$root/pyproject.toml" "$root/kit/pyproject.toml" | sha256sum | cut -d' ' -f1) $extras"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # A venv that has the test extras already serves make run too: never downgrade it.
   if [ -z "$extras" ] && [ -f "$stamp" ] && grep -q "test" "$stamp" \
-    && [ "$(cut -d' ' -f1 "$stamp")" = "$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)" ]; then
+    && [ "$(cut -d' ' -f1 "$stamp")" = "$(cut -d' ' -f1 <<<"$want")" ]; then
     exit 0
   fi
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # Two distributions from this checkout: the application kit (kit/, imports as fasterdb) and
+  # fasterdb-ops (the sidecar and the CLI), which requires it. Editable, so the tests run the source.
   if [ -n "$extras" ]; then
-    "$venv/bin/python" -m pip install -q -e "${root}[${extras}]"
+    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}[${extras}]"
   else
-    "$venv/bin/python" -m pip install -q -e "${root}"
+    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
   fi
   echo "$want" > "$stamp"
 fi

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from service.db.pool import ManagedPool
-from service.db.transactions import transaction
+from fasterdb.pools.managed import ManagedPool
+from fasterdb.pools.transactions import transaction
 
 log = logging.getLogger("fasterdb.migrations")
 

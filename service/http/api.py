@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 import msgspec
 from FasterAPI import FasterRouter, Request, Response
 
-from service.auth import AdminAuth
-from service.errors import Unprocessable
-from service.http.params import Param, parse_params
-from service.schemas import ErrorBody
+from fasterdb.contract import ErrorBody
+from fasterdb.errors import Unprocessable
+
+from ..auth import AdminAuth
+from .params import Param, parse_params
 
 S = TypeVar("S", bound=msgspec.Struct)
 NO_STORE = {"cache-control": "no-store"}
@@ -164,7 +165,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     FasterAPI 0.2.14 offers the raw body only through ``Request._read_body`` (``json()`` would turn
     amounts into floats), so this is the one place that touches it.
     """
-    from service.errors import ServiceError
+    from fasterdb.errors import ServiceError
 
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:

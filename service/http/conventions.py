@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from service.http.errors import send_error
+from .errors import send_error
 
 Scope = dict[str, Any]
 

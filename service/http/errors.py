@@ -8,8 +8,9 @@ from typing import Any
 import msgspec
 from FasterAPI import HTTPException, Request, RequestValidationError, Response
 
-from service.errors import ServiceError, error_body
-from service.http.api import NO_STORE
+from fasterdb.errors import ServiceError, error_body
+
+from .api import NO_STORE
 
 log = logging.getLogger("fasterdb.http")
 

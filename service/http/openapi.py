@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from service.http.api import Operation
+from .api import Operation
 
 REF = "#/components/schemas/{name}"
 

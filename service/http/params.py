@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from service.errors import BadRequest
-from service.sizes import SizeError, parse_size
+from fasterdb.errors import BadRequest
+from fasterdb.sizes import SizeError, parse_size
 
 _INT = re.compile(r"[0-9]{1,19}", re.ASCII)
 _DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)

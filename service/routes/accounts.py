@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from FasterAPI import Response
 
-from service.errors import Unprocessable
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, choice, integer
-from service.ledger import Ledger
-from service.money import MoneyError, amount_from_json, validate_account
-from service.schemas import SEED_MAX, AccountBody, AccountRequest, SeedBody, SeedRequest
+from fasterdb.contract import SEED_MAX, AccountBody, AccountRequest, SeedBody, SeedRequest
+from fasterdb.errors import Unprocessable
+
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, choice, integer
+from ..ledger.ledger import Ledger
+from ..ledger.money import MoneyError, amount_from_json, validate_account
 
 CREATE = Operation(
     "POST",

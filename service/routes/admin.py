@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from FasterAPI import Response
 
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.ledger import Ledger
-from service.schemas import MigrateBody
+from fasterdb.contract import MigrateBody
+
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..ledger.ledger import Ledger
 
 MIGRATE = Operation(
     "POST",

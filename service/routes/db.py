@@ -6,14 +6,15 @@ from typing import Any
 
 from FasterAPI import Response
 
-from service.activity import summarize
-from service.auth import AdminAuth
-from service.budget import Fleet, budget
-from service.catalog import Catalog
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, ParamError, choice, integer
-from service.retention import slots_body, wraparound_body
-from service.schemas import ActivityBody, BudgetBody, SlotsBody, WraparoundBody
+from fasterdb.contract import ActivityBody, BudgetBody, SlotsBody, WraparoundBody
+
+from ..auth import AdminAuth
+from ..catalog.activity import summarize
+from ..catalog.budget import Fleet, budget
+from ..catalog.retention import slots_body, wraparound_body
+from ..catalog.views import Catalog
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, ParamError, choice, integer
 
 UNAVAILABLE = Reply(503, "the server did not answer within FASTERDB_HEALTH_TIMEOUT (the reason is in the body)")
 _APP_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[\\x20-\\x7e]+$"}

@@ -15,9 +15,9 @@ from typing import Any
 
 from FasterAPI import Response
 
-from service import __version__
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.openapi import openapi_document
+from .. import __version__
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.openapi import openapi_document
 
 TITLE = "fasterdb-sidecar"
 DESCRIPTION = (

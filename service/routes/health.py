@@ -7,13 +7,14 @@ from typing import Literal
 
 from FasterAPI import Response
 
-from service.db.checks import PoolCheck
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, boolean
-from service.lifecycle import Lifecycle
-from service.pool_health import PoolHealth as Health
-from service.readiness import Startup, db_readiness
-from service.schemas import DbHealthBody, LiveBody, PoolHealth, StartupBody
+from fasterdb.contract import DbHealthBody, LiveBody, PoolHealth, StartupBody
+
+from ..health.checks import PoolHealth as Health
+from ..health.readiness import Startup, db_readiness
+from ..health.sql import PoolCheck
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, boolean
+from ..lifecycle import Lifecycle
 
 LIVE = Operation(
     "GET",

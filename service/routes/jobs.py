@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from FasterAPI import Response
 
-from service.db.checks import iso
-from service.db.jobs import JobRecord
-from service.errors import Unprocessable
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, integer
-from service.job_runner import InvalidJob, JobRunner, validate_job
-from service.schemas import JobBody, JobItemError, JobRequest, JobsBody
+from fasterdb.contract import JobBody, JobItemError, JobRequest, JobsBody
+from fasterdb.errors import Unprocessable
+
+from ..health.sql import iso
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, integer
+from ..jobs.queue import InvalidJob, JobRunner, validate_job
+from ..jobs.sql import JobRecord
 
 JOB_ID = Param(
     "job_id", "path", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, "the job id", integer(1), required=True

@@ -6,10 +6,10 @@ from FasterAPI import Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from service.catalog import Catalog
-from service.catalog_metrics import CatalogCollector
-from service.collector import SidecarCollector
-from service.http.api import Api, Call, Operation, Reply
+from ..catalog.views import Catalog
+from ..http.api import Api, Call, Operation, Reply
+from ..metrics.catalog import CatalogCollector
+from ..metrics.collector import SidecarCollector
 
 METRICS = Operation(
     "GET",

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 from FasterAPI import EventSourceResponse, Response
 
-from service.db.checks import iso
-from service.db.pool import Databases
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, number
-from service.pool_health import PoolHealth
-from service.schemas import PoolBody, PoolsBody, WaitMs
+from fasterdb.contract import PoolBody, PoolsBody, WaitMs
+from fasterdb.pools.managed import Databases
+
+from ..health.checks import PoolHealth
+from ..health.sql import iso
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, number
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 60.0
 EVENT = "pools"  # the event name of every Server-Sent Event of /pools/stream

@@ -6,11 +6,12 @@ from typing import Any
 
 from FasterAPI import Response
 
-from service.db.wal import format_lsn
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.http.params import Param, ParamError, choice, number, size
-from service.replica_lag import LagMeter, Thresholds, evaluate
-from service.schemas import ReplicaBody, ReplicasBody
+from fasterdb.contract import ReplicaBody, ReplicasBody
+
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.params import Param, ParamError, choice, number, size
+from ..replication.lag import LagMeter, Thresholds, evaluate
+from ..replication.sql import format_lsn
 
 # What the server accepts (service.sizes), narrowed to values that cannot overflow.
 SIZE_SCHEMA = {"type": "string", "pattern": r"^([0-9]{1,9}\s?([kKmMgG]i?[bB]|[bB])?|[0-9]{1,6}\s?[tT]i?[bB])$"}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from FasterAPI import Response
 
-from service.errors import ServiceError, Unprocessable
-from service.http.api import Api, Call, Operation, Reply, json_reply
-from service.ledger import Ledger
-from service.money import MoneyError, amount_from_json, transfer_request
-from service.schemas import TransferBody, TransferRequest
+from fasterdb.contract import TransferBody, TransferRequest
+from fasterdb.errors import ServiceError, Unprocessable
+
+from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..ledger.ledger import Ledger
+from ..ledger.money import MoneyError, amount_from_json, transfer_request
 
 TRANSFER = Operation(
     "POST",

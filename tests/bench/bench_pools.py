@@ -16,10 +16,9 @@ from typing import Any
 
 import asyncpg
 import uvloop
-from pydantic import SecretStr
 
 from devtools.hot_standby import HotStandbyCluster
-from service.db.pool import ManagedPool, PoolConfig, keep_session
+from fasterdb.pools.managed import ManagedPool, PoolConfig, keep_session
 from tests.bench.common import median, pin_postgres, two_cpus
 
 WORKERS = 32
@@ -61,7 +60,7 @@ async def _run(dsn: str) -> dict[str, list[float]]:
             "idle_in_transaction_session_timeout": "60000",
         },
     )
-    ours = ManagedPool("primary", "primary", SecretStr(dsn), PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE))
+    ours = ManagedPool("primary", "primary", dsn, PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE))
     await ours.open()
     await ours.ensure_created(10)
     acquires: dict[str, Callable[[], Any]] = {

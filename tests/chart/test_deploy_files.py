@@ -89,7 +89,7 @@ def test_make_run_installs_the_runtime_only_and_the_bootstrap_checks_python() ->
     assert "FASTERDB_EXTRAS= deploy/scripts/bootstrap.sh" in run and "bootstrap" not in run.split("\n", 1)[0]
     script = (ROOT / "deploy" / "scripts" / "bootstrap.sh").read_text()
     assert "sys.version_info < (3, 11)" in script and "import venv, ensurepip" in script
-    assert 'pip install -q -e "${root}"' in script  # no extras: the runtime alone
+    assert 'pip install -q -e "$root/kit" -e "${root}"' in script  # no extras: the runtime alone
 
 
 def test_a_too_old_python_is_refused_with_one_line(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from cli.commands.inject import Sidecar
-from service import __version__
+from fasterdb_admin.commands.inject import Sidecar
+from fasterdb_sidecar import __version__
 from tests.chart.conftest import find, render
 from tests.chart.test_chart import FIRST_NATIVE, LAST_WITHOUT_NATIVE, NEWEST, validate_all
 from tests.harness import run_cli

@@ -10,9 +10,9 @@ import pytest
 from FasterAPI.testclient import TestClient
 
 from devtools.hot_standby import HotStandbyCluster
-from service.app import build_app
-from service.auth import AdminAuth
-from service.http.api import Api, Call, Operation, Reply, json_reply
+from fasterdb_sidecar.app import build_app
+from fasterdb_sidecar.auth import AdminAuth
+from fasterdb_sidecar.http.api import Api, Call, Operation, Reply, json_reply
 
 
 class Item(msgspec.Struct, forbid_unknown_fields=True):

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from cli.client import CliError, SidecarClient
-from cli.commands import health as health_cmd
-from cli.commands import pools as pools_cmd
-from cli.commands import replicas as replicas_cmd
-from cli.exitcodes import Exit
-from cli.kube import across_pods, emit_across_pods
 from devtools.cluster import free_port
 from devtools.hot_standby import HotStandbyCluster
+from fasterdb_admin.client import CliError, SidecarClient
+from fasterdb_admin.commands import health as health_cmd
+from fasterdb_admin.commands import pools as pools_cmd
+from fasterdb_admin.commands import replicas as replicas_cmd
+from fasterdb_admin.exitcodes import Exit
+from fasterdb_admin.kube import across_pods, emit_across_pods
 from tests.harness import SidecarProcess, run_cli, wait_for
 
 
@@ -71,7 +71,7 @@ def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProc
 
     from kubernetes import client as kclient
 
-    from cli.kube import _context_namespace, pod_proxy_client
+    from fasterdb_admin.kube import _context_namespace, pod_proxy_client
 
     seen: list[tuple[str, str | None]] = []
     prefix = "/api/v1/namespaces/apps/pods/sidecar-0:8080/proxy"

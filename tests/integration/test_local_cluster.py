@@ -14,7 +14,7 @@ from tests.harness import SidecarProcess, wait_for
 
 
 def test_make_run_serves_prints_how_to_connect_and_cleans_up() -> None:
-    sidecar = SidecarProcess({}, args=["--local-cluster"])
+    sidecar = SidecarProcess({}, module="devtools.local")
     try:
         sidecar.start(wait=90)
         wait_for(lambda: sidecar.get("/health/db?replicas=true").status_code == 200, 30, what="ready")
@@ -38,7 +38,7 @@ def test_a_busy_port_is_found_before_the_cluster_is_built() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        sidecar = SidecarProcess({"FASTERDB_PORT": str(port)}, args=["--local-cluster"])
+        sidecar = SidecarProcess({"FASTERDB_PORT": str(port)}, module="devtools.local")
         sidecar.env["FASTERDB_PORT"] = str(port)
         assert sidecar.proc is None
         import subprocess
@@ -47,7 +47,7 @@ def test_a_busy_port_is_found_before_the_cluster_is_built() -> None:
         from tests.harness import ROOT
 
         result = subprocess.run(
-            [sys.executable, "-m", "service", "--local-cluster"],
+            [sys.executable, "-m", "devtools.local"],
             env=sidecar.env,
             cwd=ROOT,
             capture_output=True,

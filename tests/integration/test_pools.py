@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.hot_standby import HotStandbyCluster
-from service.errors import DatabaseUnavailable
+from fasterdb.errors import DatabaseUnavailable
 from tests.harness import ROOT, InProcessSidecar, SidecarProcess, clean_environ, run_cli, wait_for
 
 

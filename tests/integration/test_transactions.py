@@ -7,19 +7,18 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from pydantic import SecretStr
 
 from devtools.hot_standby import HotStandbyCluster
-from service.db.pool import ManagedPool, PoolConfig
-from service.db.transactions import transaction
-from service.errors import DatabaseError, DatabaseUnavailable
+from fasterdb.errors import DatabaseError, DatabaseUnavailable
+from fasterdb.pools.managed import ManagedPool, PoolConfig
+from fasterdb.pools.transactions import transaction
 
 T = TypeVar("T")
 
 
 def run_with_pool(pg: HotStandbyCluster, body: Callable[[ManagedPool], Awaitable[T]], **config: float) -> T:
     async def main() -> T:
-        pool = ManagedPool("primary", "primary", SecretStr(pg.dsn()), PoolConfig(**config))  # type: ignore[arg-type]
+        pool = ManagedPool("primary", "primary", pg.dsn(), PoolConfig(**config))  # type: ignore[arg-type]
         await pool.open()
         try:
             return await body(pool)

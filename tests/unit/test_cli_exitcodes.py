@@ -1,4 +1,4 @@
-from cli.exitcodes import Exit, worst
+from fasterdb_admin.exitcodes import Exit, worst
 
 
 def test_worst_orders_critical_over_unknown_over_warning() -> None:

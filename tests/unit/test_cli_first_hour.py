@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import typer
 
-from cli.main import app
 from devtools.cluster import free_port
-from service import __version__
+from fasterdb_admin.main import app
+from fasterdb_sidecar import __version__
 from tests.harness import run_cli
 
 # Every leaf command with the least arguments it needs.
@@ -118,7 +118,7 @@ def test_bad_csv_files_are_one_line_with_the_line_number(content: bytes, needle:
 
 
 def test_a_missing_csv_file_and_a_bom_file_that_reads(tmp_path: Path) -> None:
-    from cli.commands.jobs import read_csv
+    from fasterdb_admin.commands.jobs import read_csv
 
     result = run_cli("jobs", "submit", str(tmp_path / "nope.csv"), "--token", "t" * 20)
     assert result.returncode == 3 and "cannot read" in result.stderr

@@ -9,7 +9,7 @@ from asyncpg import connect_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.dsn import DsnError, parse_dsn
+from fasterdb.dsn import DsnError, parse_dsn
 
 SPECIAL = "@:/%#?"
 secret_text = st.text(alphabet=st.sampled_from("ab9Z" + SPECIAL), min_size=1, max_size=12)

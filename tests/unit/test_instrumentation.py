@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from service.db.deadlines import Deadlines
-from service.db.instrumentation import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats
+from fasterdb.pools.deadlines import Deadlines
+from fasterdb.pools.stats import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats
 
 
 def test_histogram_and_window_see_every_wait() -> None:
@@ -71,7 +71,7 @@ def test_the_fast_path_slot_of_asyncpg_pools_exists() -> None:
     """service.db.acquire reads asyncpg.Pool._queue for its fast path: pin it for our asyncpg."""
     import asyncpg
 
-    from service.db.acquire import ACQUIRE_METHOD, QUEUE_SLOT
+    from fasterdb.pools.acquire import ACQUIRE_METHOD, QUEUE_SLOT
 
     assert QUEUE_SLOT in asyncpg.Pool.__slots__
     assert hasattr(asyncpg.pool._PoolConnectionHolderQueue, "empty")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.lifecycle import Lifecycle
+from fasterdb_sidecar.lifecycle import Lifecycle
 
 
 def test_states_move_one_way_and_readiness_reads_them() -> None:

@@ -2,8 +2,8 @@ import logging
 
 import pytest
 
-from service.logs import JsonFormatter, RedactingFilter
-from service.redact import redact
+from fasterdb_sidecar.logs import JsonFormatter, RedactingFilter
+from fasterdb_sidecar.redact import redact
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_filter_masks_message_args_and_traceback() -> None:
 def test_configure_logging_formats_and_masks(capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from service.logs import configure_logging
+    from fasterdb_sidecar.logs import configure_logging
 
     for fmt in ("json", "text"):
         configure_logging("info", fmt, secrets=("s3cret-token-value",))

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from service.db.checks import Bounded
-from service.db.pool import Databases
-from service.db.wal import ReplicaPosition, format_lsn, parse_lsn
-from service.replica_lag import LagMeter, ReplicaLag, Snapshot, Thresholds, evaluate
+from fasterdb.pools.managed import Databases
+from fasterdb_sidecar.health.sql import Bounded
+from fasterdb_sidecar.replication.lag import LagMeter, ReplicaLag, Snapshot, Thresholds, evaluate
+from fasterdb_sidecar.replication.sql import ReplicaPosition, format_lsn, parse_lsn
 
 
 def _fresh() -> LagMeter:

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from service.settings import ConfigError, load_settings, unknown_variables
+from fasterdb_sidecar.settings import ConfigError, load_settings, unknown_variables
 from tests.harness import ROOT
 
 SECRET = "s3cr3t-Passw0rd"
@@ -152,7 +152,7 @@ def test_the_process_stops_with_one_clear_line(env: dict[str, str]) -> None:
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")} | env
     proc = subprocess.run(
-        [sys.executable, "-m", "service"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "fasterdb_sidecar"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -177,8 +177,8 @@ def test_the_log_mask_covers_the_password_as_the_driver_decodes_it(
     import logging
     from urllib.parse import quote
 
-    from service.logs import configure_logging
-    from service.main import _secrets
+    from fasterdb_sidecar.logs import configure_logging
+    from fasterdb_sidecar.main import _secrets
 
     password = "p@ss:w/rd%#?x-1"
     written = quote(password, safe="")
@@ -199,7 +199,7 @@ def test_an_ambiguous_dsn_stops_the_process_with_exit_2() -> None:
     full = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")}
     full["FASTERDB_PRIMARY_DSN"] = f"postgresql://app:{SECRET}@x@db.example/app"
     proc = subprocess.run(
-        [sys.executable, "-m", "service"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "fasterdb_sidecar"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "FASTERDB_PRIMARY_DSN" in proc.stderr and "%40" in proc.stderr

@@ -1,6 +1,6 @@
 import pytest
 
-from service.sizes import MAX_SIZE, SizeError, format_size, parse_size
+from fasterdb.sizes import MAX_SIZE, SizeError, format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,295 @@
+"""Pools: the primary and one per replica, opened without needing a reachable database.
+
+asyncpg connects ``init_size`` (which must be at least ``min_size``) connections when a pool is
+created and fails if it cannot. So each ManagedPool creates its asyncpg pool in a background
+task that retries with backoff, and an acquire that finds no pool yet tries once itself (bounded
+by its timeout). The sidecar thus starts, and serves /health/live, while PostgreSQL is down.
+Once created, asyncpg keeps the ``min_size`` floor and reconnects lazily on acquire, so the pool
+recovers by itself when its server comes back.
+
+Acquiring is in ``service.db.acquire``; transactions and their retry policy in
+``service.db.transactions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+
+from fasterdb.dsn import parse_dsn
+from fasterdb.errors import DatabaseUnavailable
+from fasterdb.pools.acquire import Acquire
+from fasterdb.pools.deadlines import Deadlines
+from fasterdb.pools.driver import DRIVER_ERRORS, classify
+from fasterdb.pools.stats import PoolStats
+
+log = logging.getLogger("fasterdb.pools")
+
+Role = Literal["primary", "replica"]
+Connection = asyncpg.Connection  # re-exported for the domain layer
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Connection and sizing parameters shared by every pool."""
+
+    min_size: int = 1
+    max_size: int = 10
+    command_timeout: float = 30.0
+    connect_timeout: float = 5.0
+    acquire_timeout: float = 5.0
+    max_inactive_connection_lifetime: float = 300.0
+    retry_max_delay: float = 5.0
+    # The monitor connection's server-side statement_timeout: its checks and catalog queries are
+    # cut off by the health deadline on both sides, so the server never works on for nobody.
+    monitor_statement_timeout: float = 30.0
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (a full round trip per release).
+
+    The sidecar never leaves session state behind — no SET, LISTEN, session-level advisory locks,
+    cursors or temporary tables; every lock is transaction-scoped — so there is nothing to reset.
+    asyncpg still rolls back an open transaction before calling this.
+    """
+
+
+class ManagedPool:
+    """One named asyncpg pool with its role, lifecycle state, statistics and a check connection."""
+
+    def __init__(self, name: str, role: Role, dsn: str, config: PoolConfig) -> None:
+        self.name = name
+        self.role = role
+        self.config = config
+        self._dsn = dsn
+        # The primary pool connects only to a host that takes writes (libpq's read-write), so a
+        # multi-host DSN follows a failover; a DSN that names target_session_attrs itself wins.
+        said = parse_dsn(dsn).target_session_attrs
+        self.target_session_attrs = said or ("read-write" if role == "primary" else "any")
+        # The asyncpg pool once created (read on the hot path of every acquire, hence public).
+        self.asyncpg_pool: asyncpg.Pool | None = None
+        self._state: Literal["new", "opening", "open", "closed"] = "new"
+        self._create_lock = asyncio.Lock()
+        self._connector: asyncio.Task[None] | None = None
+        self.last_connect_error: str | None = None
+        # Whether the first connection attempt has finished, whatever its outcome (/health/startup).
+        self.first_attempt_done = False
+        self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
+        self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
+        self.deadlines = Deadlines()
+        self._check_conn: asyncpg.Connection | None = None
+        self._check_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<ManagedPool {self.name} role={self.role} state={self._state}>"
+
+    @property
+    def application_name(self) -> str:
+        """What PostgreSQL shows in pg_stat_activity for this pool's connections."""
+        return f"fasterdb-sidecar/{self.name}"
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds one connection attempt may take."""
+        return self.config.connect_timeout
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._state == "closed"
+
+    async def open(self) -> None:
+        """Start creating the asyncpg pool in the background; returns at once, never fails on the DB."""
+        if self._state != "new":
+            raise RuntimeError(f"pool {self.name} cannot be opened in state {self._state}")
+        self._state = "opening"
+        self._connector = asyncio.create_task(self._connect_loop(), name=f"connect-{self.name}")
+
+    async def _connect_loop(self) -> None:
+        delay = 0.25
+        while self._state == "opening":
+            try:
+                await self.ensure_created(self.config.connect_timeout)
+                return
+            except DatabaseUnavailable:
+                pass  # recorded in last_connect_error; the pool health logs state changes
+            finally:
+                self.first_attempt_done = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.retry_max_delay)
+
+    def acquire(self, timeout: float | None = None, *, internal: bool = False) -> Acquire:
+        """``async with pool.acquire(t) as conn``: waiting (queue + connect) is bounded by ``t``.
+
+        ``internal``: the sidecar's own background work, counted apart from the application's.
+        """
+        return Acquire(
+            self,
+            self.config.acquire_timeout if timeout is None else timeout,
+            self.internal_stats if internal else self.stats,
+        )
+
+    async def ensure_created(self, timeout: float) -> asyncpg.Pool:
+        """The asyncpg pool, creating it now (one attempt, bounded by ``timeout``) when missing."""
+        if self.asyncpg_pool is not None:
+            return self.asyncpg_pool
+        if self._state == "closed":
+            raise DatabaseUnavailable("pool closed", pool=self.name)
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._create_lock:
+                    if self.asyncpg_pool is None and self._state == "opening":
+                        self.asyncpg_pool = await self._create()
+                        self._state = "open"
+                        self.last_connect_error = None
+        except DRIVER_ERRORS as exc:
+            self.last_connect_error = classify(exc)
+            raise DatabaseUnavailable(self.last_connect_error, pool=self.name) from exc
+        if self.asyncpg_pool is None:
+            raise DatabaseUnavailable("pool closed", pool=self.name)
+        return self.asyncpg_pool
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "dsn": self._dsn,
+            "command_timeout": self.config.command_timeout,
+            "timeout": self.config.connect_timeout,
+            "target_session_attrs": self.target_session_attrs,
+        }
+
+    async def _create(self) -> asyncpg.Pool:
+        statement_ms = int(self.config.command_timeout * 1000)
+        return await asyncpg.create_pool(
+            **self._connect_kwargs(),
+            init_size=self.config.min_size,
+            min_size=self.config.min_size,
+            max_size=self.config.max_size,
+            max_inactive_connection_lifetime=self.config.max_inactive_connection_lifetime,
+            server_settings={
+                "application_name": self.application_name,
+                "statement_timeout": str(statement_ms),
+                "idle_in_transaction_session_timeout": str(max(statement_ms, 60_000)),
+            },
+            reset=keep_session,
+        )
+
+    @asynccontextmanager
+    async def check_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A dedicated connection for health, lag and catalog checks, outside the pool.
+
+        Checks must not queue behind application traffic: a saturated pool (visible in /pools as
+        ``waiting``) must not make a healthy database look down and take every pod out of service.
+        One check at a time uses it; a check that fails or is cut off by its deadline drops it, and
+        the next one reconnects.
+        """
+        async with self._check_lock:
+            conn = self._check_conn
+            if conn is None or conn.is_closed():
+                if self._state == "closed":
+                    raise DatabaseUnavailable("pool closed", pool=self.name)
+                conn = await asyncpg.connect(
+                    **self._connect_kwargs(),
+                    server_settings={
+                        # "/monitor": the name operators already filter on in pg_stat_activity.
+                        "application_name": f"{self.application_name}/monitor",
+                        "statement_timeout": str(max(1, int(self.config.monitor_statement_timeout * 1000))),
+                    },
+                )
+                self._check_conn = conn
+            try:
+                yield conn
+            except BaseException:
+                self._check_conn = None
+                conn.terminate()
+                raise
+
+    async def expire(self) -> None:
+        """Replace every connection on its next use (the server they hold lost its role)."""
+        self.drop_check_connection()
+        if self.asyncpg_pool is not None:
+            await self.asyncpg_pool.expire_connections()
+
+    def drop_check_connection(self) -> None:
+        """Close the check connection; the next check connects afresh (to the current primary)."""
+        if self._check_conn is not None and not self._check_lock.locked():
+            self._check_conn.terminate()
+            self._check_conn = None
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close gracefully within ``timeout`` seconds, then terminate what is left."""
+        previous, self._state = self._state, "closed"
+        if self._check_conn is not None:
+            self._check_conn.terminate()
+            self._check_conn = None
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            await asyncio.gather(self._connector, return_exceptions=True)
+        async with self._create_lock:
+            pool, self.asyncpg_pool = self.asyncpg_pool, None
+        if pool is None or previous == "closed":
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout)
+        except (TimeoutError, Exception) as exc:
+            log.warning("pool %s did not close in time (%s); terminating", self.name, classify(exc))
+            pool.terminate()
+
+    @property
+    def ready_for_acquire(self) -> bool:
+        """Whether an asyncpg pool exists (the database was reachable once since start)."""
+        return self.asyncpg_pool is not None
+
+    def sizes(self) -> tuple[int, int]:
+        """(connections open, of which idle), from asyncpg."""
+        pool = self.asyncpg_pool
+        if pool is None:
+            return 0, 0
+        return pool.get_size(), pool.get_idle_size()
+
+    def report(self) -> dict[str, Any]:
+        """Everything /pools reports about this pool except readiness."""
+        size, idle = self.sizes()
+        s = self.stats
+        return {
+            "min_size": self.config.min_size,
+            "max_size": self.config.max_size,
+            "size": size,
+            "idle": idle,
+            "in_use": size - idle,  # acquired and not yet released (asyncpg counts them)
+            "waiting": s.waiting,
+            "acquired_total": s.acquired_total,
+            "acquire_timeouts_total": s.acquire_timeouts_total,
+            "acquire_errors_total": s.acquire_errors_total,
+            "acquire_wait_ms": s.recent_wait_ms(),
+        }
+
+
+class Databases:
+    """The primary pool and the replica pools, opened and closed together."""
+
+    def __init__(self, primary: ManagedPool, replicas: list[ManagedPool]) -> None:
+        self.primary = primary
+        self.replicas = replicas
+
+    def __iter__(self) -> Iterator[ManagedPool]:
+        yield self.primary
+        yield from self.replicas
+
+    def named(self, name: str) -> ManagedPool | None:
+        """The pool called ``name``, if there is one."""
+        return next((p for p in self if p.name == name), None)
+
+    async def open(self) -> None:
+        """Open every pool (no connection is made here)."""
+        for pool in self:
+            await pool.open()
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close every pool concurrently, each within ``timeout``."""
+        await asyncio.gather(*(p.close(timeout) for p in self), return_exceptions=True)

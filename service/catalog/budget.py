@@ -1,0 +1,101 @@
+"""The fleet's connection budget: will pods x pool max (plus everyone else) exhaust max_connections?
+
+Per pod the sidecar may open its primary pool's max plus its monitor connection, and the
+application may open its own pool's max (given by the caller: the sidecar cannot see it). The
+fleet is the pods at the autoscaler's maximum plus the rolling update's surge. Everything else
+connected now (client backends not opened by a fasterdb sidecar, nor, when its name is given,
+by the application) is counted as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fasterdb.contract import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody, BudgetStatus, PoolGuidance
+
+from .activity import usable
+from .sql import Activity
+
+SIDECAR_APPLICATION = "fasterdb-sidecar/"  # application_name prefix of every sidecar connection
+MONITOR_CONNECTIONS = 1  # the sidecar's dedicated health/catalog connection to the primary
+TARGET_RATIO = BUDGET_WARNING_RATIO  # what recommended_pool_max aims for
+
+# Rules of thumb for a pool's max per pod, by workload (shown with every budget).
+GUIDANCE = [
+    PoolGuidance(
+        "short OLTP transactions (milliseconds)",
+        "2-4 x the database's CPU cores, divided by the pods; often 5-10",
+        "more connections than cores only queue inside PostgreSQL; a small pool queues in the app instead",
+    ),
+    PoolGuidance(
+        "mixed: OLTP plus occasional reports",
+        "10-20, with statement_timeout",
+        "slow statements hold connections; give reports their own small pool or role",
+    ),
+    PoolGuidance(
+        "long batch jobs",
+        "2-5, in a separate deployment",
+        "a batch that takes the whole pool starves the requests behind it",
+    ),
+    PoolGuidance(
+        "many pods, little traffic each",
+        "min 0-1, max 2-5; or PgBouncer in transaction mode",
+        "idle connections still take a backend (memory, a max_connections slot) each",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What the caller says about the fleet."""
+
+    pods: int
+    surge: int = 0
+    app_pool_max: int = 0
+    app_name: str | None = None  # application_name prefix of the application's own connections
+
+
+def status_of(ratio: float) -> BudgetStatus:
+    """ok up to 80 %, warning up to 100 %, critical beyond."""
+    if ratio > BUDGET_CRITICAL_RATIO:
+        return "critical"
+    return "warning" if ratio > BUDGET_WARNING_RATIO else "ok"
+
+
+def budget(activity: Activity, fleet: Fleet, pool_max: int) -> BudgetBody:
+    """The budget of the primary's connections for ``fleet`` with the sidecar pool max ``pool_max``."""
+
+    def theirs(application: str) -> bool:
+        if application.startswith(SIDECAR_APPLICATION):
+            return True
+        return bool(fleet.app_name) and application.startswith(fleet.app_name or "")
+
+    others = sum(1 for b in activity.backends if not theirs(b.application))
+    pods = fleet.pods + fleet.surge
+    per_pod = pool_max + MONITOR_CONNECTIONS + fleet.app_pool_max
+    fleet_connections = pods * per_pod
+    required = fleet_connections + others
+    room = usable(activity)
+    ratio = required / room if room > 0 else math.inf
+    # The pool being sized: the application's when it is given, else the sidecar's.
+    fixed = per_pod - (fleet.app_pool_max if fleet.app_pool_max else pool_max)
+    fits = math.floor((TARGET_RATIO * room - others) / pods) - fixed if pods else 0
+    return BudgetBody(
+        pods=fleet.pods,
+        surge=fleet.surge,
+        pool_max=pool_max,
+        app_pool_max=fleet.app_pool_max,
+        per_pod=per_pod,
+        fleet=fleet_connections,
+        others=others,
+        required=required,
+        usable=room,
+        ratio=round(ratio, 4) if math.isfinite(ratio) else 1e9,
+        status=status_of(ratio),
+        recommended_pool_max=max(0, fits),
+        max_connections=activity.max_connections,
+        reserved_connections=activity.reserved,
+        superuser_reserved_connections=activity.superuser_reserved,
+        guidance=GUIDANCE,
+    )

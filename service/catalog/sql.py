@@ -1,0 +1,160 @@
+"""What the server itself sees: sessions, replication slots, transaction-ID age (one statement each).
+
+Each view is one statement on the pool's monitor connection, under the same deadline as the health
+check (service.db.checks.run_bounded), so a catalog round costs one query. The query text of other
+sessions is never read: it carries secrets. Columns that only newer servers have
+(``reserved_connections`` 16+, ``pg_replication_slots.inactive_since`` 17+) are read so that
+older servers answer NULL instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from fasterdb.pools.managed import Connection, ManagedPool
+
+from ..health.sql import Bounded, run_bounded
+
+ACTIVITY_SQL = """
+SELECT current_setting('max_connections')::int AS max_connections,
+       current_setting('superuser_reserved_connections')::int AS superuser_reserved,
+       coalesce(current_setting('reserved_connections', true), '0')::int AS reserved,
+       pg_backend_pid() AS me,
+       coalesce((
+         SELECT json_agg(b ORDER BY b.pid) FROM (
+           SELECT a.pid, a.state, coalesce(a.application_name, '') AS application,
+                  a.usename AS "user", host(a.client_addr) AS client_addr,
+                  extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS xact_seconds,
+                  extract(epoch FROM clock_timestamp() - a.state_change)::float8 AS state_seconds,
+                  a.wait_event_type = 'Lock' AS waiting,
+                  CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by,
+                  CASE WHEN a.wait_event_type = 'Lock' THEN (
+                    SELECT extract(epoch FROM clock_timestamp() - min((to_jsonb(l) ->> 'waitstart')::timestamptz))
+                    FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted
+                  )::float8 END AS lock_wait_seconds
+           FROM pg_stat_activity a
+           WHERE a.backend_type = 'client backend'
+         ) b
+       ), '[]')::text AS backends
+"""
+
+SLOTS_SQL = """
+SELECT coalesce(json_agg(s ORDER BY s.name), '[]')::text FROM (
+  SELECT r.slot_name AS name, r.slot_type AS type, r.active, r.wal_status,
+         r.safe_wal_size, r.temporary, r.database,
+         pg_wal_lsn_diff(
+           CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+           r.restart_lsn
+         )::bigint AS retained_bytes,
+         extract(epoch FROM clock_timestamp() - (to_jsonb(r) ->> 'inactive_since')::timestamptz)::float8
+           AS inactive_seconds,
+         age(r.xmin)::bigint AS xmin_age,
+         age(r.catalog_xmin)::bigint AS catalog_xmin_age
+  FROM pg_replication_slots r
+) s
+"""
+
+WRAPAROUND_SQL = """
+SELECT current_setting('autovacuum_freeze_max_age')::bigint AS freeze_max_age,
+       current_setting('autovacuum_multixact_freeze_max_age')::bigint AS multixact_freeze_max_age,
+       coalesce((
+         SELECT json_agg(d ORDER BY d.name) FROM (
+           SELECT datname AS name, age(datfrozenxid)::bigint AS xid_age,
+                  mxid_age(datminmxid)::bigint AS mxid_age, datallowconn AS allows_connections
+           FROM pg_database
+         ) d
+       ), '[]')::text AS databases
+"""
+
+
+class Backend(msgspec.Struct, frozen=True):
+    """One client backend as pg_stat_activity shows it (never its query text)."""
+
+    pid: int
+    state: str | None  # None: the role may not see other users' sessions (grant pg_monitor)
+    application: str
+    user: str | None
+    client_addr: str | None
+    xact_seconds: float | None
+    state_seconds: float | None
+    waiting: bool | None
+    blocked_by: list[int] | None
+    lock_wait_seconds: float | None
+
+
+class Slot(msgspec.Struct, frozen=True):
+    """One replication slot."""
+
+    name: str
+    type: str
+    active: bool
+    wal_status: str | None
+    safe_wal_size: int | None
+    temporary: bool
+    database: str | None
+    retained_bytes: int | None
+    inactive_seconds: float | None
+    xmin_age: int | None
+    catalog_xmin_age: int | None
+
+
+class Database(msgspec.Struct, frozen=True):
+    """One database's oldest unfrozen transaction ID and multixact ID, as ages."""
+
+    name: str
+    xid_age: int
+    mxid_age: int
+    allows_connections: bool
+
+
+@dataclass(frozen=True)
+class Activity:
+    """The connection settings and every client backend, at one moment."""
+
+    max_connections: int
+    superuser_reserved: int
+    reserved: int
+    me: int  # the pid of the connection that asked
+    backends: list[Backend]
+
+
+@dataclass(frozen=True)
+class Wraparound:
+    """Transaction-ID ages of every database, beside the autovacuum freeze settings."""
+
+    freeze_max_age: int
+    multixact_freeze_max_age: int
+    databases: list[Database]
+
+
+async def _activity(conn: Connection) -> Activity:
+    row = await conn.fetchrow(ACTIVITY_SQL)
+    backends = msgspec.json.decode(row["backends"], type=list[Backend])
+    return Activity(row["max_connections"], row["superuser_reserved"], row["reserved"], row["me"], backends)
+
+
+async def _slots(conn: Connection) -> list[Slot]:
+    return msgspec.json.decode(await conn.fetchval(SLOTS_SQL), type=list[Slot])
+
+
+async def _wraparound(conn: Connection) -> Wraparound:
+    row = await conn.fetchrow(WRAPAROUND_SQL)
+    databases = msgspec.json.decode(row["databases"], type=list[Database])
+    return Wraparound(row["freeze_max_age"], row["multixact_freeze_max_age"], databases)
+
+
+async def fetch_activity(pool: ManagedPool, deadline: float) -> Bounded[Activity]:
+    """Sessions of the pool's server, within ``deadline`` (never raises)."""
+    return await run_bounded(pool, deadline, _activity)
+
+
+async def fetch_slots(pool: ManagedPool, deadline: float) -> Bounded[list[Slot]]:
+    """Replication slots of the pool's server, within ``deadline`` (never raises)."""
+    return await run_bounded(pool, deadline, _slots)
+
+
+async def fetch_wraparound(pool: ManagedPool, deadline: float) -> Bounded[Wraparound]:
+    """Transaction-ID ages of the pool's server, within ``deadline`` (never raises)."""
+    return await run_bounded(pool, deadline, _wraparound)

@@ -1,0 +1,68 @@
+"""Readiness, Patroni-style: each function returns None when the sidecar can serve, else the reason.
+
+The HTTP edge only turns that into 200 or 503; the reason goes into the body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fasterdb.pools.managed import Databases
+
+from ..lifecycle import Lifecycle
+from .checks import PoolHealth
+from .sql import PoolCheck
+
+
+@dataclass(frozen=True)
+class DbReadiness:
+    """What /health/db reports: the reason it is not ready (None: ready) and the checks behind it."""
+
+    reason: str | None
+    primary: PoolCheck
+    replicas: list[PoolCheck] | None
+
+
+def primary_reason(primary: PoolCheck) -> str | None:
+    """Why the primary cannot take traffic (its check's error category), or None."""
+    return None if primary.ok else (primary.error or "unknown")
+
+
+async def db_readiness(health: PoolHealth, lifecycle: Lifecycle, include_replicas: bool) -> DbReadiness:
+    """Readiness from the lifecycle, then the cached primary check (and the replicas' when asked).
+
+    While draining the answer is 503 at once: the last check is shown without running a new one.
+    """
+    reason = lifecycle.readiness_reason()
+    last = health.last(health.databases.primary.name) if reason is not None else None
+    primary = last or await health.check_primary()
+    replicas = list(await health.check_replicas()) if include_replicas else None
+    return DbReadiness(reason or primary_reason(primary), primary, replicas)
+
+
+class Startup:
+    """What /health/startup reads: the lifecycle and each pool's first connection attempt."""
+
+    def __init__(self, lifecycle: Lifecycle, databases: Databases, require_primary: bool) -> None:
+        self.lifecycle = lifecycle
+        self.databases = databases
+        self.require_primary = require_primary
+        self._done = False  # start-up happens once: after it, nothing makes it "starting" again
+
+    def attempts(self) -> dict[str, bool]:
+        """Per pool: whether its first connection attempt has finished (whatever its outcome)."""
+        return {pool.name: pool.first_attempt_done for pool in self.databases}
+
+    def reason(self) -> str | None:
+        """Why start-up is not over (None: it is). A down database does not hold it back."""
+        if self._done:
+            return None
+        if self.lifecycle.state == "starting":
+            return "starting"
+        waiting = [name for name, done in self.attempts().items() if not done]
+        if waiting:
+            return f"first connection attempt still running: {', '.join(waiting)}"
+        if self.require_primary and not self.databases.primary.ready_for_acquire:
+            return "the primary has not answered yet (FASTERDB_STARTUP_REQUIRE_PRIMARY)"
+        self._done = True
+        return None

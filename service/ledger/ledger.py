@@ -1,0 +1,102 @@
+"""The ledger domain: migrations, accounts and exactly-once transfers (SQL lives in service.db)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+
+from fasterdb.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
+from fasterdb.pools.managed import Databases, ManagedPool
+from fasterdb.pools.transactions import run_transaction, transaction
+
+from ..db.migrations import Migration, migrate
+from ..health.checks import PoolHealth
+from . import sql as sql
+from .money import TransferRequest
+
+log = logging.getLogger("fasterdb.ledger")
+
+_FAILURES = {
+    "account_not_found": NotFound,
+    "insufficient_funds": Conflict,
+    "idempotency_conflict": Conflict,
+}
+
+
+class Ledger:
+    """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        health: PoolHealth,
+        schema: str,
+        on_migrated: Callable[[], None] = lambda: None,
+        retry_budget: float = 10.0,
+    ) -> None:
+        self.databases = databases
+        self.health = health
+        self.schema = schema
+        self.on_migrated = on_migrated  # the job worker looks for work at once once the tables exist
+        self.retry_budget = retry_budget  # seconds a transfer may take, every retry included
+        self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
+
+    async def migrate(self) -> Migration:
+        """Create or upgrade the sidecar's schema (idempotent, safe concurrently)."""
+        done = await migrate(self.databases.primary, self.schema)
+        self.on_migrated()
+        return done
+
+    async def transfer(self, request: TransferRequest) -> sql.Outcome:
+        """Apply one transfer exactly once per idempotency key; raises the contract's errors."""
+        try:
+            outcome = (
+                await run_transaction(
+                    self.databases.primary,
+                    lambda conn: sql.apply_transfers(conn, self.schema, [request]),
+                    budget=self.retry_budget,
+                )
+            )[0]
+        except DatabaseUnavailable:
+            self.counts["unavailable"] += 1
+            raise
+        self.counts[outcome.code or outcome.status] += 1
+        if outcome.status == "failed":
+            code = outcome.code or "transfer_failed"
+            raise _FAILURES.get(code, Conflict)(outcome.message or "the transfer was refused", code=code)
+        return outcome
+
+    async def create_account(self, account_id: int, balance: Decimal) -> None:
+        """Open an account; 409 when the id exists."""
+        async with transaction(self.databases.primary) as conn:
+            created = await sql.create_account(conn, self.schema, account_id, balance)
+        if not created:
+            raise Conflict(f"account {account_id} exists already", code="account_exists")
+
+    async def seed_accounts(self, start: int, count: int, balance: Decimal) -> int:
+        """Open accounts start..start+count-1 in one transaction; existing ones stay as they are."""
+        async with transaction(self.databases.primary) as conn:
+            return await sql.seed_accounts(conn, self.schema, start, count, balance)
+
+    async def account(self, account_id: int, source: str) -> tuple[Decimal, str]:
+        """(balance, the pool that read it): from a healthy replica (falling back to the next, then
+        the primary) unless ``source`` is primary."""
+        candidates: list[ManagedPool] = []
+        if source == "replica":
+            candidates = [p for p in self.databases.replicas if (check := self.health.last(p.name)) is None or check.ok]
+        candidates.append(self.databases.primary)
+        last_error: ServiceError | None = None
+        for pool in candidates:
+            try:
+                async with transaction(pool, readonly=True) as conn:
+                    balance = await sql.get_account(conn, self.schema, account_id)
+            except DatabaseUnavailable as exc:
+                last_error = exc
+                log.warning("account read on %s failed (%s); trying the next pool", pool.name, exc.category)
+                continue
+            if balance is None:
+                raise NotFound(f"account {account_id} does not exist", code="account_not_found")
+            return balance, pool.name
+        raise last_error or DatabaseUnavailable("no pool could be asked", pool="primary")

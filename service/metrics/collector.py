@@ -1,0 +1,154 @@
+"""The Prometheus collector: every metric family, built at scrape time from the sidecar's memory.
+
+Scraping never queries the database: everything comes from counters in memory and the health
+and lag caches that the refresher (and probes) keep fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import get_args
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from fasterdb.contract import ReplicaState
+from fasterdb.pools.managed import Databases
+
+from ..health.checks import PoolHealth
+from ..jobs.worker import THROTTLE_KINDS
+from ..replication.lag import LagMeter
+
+REPLICA_STATES = get_args(ReplicaState)
+# Every outcome a transfer can have, so each counter series exists (at 0) from the start.
+TRANSFER_OUTCOMES = (
+    "applied",
+    "duplicate",
+    "validated",
+    "insufficient_funds",
+    "account_not_found",
+    "idempotency_conflict",
+    "invalid",
+    "unavailable",
+)
+
+
+class SidecarCollector(Collector):
+    """Builds every metric family at scrape time from the sidecar's in-memory state."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        health: PoolHealth,
+        lag: LagMeter,
+        transfer_counts: Callable[[], dict[str, int]] | None = None,
+        job_throttle: Callable[[], str | None] | None = None,
+        job_stalled: Callable[[], float] | None = None,
+    ) -> None:
+        self.databases = databases
+        self.health = health
+        self.lag = lag
+        self.transfer_counts = transfer_counts
+        self.job_throttle = job_throttle
+        self.job_stalled = job_stalled
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the metric families (called by the registry on each scrape)."""
+        up = GaugeMetricFamily("fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"])
+        role = GaugeMetricFamily("fasterdb_pool_info", "Pool role (always 1)", labels=["pool", "role"])
+        gauges = {
+            key: GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
+            for key, help_ in (
+                ("size", "Open connections"),
+                ("idle", "Open connections not in use"),
+                ("in_use", "Connections acquired and not yet released"),
+                ("waiting", "Tasks waiting for a connection"),
+                ("min_size", "Configured minimum size"),
+                ("max_size", "Configured maximum size"),
+            )
+        }
+        counters = {
+            key: CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
+            for key, help_ in (
+                ("acquired", "Successful acquires"),
+                ("acquire_timeouts", "Acquires that timed out"),
+                ("acquire_errors", "Acquires that failed to connect"),
+            )
+        }
+        wait = HistogramMetricFamily(
+            "fasterdb_pool_acquire_wait_seconds", "Time spent waiting for a connection", labels=["pool"]
+        )
+        for pool in self.databases:
+            check = self.health.last(pool.name)
+            up.add_metric([pool.name], 1.0 if check and check.ok else 0.0)
+            role.add_metric([pool.name, pool.role], 1.0)
+            s = pool.report()
+            for key, family in gauges.items():
+                family.add_metric([pool.name], float(s[key]))
+            counters["acquired"].add_metric([pool.name], float(s["acquired_total"]))
+            counters["acquire_timeouts"].add_metric([pool.name], float(s["acquire_timeouts_total"]))
+            counters["acquire_errors"].add_metric([pool.name], float(s["acquire_errors_total"]))
+            stats = pool.stats
+            wait.add_metric(
+                [pool.name], [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum
+            )
+        yield up
+        yield role
+        yield from gauges.values()
+        yield from counters.values()
+        yield wait
+
+        lag_bytes = GaugeMetricFamily(
+            "fasterdb_replica_lag_bytes", "WAL not yet replayed by the replica", labels=["replica"]
+        )
+        lag_seconds = GaugeMetricFamily(
+            "fasterdb_replica_lag_seconds", "How long the replica has been behind", labels=["replica"]
+        )
+        state = GaugeMetricFamily(
+            "fasterdb_replica_state",
+            "1 for the replica's current state, 0 for the others (all 0 before the first measurement)",
+            labels=["replica", "state"],
+        )
+        snapshot = self.lag.last()
+        current = {lag.name: lag.state for lag in snapshot.replicas} if snapshot else {}
+        for lag in snapshot.replicas if snapshot else []:
+            if lag.lag_bytes is not None:
+                lag_bytes.add_metric([lag.name], float(lag.lag_bytes))
+            if lag.lag_seconds is not None:
+                lag_seconds.add_metric([lag.name], lag.lag_seconds)
+        for pool in self.databases.replicas:
+            for name in REPLICA_STATES:
+                state.add_metric([pool.name, name], 1.0 if current.get(pool.name) == name else 0.0)
+        yield lag_bytes
+        yield lag_seconds
+        yield state
+
+        transfers = CounterMetricFamily("fasterdb_transfers", "Transfers by outcome", labels=["status"])
+        counts = dict.fromkeys(TRANSFER_OUTCOMES, 0) | (self.transfer_counts() if self.transfer_counts else {})
+        for status, count in sorted(counts.items()):
+            transfers.add_metric([status], float(count))
+        yield transfers
+
+        throttled = GaugeMetricFamily(
+            "fasterdb_job_throttled",
+            "1 while this sidecar's job worker holds a job back for this reason, else 0",
+            labels=["reason"],
+        )
+        holding = self.job_throttle() if self.job_throttle else None
+        for kind in THROTTLE_KINDS:
+            throttled.add_metric([kind], 1.0 if holding == kind else 0.0)
+        yield throttled
+        yield GaugeMetricFamily(
+            "fasterdb_job_seconds_without_progress",
+            "Seconds since the job this sidecar holds applied a batch (throttled or failing); 0 without a job",
+            value=self.job_stalled() if self.job_stalled else 0.0,
+        )
+
+        internal = CounterMetricFamily(
+            "fasterdb_pool_internal_acquired",
+            "Acquires by the sidecar's own background work (the job worker), not counted as the pool's",
+            labels=["pool", "purpose"],
+        )
+        for pool in self.databases:
+            internal.add_metric([pool.name, "jobs"], float(pool.internal_stats.acquired_total))
+        yield internal

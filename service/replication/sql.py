@@ -1,0 +1,97 @@
+"""SQL for replication positions: the primary's current WAL LSN and each replica's receive/replay state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fasterdb.pools.managed import Connection, ManagedPool
+
+from ..health.sql import Bounded, run_bounded
+
+# Which server answered: two DSNs may reach the same one (after a failover the replica's DSN
+# can point at the new primary). The start time of its postmaster and its port tell servers apart
+# (a primary and its replicas share the system identifier).
+SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || coalesce(inet_server_port(), 0)"
+
+# pg_current_wal_lsn() fails on a server in recovery; ask for the role in the same statement.
+PRIMARY_SQL = f"""
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END AS lsn,
+       {SERVER_SQL} AS server
+"""
+
+# pg_stat_wal_receiver shows its row (status) to roles with pg_read_all_stats, e.g. pg_monitor.
+REPLICA_SQL = f"""
+SELECT pg_is_in_recovery() AS in_recovery,
+       {SERVER_SQL} AS server,
+       pg_last_wal_receive_lsn()::text AS receive_lsn,
+       pg_last_wal_replay_lsn()::text AS replay_lsn,
+       extract(epoch FROM pg_last_xact_replay_timestamp())::float8 AS replay_ts,
+       CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS pause_state,
+       (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver_status
+"""
+
+
+def parse_lsn(text: str | None) -> int | None:
+    """A pg_lsn such as ``16/B374D848`` as a byte position."""
+    if not text:
+        return None
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def format_lsn(position: int | None) -> str | None:
+    """A byte position as PostgreSQL writes a pg_lsn."""
+    if position is None:
+        return None
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+@dataclass(frozen=True)
+class PrimaryPosition:
+    """Where the primary's WAL is (None when it can't be read)."""
+
+    lsn: int | None
+    in_recovery: bool | None
+    server: str | None = None  # which server answered (see SERVER_SQL)
+
+
+@dataclass(frozen=True)
+class ReplicaPosition:
+    """What one replica has received and replayed."""
+
+    in_recovery: bool
+    receive_lsn: int | None
+    replay_lsn: int | None
+    replay_ts: float | None  # commit time (epoch) of the last replayed transaction
+    paused: bool
+    receiver_streaming: bool
+    server: str | None = None  # which server answered (see SERVER_SQL)
+
+
+async def _primary(conn: Connection) -> PrimaryPosition:
+    row = await conn.fetchrow(PRIMARY_SQL)
+    return PrimaryPosition(parse_lsn(row["lsn"]), row["in_recovery"], row["server"])
+
+
+async def _replica(conn: Connection) -> ReplicaPosition:
+    row = await conn.fetchrow(REPLICA_SQL)
+    return ReplicaPosition(
+        in_recovery=row["in_recovery"],
+        receive_lsn=parse_lsn(row["receive_lsn"]),
+        replay_lsn=parse_lsn(row["replay_lsn"]),
+        replay_ts=row["replay_ts"],
+        paused=row["pause_state"] in ("paused", "pause requested"),
+        receiver_streaming=row["receiver_status"] == "streaming",
+        server=row["server"],
+    )
+
+
+async def read_primary(pool: ManagedPool, deadline: float) -> Bounded[PrimaryPosition]:
+    """The primary's current WAL position, under a hard deadline."""
+    return await run_bounded(pool, deadline, _primary)
+
+
+async def read_replica(pool: ManagedPool, deadline: float) -> Bounded[ReplicaPosition]:
+    """A replica's receive/replay positions and WAL receiver state, under a hard deadline."""
+    return await run_bounded(pool, deadline, _replica)

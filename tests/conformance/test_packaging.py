@@ -1,0 +1,102 @@
+"""What pip installs: the kit claims one import name, fasterdb-ops no generic ones, devtools none.
+
+Builds both wheels from the checkout with pip (as a user or the Dockerfile does), installs them
+into a fresh virtualenv without their dependencies, and reads what landed in site-packages.
+"""
+
+from __future__ import annotations
+
+import email
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import ROOT
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The two wheels, built by pip from the checkout."""
+    out = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT / "kit"), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    found = {p.name.split("-")[0]: p for p in out.glob("*.whl")}
+    assert set(found) == {"fasterdb", "fasterdb_ops"}, found
+    return found
+
+
+def _top_level(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {name.split("/")[0] for name in zf.namelist() if not name.split("/")[0].endswith(".dist-info")}
+
+
+def _metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.message_from_bytes(zf.read(meta))
+
+
+def test_the_kit_claims_one_import_name_and_needs_three_packages(wheels: dict[str, Path]) -> None:
+    assert _top_level(wheels["fasterdb"]) == {"fasterdb"}
+    requires = {
+        r.split(">")[0].split("=")[0].split("<")[0].strip()
+        for r in _metadata(wheels["fasterdb"]).get_all("Requires-Dist") or []
+    }
+    assert requires == {"faster-api-web", "asyncpg", "msgspec"}
+
+
+def test_the_sidecar_and_cli_install_under_their_own_names(wheels: dict[str, Path]) -> None:
+    names = _top_level(wheels["fasterdb_ops"])
+    assert names == {"fasterdb_sidecar", "fasterdb_admin"}
+    assert not names & {"service", "cli", "devtools", "tests"}
+
+
+def _sources(folder: str) -> Iterator[str]:
+    for path in (ROOT / folder).rglob("*.py"):
+        yield str(path.relative_to(ROOT / folder))
+
+
+def test_every_module_of_the_checkout_is_in_the_wheel(wheels: dict[str, Path]) -> None:
+    with zipfile.ZipFile(wheels["fasterdb_ops"]) as zf:
+        shipped = set(zf.namelist())
+    for folder, package in (("service", "fasterdb_sidecar"), ("cli", "fasterdb_admin")):
+        missing = [f for f in _sources(folder) if f"{package}/{f}" not in shipped]
+        assert not missing, f"{folder}/ modules missing from the wheel (pyproject's package list): {missing}"
+
+
+def test_a_fresh_virtualenv_gets_exactly_these_names(wheels: dict[str, Path], tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", *map(str, wheels.values())],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    site = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    ours = {
+        p.name
+        for p in site.iterdir()
+        if not p.name.endswith((".dist-info", ".pth"))
+        and p.name not in {"pip", "_distutils_hack", "setuptools", "pkg_resources"}
+        and p.name != "__pycache__"
+    }
+    assert ours == {"fasterdb", "fasterdb_sidecar", "fasterdb_admin"}
+    scripts = {p.name for p in (venv / "bin").iterdir()}
+    assert {"fasterdb-sidecar", "fasterdb-admin"} <= scripts
