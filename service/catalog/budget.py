@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fasterdb.contract import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody, BudgetStatus, PoolGuidance
+from fasterdb.contract import BUDGET_WARNING_RATIO, BudgetStatus, budget_status
 
 from .activity import usable
 from .sql import Activity
@@ -22,23 +22,23 @@ MONITOR_CONNECTIONS = 1  # the sidecar's dedicated health/catalog connection to 
 TARGET_RATIO = BUDGET_WARNING_RATIO  # what recommended_pool_max aims for
 
 # Rules of thumb for a pool's max per pod, by workload (shown with every budget).
-GUIDANCE = [
-    PoolGuidance(
+GUIDANCE: list[tuple[str, str, str]] = [  # (workload, pool max, why)
+    (
         "short OLTP transactions (milliseconds)",
         "2-4 x the database's CPU cores, divided by the pods; often 5-10",
         "more connections than cores only queue inside PostgreSQL; a small pool queues in the app instead",
     ),
-    PoolGuidance(
+    (
         "mixed: OLTP plus occasional reports",
         "10-20, with statement_timeout",
         "slow statements hold connections; give reports their own small pool or role",
     ),
-    PoolGuidance(
+    (
         "long batch jobs",
         "2-5, in a separate deployment",
         "a batch that takes the whole pool starves the requests behind it",
     ),
-    PoolGuidance(
+    (
         "many pods, little traffic each",
         "min 0-1, max 2-5; or PgBouncer in transaction mode",
         "idle connections still take a backend (memory, a max_connections slot) each",
@@ -56,14 +56,23 @@ class Fleet:
     app_name: str | None = None  # application_name prefix of the application's own connections
 
 
-def status_of(ratio: float) -> BudgetStatus:
-    """ok up to 80 %, warning up to 100 %, critical beyond."""
-    if ratio > BUDGET_CRITICAL_RATIO:
-        return "critical"
-    return "warning" if ratio > BUDGET_WARNING_RATIO else "ok"
+@dataclass(frozen=True)
+class Budget:
+    """The primary's connections against what the fleet may open."""
+
+    fleet: Fleet
+    pool_max: int  # the sidecar's pool max
+    per_pod: int  # connections one pod may open to the primary
+    connections: int  # (pods + surge) x per_pod
+    others: int  # client backends now open that are not the fleet's
+    required: int
+    usable: int
+    ratio: float  # required / usable (inf when nothing is usable)
+    status: BudgetStatus
+    recommended_pool_max: int  # the largest pool max that keeps required at or below 80 % of usable
 
 
-def budget(activity: Activity, fleet: Fleet, pool_max: int) -> BudgetBody:
+def budget(activity: Activity, fleet: Fleet, pool_max: int) -> Budget:
     """The budget of the primary's connections for ``fleet`` with the sidecar pool max ``pool_max``."""
 
     def theirs(application: str) -> bool:
@@ -81,21 +90,15 @@ def budget(activity: Activity, fleet: Fleet, pool_max: int) -> BudgetBody:
     # The pool being sized: the application's when it is given, else the sidecar's.
     fixed = per_pod - (fleet.app_pool_max if fleet.app_pool_max else pool_max)
     fits = math.floor((TARGET_RATIO * room - others) / pods) - fixed if pods else 0
-    return BudgetBody(
-        pods=fleet.pods,
-        surge=fleet.surge,
+    return Budget(
+        fleet=fleet,
         pool_max=pool_max,
-        app_pool_max=fleet.app_pool_max,
         per_pod=per_pod,
-        fleet=fleet_connections,
+        connections=fleet_connections,
         others=others,
         required=required,
         usable=room,
-        ratio=round(ratio, 4) if math.isfinite(ratio) else 1e9,
-        status=status_of(ratio),
+        ratio=ratio,
+        status=budget_status(ratio),
         recommended_pool_max=max(0, fits),
-        max_connections=activity.max_connections,
-        reserved_connections=activity.reserved,
-        superuser_reserved_connections=activity.superuser_reserved,
-        guidance=GUIDANCE,
     )

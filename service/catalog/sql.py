@@ -15,7 +15,7 @@ import msgspec
 
 from fasterdb.pools.managed import Connection, ManagedPool
 
-from ..health.sql import Bounded, run_bounded
+from ..db.monitor import Bounded, run_bounded
 
 ACTIVITY_SQL = """
 SELECT current_setting('max_connections')::int AS max_connections,

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from fasterdb.errors import DatabaseUnavailable, NotFound
 from fasterdb.pools.managed import Databases, ManagedPool
 
-from ..health.sql import Bounded
+from ..db.monitor import Bounded
 from ..single_flight import SingleFlight
 from . import sql as sql
 

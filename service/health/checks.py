@@ -9,15 +9,59 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.managed import Databases, ManagedPool
 
 from ..single_flight import SingleFlight
 from ..transitions import TransitionLog
-from .sql import PoolCheck, check_pool
+from .sql import read_roles
 
 log = logging.getLogger("fasterdb.health")
+
+
+@dataclass(frozen=True)
+class PoolCheck:
+    """The outcome of one health check of one pool."""
+
+    name: str
+    role: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+    checked_at: float  # time.time() when the answer (or the failure) came
+    detail: str | None = None  # driver text for the server log only; never sent to clients
+
+
+async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
+    """Can the pool run a statement in time, and is its server in the role we expect?
+
+    A primary must be out of recovery and accept writes (else ``not primary``: its connections are
+    replaced, so the next ones go through a multi-host DSN to the host that takes writes now); a
+    replica must be in recovery (else ``not replica``).
+    """
+    result = await read_roles(pool, deadline)
+    if result.error is not None:
+        return PoolCheck(pool.name, pool.role, False, None, result.error, time.time(), result.detail)
+    in_recovery, read_only = result.value or (False, False)
+    latency = result.latency_ms
+    if not pool.ready_for_acquire:
+        # The database answers but the pool was never created (it was down at start): create it
+        # now, within what is left of the deadline, rather than after the connect loop's backoff.
+        left = deadline - (latency or 0) / 1000
+        try:
+            await pool.ensure_created(max(0.01, left))
+        except DatabaseUnavailable:
+            return PoolCheck(pool.name, pool.role, False, latency, "pool not ready", time.time())
+    if pool.role == "primary" and (in_recovery or read_only):
+        await pool.expire()
+        return PoolCheck(pool.name, pool.role, False, latency, "not primary", time.time())
+    if pool.role == "replica" and not in_recovery:
+        return PoolCheck(pool.name, pool.role, False, latency, "not replica", time.time())
+    return PoolCheck(pool.name, pool.role, True, latency, None, time.time())
 
 
 class PoolHealth:

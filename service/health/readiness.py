@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from fasterdb.pools.managed import Databases
 
 from ..lifecycle import Lifecycle
-from .checks import PoolHealth
-from .sql import PoolCheck
+from .checks import PoolCheck, PoolHealth
 
 
 @dataclass(frozen=True)

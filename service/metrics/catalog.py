@@ -12,10 +12,8 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from fasterdb.contract import ActivityBody
-
-from ..catalog.activity import summarize
-from ..catalog.retention import wraparound_body
+from ..catalog.activity import ActivitySummary, summarize
+from ..catalog.retention import wraparound_ratio
 from ..catalog.sql import Slot
 from ..catalog.views import Catalog
 
@@ -39,13 +37,13 @@ class CatalogCollector(Collector):
         yield up
         activity = self.catalog.cached_activity(pool)
         if activity is not None and self.catalog.answered("activity", pool):
-            yield from self._activity(summarize(activity.value, pool, activity.at, identities=False))
+            yield from self._activity(summarize(activity.value))
         slots = self.catalog.cached_slots(pool)
         if slots is not None and self.catalog.answered("slots", pool):
             yield from self._slots(slots.value)
         wrap = self.catalog.cached_wraparound(pool)
         if wrap is not None and self.catalog.answered("wraparound", pool):
-            body = wraparound_body(wrap.value, pool, wrap.at)
+            ages = wrap.value
             xid = GaugeMetricFamily(
                 "fasterdb_pg_xid_wraparound_ratio",
                 "age(datfrozenxid) / 2^31: at 1 the server stops assigning transaction IDs",
@@ -54,46 +52,48 @@ class CatalogCollector(Collector):
             mxid = GaugeMetricFamily(
                 "fasterdb_pg_mxid_wraparound_ratio", "mxid_age(datminmxid) / 2^31", labels=["database"]
             )
-            for d in body.databases:
-                xid.add_metric([d.name], d.xid_ratio)
-                mxid.add_metric([d.name], d.mxid_ratio)
+            for d in ages.databases:
+                xid.add_metric([d.name], wraparound_ratio(d.xid_age))
+                mxid.add_metric([d.name], wraparound_ratio(d.mxid_age))
             yield xid
             yield mxid
             yield GaugeMetricFamily(
                 "fasterdb_pg_autovacuum_freeze_max_age",
                 "autovacuum_freeze_max_age: autovacuum forces freezing at this age",
-                value=body.autovacuum_freeze_max_age,
+                value=ages.freeze_max_age,
             )
 
     @staticmethod
-    def _activity(body: ActivityBody) -> Iterator[Metric]:
+    def _activity(summary: ActivitySummary) -> Iterator[Metric]:
         connections = GaugeMetricFamily("fasterdb_pg_connections", "Client backends by state", labels=["state"])
-        for state, count in body.by_state.items():
+        for state, count in summary.by_state.items():
             connections.add_metric([state], count)
         yield connections
         yield GaugeMetricFamily(
             "fasterdb_pg_connections_headroom",
             "Connections ordinary roles may still open (max_connections - reserved - in use)",
-            value=body.headroom,
+            value=summary.headroom,
         )
         yield GaugeMetricFamily(
-            "fasterdb_pg_connections_usable", "max_connections minus the reserved connections", value=body.usable
+            "fasterdb_pg_connections_usable", "max_connections minus the reserved connections", value=summary.usable
         )
         yield GaugeMetricFamily(
             "fasterdb_pg_oldest_xact_seconds",
             "Age of the oldest open transaction (0: none)",
-            value=body.oldest_xact_seconds or 0.0,
+            value=(summary.oldest_xact.xact_seconds if summary.oldest_xact else None) or 0.0,
         )
         yield GaugeMetricFamily(
             "fasterdb_pg_idle_in_transaction_max_seconds",
             "How long the longest idle-in-transaction session has been idle (0: none)",
-            value=body.idle_in_transaction_max_seconds or 0.0,
+            value=(idle.state_seconds if (idle := summary.oldest_idle_in_transaction) else None) or 0.0,
         )
-        yield GaugeMetricFamily("fasterdb_pg_lock_waiters", "Sessions waiting for a lock", value=len(body.lock_waiters))
+        yield GaugeMetricFamily(
+            "fasterdb_pg_lock_waiters", "Sessions waiting for a lock", value=len(summary.lock_waiters)
+        )
         yield GaugeMetricFamily(
             "fasterdb_pg_lock_wait_max_seconds",
             "The longest current lock wait (0: none)",
-            value=body.longest_lock_wait_seconds or 0.0,
+            value=summary.longest_lock_wait_seconds or 0.0,
         )
 
     @staticmethod

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from fasterdb.contract import ReplicaState
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.managed import Databases, PoolSnapshot
 
 from ..health.checks import PoolHealth
 from ..jobs.worker import THROTTLE_KINDS
@@ -30,6 +30,22 @@ TRANSFER_OUTCOMES = (
     "idempotency_conflict",
     "invalid",
     "unavailable",
+)
+
+
+# The pool families: (name after fasterdb_pool_, help, how to read it from a PoolSnapshot).
+POOL_GAUGES: tuple[tuple[str, str, Callable[[PoolSnapshot], int]], ...] = (
+    ("size", "Open connections", lambda s: s.size),
+    ("idle", "Open connections not in use", lambda s: s.idle),
+    ("in_use", "Connections acquired and not yet released", lambda s: s.in_use),
+    ("waiting", "Tasks waiting for a connection", lambda s: s.waiting),
+    ("min_size", "Configured minimum size", lambda s: s.min_size),
+    ("max_size", "Configured maximum size", lambda s: s.max_size),
+)
+POOL_COUNTERS: tuple[tuple[str, str, Callable[[PoolSnapshot], int]], ...] = (
+    ("acquired", "Successful acquires", lambda s: s.acquired_total),
+    ("acquire_timeouts", "Acquires that timed out", lambda s: s.acquire_timeouts_total),
+    ("acquire_errors", "Acquires that failed to connect", lambda s: s.acquire_errors_total),
 )
 
 
@@ -56,25 +72,14 @@ class SidecarCollector(Collector):
         """Yield the metric families (called by the registry on each scrape)."""
         up = GaugeMetricFamily("fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"])
         role = GaugeMetricFamily("fasterdb_pool_info", "Pool role (always 1)", labels=["pool", "role"])
-        gauges = {
-            key: GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
-            for key, help_ in (
-                ("size", "Open connections"),
-                ("idle", "Open connections not in use"),
-                ("in_use", "Connections acquired and not yet released"),
-                ("waiting", "Tasks waiting for a connection"),
-                ("min_size", "Configured minimum size"),
-                ("max_size", "Configured maximum size"),
-            )
-        }
-        counters = {
-            key: CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"])
-            for key, help_ in (
-                ("acquired", "Successful acquires"),
-                ("acquire_timeouts", "Acquires that timed out"),
-                ("acquire_errors", "Acquires that failed to connect"),
-            )
-        }
+        gauges = [
+            (GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"]), read)
+            for key, help_, read in POOL_GAUGES
+        ]
+        counters = [
+            (CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"]), read)
+            for key, help_, read in POOL_COUNTERS
+        ]
         wait = HistogramMetricFamily(
             "fasterdb_pool_acquire_wait_seconds", "Time spent waiting for a connection", labels=["pool"]
         )
@@ -82,20 +87,17 @@ class SidecarCollector(Collector):
             check = self.health.last(pool.name)
             up.add_metric([pool.name], 1.0 if check and check.ok else 0.0)
             role.add_metric([pool.name, pool.role], 1.0)
-            s = pool.report()
-            for key, family in gauges.items():
-                family.add_metric([pool.name], float(s[key]))
-            counters["acquired"].add_metric([pool.name], float(s["acquired_total"]))
-            counters["acquire_timeouts"].add_metric([pool.name], float(s["acquire_timeouts_total"]))
-            counters["acquire_errors"].add_metric([pool.name], float(s["acquire_errors_total"]))
+            s = pool.snapshot()
+            for family, read in gauges + counters:
+                family.add_metric([pool.name], float(read(s)))
             stats = pool.stats
             wait.add_metric(
                 [pool.name], [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum
             )
         yield up
         yield role
-        yield from gauges.values()
-        yield from counters.values()
+        yield from (family for family, _ in gauges)
+        yield from (family for family, _ in counters)
         yield wait
 
         lag_bytes = GaugeMetricFamily(

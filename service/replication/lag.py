@@ -28,7 +28,7 @@ from typing import Literal
 
 from fasterdb.pools.managed import Databases
 
-from ..health.sql import Bounded
+from ..db.monitor import Bounded
 from ..single_flight import SingleFlight
 from .sql import PrimaryPosition, ReplicaPosition, read_primary, read_replica
 

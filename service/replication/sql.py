@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fasterdb.pools.managed import Connection, ManagedPool
 
-from ..health.sql import Bounded, run_bounded
+from ..db.monitor import Bounded, run_bounded
 
 # Which server answered: two DSNs may reach the same one (after a failover the replica's DSN
 # can point at the new primary). The start time of its postmaster and its port tell servers apart

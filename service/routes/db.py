@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from FasterAPI import Response
 
-from fasterdb.contract import ActivityBody, BudgetBody, SlotsBody, WraparoundBody
+from fasterdb.contract import (
+    ActivityBody,
+    ApplicationConnections,
+    Blocker,
+    BudgetBody,
+    DatabaseAge,
+    LockWaiter,
+    PoolGuidance,
+    Session,
+    SlotBody,
+    SlotsBody,
+    WraparoundBody,
+    timestamp,
+)
 
 from ..auth import AdminAuth
-from ..catalog.activity import summarize
-from ..catalog.budget import Fleet, budget
-from ..catalog.retention import slots_body, wraparound_body
+from ..catalog.activity import UNKNOWN_STATE, ActivitySummary, summarize
+from ..catalog.budget import GUIDANCE, Budget, Fleet, budget
+from ..catalog.retention import worst_ratios, wraparound_ratio
+from ..catalog.sql import Activity, Backend, Slot, Wraparound
 from ..catalog.views import Catalog
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, ParamError, choice, integer
@@ -24,6 +39,123 @@ def _application_name(raw: str) -> str:
     if not raw or len(raw) > 63 or not raw.isascii() or not raw.isprintable():
         raise ParamError("must be 1-63 printable ASCII characters (an application_name prefix)")
     return raw
+
+
+def _who(backend: Backend, identities: bool) -> dict[str, Any]:
+    return {"user": backend.user or "", "client_addr": backend.client_addr} if identities else {}
+
+
+def _session(backend: Backend | None, seconds: float | None, identities: bool) -> Session | None:
+    if backend is None:
+        return None
+    return Session(
+        backend.pid, backend.application, backend.state, max(0.0, seconds or 0.0), **_who(backend, identities)
+    )
+
+
+def activity_body(summary: ActivitySummary, pool: str, at: float, identities: bool) -> ActivityBody:
+    """The /db/activity body; user names and client addresses only when ``identities``."""
+    activity, oldest, idle = summary.activity, summary.oldest_xact, summary.oldest_idle_in_transaction
+    blockers = []
+    for blocking in summary.blockers:
+        b = blocking.backend
+        if b is None:
+            blockers.append(Blocker(blocking.pid, "", None, None, blocking.waiters))
+        else:
+            blockers.append(
+                Blocker(b.pid, b.application, b.state, b.xact_seconds, blocking.waiters, **_who(b, identities))
+            )
+    return ActivityBody(
+        pool=pool,
+        collected_at=timestamp(at),
+        max_connections=activity.max_connections,
+        superuser_reserved_connections=activity.superuser_reserved,
+        reserved_connections=activity.reserved,
+        usable=summary.usable,
+        connections=summary.connections,
+        headroom=summary.headroom,
+        by_state=summary.by_state,
+        by_application=[
+            ApplicationConnections(name, sum(states.values()), states) for name, states in summary.by_application
+        ],
+        oldest_xact_seconds=oldest.xact_seconds if oldest else None,
+        oldest_xact=_session(oldest, oldest.xact_seconds if oldest else None, identities),
+        idle_in_transaction_max_seconds=idle.state_seconds if idle else None,
+        oldest_idle_in_transaction=_session(idle, idle.state_seconds if idle else None, identities),
+        lock_waiters=[
+            LockWaiter(
+                b.pid, b.application, b.lock_wait_seconds, sorted(set(b.blocked_by or [])), **_who(b, identities)
+            )
+            for b in summary.lock_waiters
+        ],
+        blockers=blockers,
+        longest_lock_wait_seconds=summary.longest_lock_wait_seconds,
+        identities=identities,
+        unknown_states=summary.by_state.get(UNKNOWN_STATE, 0),
+    )
+
+
+def slots_body(slots: list[Slot], pool: str, at: float) -> SlotsBody:
+    """The /db/slots body."""
+    return SlotsBody(
+        pool=pool,
+        collected_at=timestamp(at),
+        slots=[
+            SlotBody(
+                s.name,
+                s.type,
+                s.active,
+                s.wal_status,
+                s.safe_wal_size,
+                s.retained_bytes,
+                s.inactive_seconds,
+                s.xmin_age,
+                s.catalog_xmin_age,
+                s.temporary,
+                s.database,
+            )
+            for s in slots
+        ],
+    )
+
+
+def wraparound_body(view: Wraparound, pool: str, at: float) -> WraparoundBody:
+    """The /db/wraparound body: each database's ages as a fraction of the wraparound limit."""
+    worst_xid, worst_mxid = worst_ratios(view)
+    return WraparoundBody(
+        pool=pool,
+        collected_at=timestamp(at),
+        databases=[
+            DatabaseAge(d.name, d.xid_age, d.mxid_age, wraparound_ratio(d.xid_age), wraparound_ratio(d.mxid_age))
+            for d in view.databases
+        ],
+        autovacuum_freeze_max_age=view.freeze_max_age,
+        autovacuum_multixact_freeze_max_age=view.multixact_freeze_max_age,
+        max_xid_ratio=worst_xid,
+        max_mxid_ratio=worst_mxid,
+    )
+
+
+def budget_body(b: Budget, activity: Activity) -> BudgetBody:
+    """The /db/budget body."""
+    return BudgetBody(
+        pods=b.fleet.pods,
+        surge=b.fleet.surge,
+        pool_max=b.pool_max,
+        app_pool_max=b.fleet.app_pool_max,
+        per_pod=b.per_pod,
+        fleet=b.connections,
+        others=b.others,
+        required=b.required,
+        usable=b.usable,
+        ratio=round(b.ratio, 4) if math.isfinite(b.ratio) else 1e9,
+        status=b.status,
+        recommended_pool_max=b.recommended_pool_max,
+        max_connections=activity.max_connections,
+        reserved_connections=activity.reserved,
+        superuser_reserved_connections=activity.superuser_reserved,
+        guidance=[PoolGuidance(*g) for g in GUIDANCE],
+    )
 
 
 def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None:
@@ -112,7 +244,7 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None
         """The server's sessions; identities only to the admin token."""
         identities = auth.identifies(call.request)
         seen = await catalog.activity(call.params["pool"])
-        return json_reply(summarize(seen.value, seen.pool, seen.at, identities))
+        return json_reply(activity_body(summarize(seen.value), seen.pool, seen.at, identities))
 
     @api.route(slots_op)
     async def slots(call: Call) -> Response:
@@ -132,4 +264,4 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None
         p = call.params
         seen = await catalog.activity()
         fleet = Fleet(p["pods"], p["surge"], p["app_pool_max"], p["app_name"])
-        return json_reply(budget(seen.value, fleet, pool_max))
+        return json_reply(budget_body(budget(seen.value, fleet, pool_max), seen.value))

@@ -7,11 +7,11 @@ from typing import Literal
 
 from FasterAPI import Response
 
-from fasterdb.contract import DbHealthBody, LiveBody, PoolHealth, StartupBody
+from fasterdb.contract import DbHealthBody, LiveBody, PoolHealth, StartupBody, timestamp
 
+from ..health.checks import PoolCheck
 from ..health.checks import PoolHealth as Health
 from ..health.readiness import Startup, db_readiness
-from ..health.sql import PoolCheck
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, boolean
 from ..lifecycle import Lifecycle
@@ -86,7 +86,7 @@ def register(api: Api, health: Health, startup: Startup) -> None:
         body = DbHealthBody(
             status=status,
             primary=pool_health(primary),
-            checked_at=primary.checked_at_iso,
+            checked_at=timestamp(primary.checked_at),
             age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
         )
         if readiness.reason is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from FasterAPI import Response
 
 from fasterdb.contract import JobBody, JobItemError, JobRequest, JobsBody
+from fasterdb.contract import timestamp as iso
 from fasterdb.errors import Unprocessable
 
-from ..health.sql import iso
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, integer
 from ..jobs.queue import InvalidJob, JobRunner, validate_job

@@ -10,10 +10,10 @@ import msgspec
 from FasterAPI import EventSourceResponse, Response
 
 from fasterdb.contract import PoolBody, PoolsBody, WaitMs
+from fasterdb.contract import timestamp as iso
 from fasterdb.pools.managed import Databases
 
 from ..health.checks import PoolHealth
-from ..health.sql import iso
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, number
 
@@ -63,23 +63,24 @@ def pools_body(databases: Databases, health: PoolHealth) -> PoolsBody:
     pools = []
     for pool in databases:
         check = health.last(pool.name)
-        r = pool.report()
+        s = pool.snapshot()
+        wait = s.acquire_wait_ms
         pools.append(
             PoolBody(
                 name=pool.name,
                 role=pool.role,
                 ready=bool(check and check.ok),
                 error=check.error if check else "not checked yet",
-                min_size=r["min_size"],
-                max_size=r["max_size"],
-                size=r["size"],
-                idle=r["idle"],
-                in_use=r["in_use"],
-                waiting=r["waiting"],
-                acquired_total=r["acquired_total"],
-                acquire_timeouts_total=r["acquire_timeouts_total"],
-                acquire_errors_total=r["acquire_errors_total"],
-                acquire_wait_ms=WaitMs(**r["acquire_wait_ms"]),
+                min_size=s.min_size,
+                max_size=s.max_size,
+                size=s.size,
+                idle=s.idle,
+                in_use=s.in_use,
+                waiting=s.waiting,
+                acquired_total=s.acquired_total,
+                acquire_timeouts_total=s.acquire_timeouts_total,
+                acquire_errors_total=s.acquire_errors_total,
+                acquire_wait_ms=WaitMs(wait.p50, wait.p99, wait.max),
             )
         )
     return PoolsBody(collected_at=iso(time.time()), pools=pools)

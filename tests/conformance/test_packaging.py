@@ -7,6 +7,7 @@ into a fresh virtualenv without their dependencies, and reads what landed in sit
 from __future__ import annotations
 
 import email
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,10 +21,16 @@ from tests.harness import ROOT
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The two wheels, built by pip from the checkout."""
-    out = tmp_path_factory.mktemp("wheels")
+    """The two wheels, built by pip from a copy of the checkout (setuptools builds in the tree)."""
+    out, src = tmp_path_factory.mktemp("wheels"), tmp_path_factory.mktemp("src")
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for part in ("pyproject.toml", "README.md", "kit", "service", "cli"):
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, src / part, ignore=skip)
+        else:
+            shutil.copy(ROOT / part, src / part)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT / "kit"), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src / "kit"), str(src)],
         check=True,
         capture_output=True,
         timeout=300,

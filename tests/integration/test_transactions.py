@@ -44,7 +44,7 @@ def test_commit_on_success(pg: HotStandbyCluster, table: str) -> None:
     async def body(pool: ManagedPool) -> int:
         async with transaction(pool) as conn:
             await conn.execute("INSERT INTO public.tx_probe VALUES (1, 'a'), (2, 'b')")
-        return int(pool.report()["idle"])
+        return pool.snapshot().idle
 
     idle = run_with_pool(pg, body, min_size=1, max_size=2)
     assert _rows(pg) == "1,2"
@@ -65,8 +65,8 @@ def test_rollback_on_error_and_release(pg: HotStandbyCluster, table: str) -> Non
             async with transaction(pool) as conn:
                 await conn.execute("INSERT INTO public.tx_probe VALUES (11, 'y')")
                 await conn.execute("INSERT INTO public.tx_probe VALUES (11, 'dup')")
-        stats = pool.report()
-        return int(stats["size"]), int(stats["idle"])
+        stats = pool.snapshot()
+        return stats.size, stats.idle
 
     size, idle = run_with_pool(pg, body, min_size=1, max_size=1)
     assert _rows(pg) == ""

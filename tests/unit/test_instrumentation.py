@@ -1,10 +1,9 @@
-import inspect
 import time
 
 import pytest
 
 from fasterdb.pools.deadlines import Deadlines
-from fasterdb.pools.stats import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats
+from fasterdb.pools.stats import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats, WaitSummary
 
 
 def test_histogram_and_window_see_every_wait() -> None:
@@ -17,8 +16,8 @@ def test_histogram_and_window_see_every_wait() -> None:
     assert buckets["+Inf"] - buckets["0.25"] == 6  # the 0.3 s waits
     assert stats.wait_sum == pytest.approx(6 * 0.3 + (FOLD_SAMPLES + 4) * 0.0001)
     window = stats.recent_wait_ms(now=now + 1)
-    assert window["max"] == 300.0 and window["p50"] == 0.1
-    assert stats.recent_wait_ms(now=now + WINDOW_SECONDS + 5) == {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    assert window.max == 300.0 and window.p50 == 0.1
+    assert stats.recent_wait_ms(now=now + WINDOW_SECONDS + 5) == WaitSummary(0.0, 0.0, 0.0)
     assert len(buckets) == len(BUCKETS) + 1
 
 
@@ -58,22 +57,9 @@ def test_deadline_cancels_only_its_task() -> None:
 
 def test_zero_waits_are_counted_in_bulk() -> None:
     stats = PoolStats()
-    stats.immediate = 98
+    stats.immediate = 98  # acquires that found a connection free (the acquire's fast path)
     stats.observe_wait(0.2, time.monotonic())
     stats.observe_wait(0.4, time.monotonic())
     buckets = dict(stats.cumulative_buckets())
     assert buckets["0.0001"] == 98 and buckets["+Inf"] == stats.wait_count == 100
-    window = stats.recent_wait_ms()
-    assert window == {"p50": 0.0, "p99": 400.0, "max": 400.0}  # rank 99 of 100, as before
-
-
-def test_the_fast_path_slot_of_asyncpg_pools_exists() -> None:
-    """service.db.acquire reads asyncpg.Pool._queue for its fast path: pin it for our asyncpg."""
-    import asyncpg
-
-    from fasterdb.pools.acquire import ACQUIRE_METHOD, QUEUE_SLOT
-
-    assert QUEUE_SLOT in asyncpg.Pool.__slots__
-    assert hasattr(asyncpg.pool._PoolConnectionHolderQueue, "empty")
-    assert inspect.iscoroutinefunction(getattr(asyncpg.Pool, ACQUIRE_METHOD))
-    assert list(inspect.signature(getattr(asyncpg.Pool, ACQUIRE_METHOD)).parameters) == ["self", "timeout"]
+    assert stats.recent_wait_ms() == WaitSummary(0.0, 400.0, 400.0)  # rank 99 of 100

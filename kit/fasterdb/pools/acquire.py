@@ -1,17 +1,17 @@
 """The instrumented acquire: waiting tasks, waits, timeouts, errors; always releases.
 
+Through asyncpg's public API only (``Pool.acquire()`` without its own timeout, ``Pool.release()``):
+this pool runs inside users' applications and must survive asyncpg upgrades. The deadline is not
+``Pool.acquire(timeout=…)``, which arms and cancels an event-loop timer per acquire, but one timer
+per pool (``Deadlines``) that cancels only the acquires past theirs.
+
+Fast path: while fewer connections are held through this pool than its maximum, asyncpg has a
+free holder, so the acquire cannot wait for a release; at worst it opens a connection, bounded by
+the connect timeout. When that fits in the acquire timeout there is no deadline to arm and no wait
+to time: it counts as a zero wait. ``make bench`` measures the whole against a bare asyncpg pool
+with the same settings (about 0.95-0.97).
+
 A class rather than ``@asynccontextmanager``: this is the hot path of every query.
-
-Fast path: when a connection is already queued in the asyncpg pool, acquiring returns without
-suspending, so there is no wait to time and no deadline to arm; the acquire counts as a zero
-wait. It is taken only when the pool's connect timeout fits in the acquire timeout, so a queued
-holder that must reconnect is still bounded by the acquire's deadline.
-
-asyncpg offers no public O(1) "is a connection queued" (``get_idle_size()`` walks every holder),
-so this reads the pool's ``_queue``, and it acquires through ``Pool._acquire`` (what awaiting
-``Pool.acquire()`` runs, minus a context object and two calls). ``tests/unit/
-test_instrumentation.py`` pins both for the asyncpg version we require; ``make bench`` measures
-the whole at about 0.97 of a bare asyncpg pool's client-side cost per acquire + ``SELECT 1``.
 """
 
 from __future__ import annotations
@@ -28,17 +28,18 @@ from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
 from fasterdb.pools.stats import FOLD_SAMPLES, PoolStats
 
-# What this module uses of asyncpg.Pool beyond its public API (see the module docstring).
-QUEUE_SLOT = "_queue"
-ACQUIRE_METHOD = "_acquire"
-
 
 class Acquirable(Protocol):
-    """What an acquire needs of its pool (service.db.pool.ManagedPool)."""
+    """What an acquire needs of its pool (fasterdb.pools.managed.ManagedPool)."""
 
     name: str
     asyncpg_pool: asyncpg.Pool | None
     deadlines: Deadlines
+    held: int  # connections acquired through Acquire and not yet released
+
+    @property
+    def max_size(self) -> int:
+        """The pool's maximum number of connections."""
 
     @property
     def connect_timeout(self) -> float:
@@ -56,43 +57,46 @@ class Acquire:
     def __init__(self, managed: Acquirable, timeout: float, stats: PoolStats) -> None:
         self._managed = managed
         self._timeout = timeout
-        self._stats = stats  # the pool's statistics, or those of the sidecar's own background work
+        self._stats = stats  # the pool's statistics, or those of the owner's own background work
         self._pool: asyncpg.Pool | None = None
         self._conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         managed = self._managed
         stats = self._stats
-        pool = managed.asyncpg_pool
-        if pool is not None and not pool._queue.empty() and self._timeout >= managed.connect_timeout:
-            try:
-                conn = await pool._acquire(None)
-            except DRIVER_ERRORS as exc:
-                stats.acquire_errors_total += 1
-                raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
-            self._pool, self._conn = pool, conn
-            stats.immediate += 1
-            stats.acquired_total += 1
-            return conn
-        stats.waiting += 1
-        started = monotonic()
         task = current_task()
         if task is None:
             raise RuntimeError("acquire outside a task")
         # Deadlines.enter / leave and PoolStats.observe_wait, inlined: method calls are a
         # measurable share of an acquire + SELECT 1 (tests/bench/bench_pools.py).
+        pool = managed.asyncpg_pool
+        if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
+            # A connection (or a free slot to open one, bounded by the connect timeout) is there
+            # now: nothing to wait for, so no deadline to arm and no wait to time.
+            try:
+                conn = await pool.acquire()
+            except DRIVER_ERRORS as exc:
+                stats.acquire_errors_total += 1
+                raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+            self._pool, self._conn = pool, conn
+            managed.held += 1
+            stats.immediate += 1
+            stats.acquired_total += 1
+            return conn
         deadlines = managed.deadlines
         waiting = deadlines.waiting
+        started = monotonic()
         deadline = started + self._timeout
         waiting[task] = deadline
         if deadline < deadlines.armed_at:
             deadlines.arm(deadline)
+        stats.waiting += 1
         try:
             try:
                 if pool is None:  # never created (database down at start): one bounded attempt now
                     pool = await managed.ensure_created(self._timeout)
                 self._pool = pool
-                conn = await pool._acquire(None)
+                conn = await pool.acquire()
             except asyncio.CancelledError:
                 if deadlines.expired(task):
                     raise TimeoutError from None
@@ -120,6 +124,7 @@ class Acquire:
             if now >= stats.fold_due or len(pending) >= FOLD_SAMPLES:
                 stats.fold(now)
         self._conn = conn
+        managed.held += 1
         stats.acquired_total += 1
         return conn
 
@@ -128,5 +133,6 @@ class Acquire:
         if pool is None or conn is None:
             return
         self._conn = None
+        self._managed.held -= 1
         # asyncpg shields release from cancellation; a broken connection is discarded there.
         await pool.release(conn)

@@ -27,7 +27,7 @@ from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.acquire import Acquire
 from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
-from fasterdb.pools.stats import PoolStats
+from fasterdb.pools.stats import PoolStats, WaitSummary
 
 log = logging.getLogger("fasterdb.pools")
 
@@ -60,6 +60,26 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """One pool's sizes and acquire statistics at one moment (what /pools and /metrics show)."""
+
+    min_size: int
+    max_size: int
+    size: int  # connections open
+    idle: int  # open and not acquired
+    waiting: int  # tasks waiting for a connection
+    acquired_total: int
+    acquire_timeouts_total: int
+    acquire_errors_total: int
+    acquire_wait_ms: WaitSummary
+
+    @property
+    def in_use(self) -> int:
+        """Acquired and not yet released (asyncpg counts them)."""
+        return self.size - self.idle
+
+
 class ManagedPool:
     """One named asyncpg pool with its role, lifecycle state, statistics and a check connection."""
 
@@ -83,6 +103,7 @@ class ManagedPool:
         self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
         self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
+        self.held = 0  # connections acquired through acquire() and not yet released
         self._check_conn: asyncpg.Connection | None = None
         self._check_lock = asyncio.Lock()
 
@@ -93,6 +114,11 @@ class ManagedPool:
     def application_name(self) -> str:
         """What PostgreSQL shows in pg_stat_activity for this pool's connections."""
         return f"fasterdb-sidecar/{self.name}"
+
+    @property
+    def max_size(self) -> int:
+        """The pool's maximum number of connections."""
+        return self.config.max_size
 
     @property
     def connect_timeout(self) -> float:
@@ -252,22 +278,21 @@ class ManagedPool:
             return 0, 0
         return pool.get_size(), pool.get_idle_size()
 
-    def report(self) -> dict[str, Any]:
-        """Everything /pools reports about this pool except readiness."""
+    def snapshot(self) -> PoolSnapshot:
+        """Sizes and the application's acquire statistics, now (off the hot path: walks the holders)."""
         size, idle = self.sizes()
         s = self.stats
-        return {
-            "min_size": self.config.min_size,
-            "max_size": self.config.max_size,
-            "size": size,
-            "idle": idle,
-            "in_use": size - idle,  # acquired and not yet released (asyncpg counts them)
-            "waiting": s.waiting,
-            "acquired_total": s.acquired_total,
-            "acquire_timeouts_total": s.acquire_timeouts_total,
-            "acquire_errors_total": s.acquire_errors_total,
-            "acquire_wait_ms": s.recent_wait_ms(),
-        }
+        return PoolSnapshot(
+            min_size=self.config.min_size,
+            max_size=self.config.max_size,
+            size=size,
+            idle=idle,
+            waiting=s.waiting,
+            acquired_total=s.acquired_total,
+            acquire_timeouts_total=s.acquire_timeouts_total,
+            acquire_errors_total=s.acquire_errors_total,
+            acquire_wait_ms=s.recent_wait_ms(),
+        )
 
 
 class Databases:

@@ -11,12 +11,22 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
+from dataclasses import dataclass
 
 # Histogram bucket upper bounds, seconds (Prometheus convention; +Inf is implicit).
 BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 WINDOW_SECONDS = 60.0
 WINDOW_SAMPLES = 4096
 FOLD_SAMPLES = 512
+
+
+@dataclass(frozen=True)
+class WaitSummary:
+    """Acquire waits over the last WINDOW_SECONDS, in milliseconds."""
+
+    p50: float = 0.0
+    p99: float = 0.0
+    max: float = 0.0
 
 
 class PoolStats:
@@ -40,14 +50,14 @@ class PoolStats:
         self.acquired_total = 0
         self.acquire_timeouts_total = 0
         self.acquire_errors_total = 0  # acquires that failed for another reason (connect errors)
-        self.immediate = 0  # acquires that found a connection queued (zero waits), not folded yet
+        self.immediate = 0  # acquires that had nothing to wait for (zero waits), not folded yet
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
         self._wait_sum = 0.0
         # (when, seconds waited, how many such waits): zero waits arrive in bulk, one entry per fold
         self._recent: deque[tuple[float, float, int]] = deque(maxlen=WINDOW_SAMPLES)
-        # Waits are appended raw on the hot path (service.db.acquire inlines observe_wait) and folded
-        # into the histogram and the window in batches, at least once a second or every
-        # FOLD_SAMPLES waits: a plain list append is the cheapest record.
+        # Waits are appended raw on the hot path (observe_wait) and folded into the histogram and
+        # the window in batches, at least once a second or every FOLD_SAMPLES waits: a plain list
+        # append is the cheapest record.
         self.pending: list[float] = []
         self.fold_due = 0.0  # time.monotonic() at which the next observation folds
 
@@ -98,14 +108,14 @@ class PoolStats:
             out.append((bound, running))
         return out
 
-    def recent_wait_ms(self, now: float | None = None) -> dict[str, float]:
+    def recent_wait_ms(self, now: float | None = None) -> WaitSummary:
         """p50, p99 and max acquire wait over the last WINDOW_SECONDS, in milliseconds."""
         self.fold()
         cutoff = (time.monotonic() if now is None else now) - WINDOW_SECONDS
         waits = sorted((w, n) for t, w, n in self._recent if t >= cutoff)
         total = sum(n for _, n in waits)
         if not total:
-            return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+            return WaitSummary()
 
         def pct(p: float) -> float:
             rank, seen = min(total - 1, int(p * total)), 0
@@ -115,4 +125,4 @@ class PoolStats:
                     return round(wait * 1000, 3)
             return round(waits[-1][0] * 1000, 3)
 
-        return {"p50": pct(0.5), "p99": pct(0.99), "max": round(waits[-1][0] * 1000, 3)}
+        return WaitSummary(pct(0.5), pct(0.99), round(waits[-1][0] * 1000, 3))

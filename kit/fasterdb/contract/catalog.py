@@ -1,0 +1,160 @@
+"""The database's own view: /db/activity, /db/slots, /db/wraparound, /db/budget."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from .common import Timestamp
+from .vocabulary import BudgetStatus
+
+# -- the database's own view (/db/*) -----------------------------------------------------------
+
+Seconds = Annotated[float, Meta(ge=0, description="seconds")]
+
+
+class Session(msgspec.Struct, omit_defaults=True):
+    """One server session worth naming (never its query text)."""
+
+    pid: int
+    application: str
+    state: str | None
+    seconds: Seconds
+    user: str | UnsetType = UNSET  # only to a request with the admin token
+    client_addr: str | None | UnsetType = UNSET  # only to a request with the admin token
+
+
+class LockWaiter(msgspec.Struct, omit_defaults=True):
+    """A session waiting for a lock, and the sessions it waits for."""
+
+    pid: int
+    application: str
+    waiting_seconds: Seconds | None
+    blocked_by: list[int]
+    user: str | UnsetType = UNSET
+    client_addr: str | None | UnsetType = UNSET
+
+
+class Blocker(msgspec.Struct, omit_defaults=True):
+    """A session others wait for: what it is doing, and for how long its transaction has run."""
+
+    pid: int
+    application: str
+    state: str | None
+    xact_seconds: Seconds | None
+    blocking: Annotated[int, Meta(ge=1, description="sessions waiting for it")]
+    user: str | UnsetType = UNSET
+    client_addr: str | None | UnsetType = UNSET
+
+
+class ApplicationConnections(msgspec.Struct):
+    """The connections of one application_name, by state."""
+
+    application: str
+    connections: int
+    by_state: dict[str, int]
+
+
+class ActivityBody(msgspec.Struct):
+    """GET /db/activity: the server's sessions, its connection limits and what waits on what."""
+
+    pool: str
+    collected_at: Timestamp
+    max_connections: int
+    superuser_reserved_connections: int
+    reserved_connections: Annotated[int, Meta(description="PostgreSQL 16+ (0 before)")]
+    usable: Annotated[int, Meta(description="max_connections minus both reserves: what ordinary roles may use")]
+    connections: Annotated[int, Meta(description="client backends now")]
+    headroom: Annotated[int, Meta(description="connections ordinary roles may still open (usable - connections)")]
+    by_state: dict[str, int]
+    by_application: list[ApplicationConnections]
+    oldest_xact_seconds: Seconds | None
+    oldest_xact: Session | None
+    idle_in_transaction_max_seconds: Seconds | None
+    oldest_idle_in_transaction: Session | None
+    lock_waiters: list[LockWaiter]
+    blockers: list[Blocker]
+    longest_lock_wait_seconds: Seconds | None
+    identities: Annotated[bool, Meta(description="whether user names and client addresses are included")]
+    unknown_states: Annotated[
+        int, Meta(description="sessions whose state the sidecar's role may not see (grant it pg_monitor)")
+    ]
+
+
+class SlotBody(msgspec.Struct):
+    """One replication slot."""
+
+    name: str
+    type: str
+    active: bool
+    wal_status: str | None
+    safe_wal_size: int | None
+    retained_bytes: int | None
+    inactive_seconds: Annotated[float | None, Meta(description="PostgreSQL 17+ (null before)")]
+    xmin_age: int | None
+    catalog_xmin_age: int | None
+    temporary: bool
+    database: str | None
+
+
+class SlotsBody(msgspec.Struct):
+    """GET /db/slots."""
+
+    pool: str
+    collected_at: Timestamp
+    slots: list[SlotBody]
+
+
+class DatabaseAge(msgspec.Struct):
+    """One database's transaction-ID and multixact-ID age, and as a fraction of the wraparound limit."""
+
+    name: str
+    xid_age: int
+    mxid_age: int
+    xid_ratio: Annotated[float, Meta(description="xid_age / 2^31: at 1 the server stops assigning IDs")]
+    mxid_ratio: float
+
+
+class WraparoundBody(msgspec.Struct):
+    """GET /db/wraparound."""
+
+    pool: str
+    collected_at: Timestamp
+    databases: list[DatabaseAge]
+    autovacuum_freeze_max_age: int
+    autovacuum_multixact_freeze_max_age: int
+    max_xid_ratio: float
+    max_mxid_ratio: float
+
+
+class PoolGuidance(msgspec.Struct):
+    """A rule of thumb for a pool's max by workload."""
+
+    workload: str
+    pool_max: str
+    why: str
+
+
+class BudgetBody(msgspec.Struct):
+    """GET /db/budget: will the fleet's pools exhaust max_connections?"""
+
+    pods: int
+    surge: int
+    pool_max: Annotated[int, Meta(description="this sidecar's FASTERDB_POOL_MAX_SIZE")]
+    app_pool_max: Annotated[int, Meta(description="the application's own pool max per pod (as given)")]
+    per_pod: Annotated[int, Meta(description="connections one pod may open to the primary")]
+    fleet: Annotated[int, Meta(description="(pods + surge) x per_pod")]
+    others: Annotated[int, Meta(description="client backends now open that are not the fleet's")]
+    required: int
+    usable: int
+    ratio: float
+    status: BudgetStatus
+    recommended_pool_max: Annotated[
+        int, Meta(description="the largest pool max that keeps required at or below 80 % of usable (0: none fits)")
+    ]
+    max_connections: int
+    reserved_connections: int
+    superuser_reserved_connections: int
+    guidance: list[PoolGuidance]
