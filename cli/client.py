@@ -1,6 +1,6 @@
 """HTTP access to one sidecar: every failure becomes a CliError with one clear line.
 
-Answers are decoded with the contract's own Structs (``service.schemas``), so an answer that is not
+Answers are decoded with the contract's own Structs (``fasterdb.contract``), so an answer that is not
 what the sidecar promises is reported as such (UNKNOWN) rather than half-read. Nothing the user
 typed into ``--url`` is echoed back beyond scheme, host, port and path: a password or a DSN given
 there by mistake never reaches a terminal or a log.

@@ -12,7 +12,8 @@ from fasterdb.pools.managed import Databases, ManagedPool, PoolConfig
 from . import __version__
 from .auth import AdminAuth
 from .catalog.views import Catalog
-from .drain import InFlight
+from .db.migrations import Migration, migrate
+from .drain import InFlight, wind_down
 from .health.checks import PoolHealth
 from .health.readiness import Startup
 from .health.refresher import Refresher
@@ -24,7 +25,7 @@ from .http.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
-from .jobs.queue import JobRunner
+from .jobs.queue import JobQueue
 from .jobs.worker import JobWorker
 from .ledger.ledger import Ledger
 from .lifecycle import Lifecycle
@@ -34,9 +35,6 @@ from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, rep
 from .settings import Settings
 
 log = logging.getLogger("fasterdb.app")
-
-# Seconds the requests cut off at the drain limit, and then the pools, get to finish.
-CUT_OFF_SECONDS = 1.0
 
 
 class Sidecar:
@@ -70,7 +68,6 @@ class Sidecar:
             self.databases,
             self.health,
             settings.schema_name,
-            on_migrated=self._wake_worker,
             retry_budget=settings.retry_budget,
         )
         self.worker = JobWorker(
@@ -85,7 +82,7 @@ class Sidecar:
             lag_max_age=settings.job_lag_max_age,
             unknown_lag=settings.job_unknown_lag,
         )
-        self.jobs = JobRunner(self.databases, settings.schema_name, on_submit=self.worker.wake)
+        self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.collector = SidecarCollector(
             self.databases,
             self.health,
@@ -96,8 +93,11 @@ class Sidecar:
         )
         self.lifecycle = Lifecycle()
 
-    def _wake_worker(self) -> None:
+    async def migrate(self) -> Migration:
+        """Create or upgrade the sidecar's schema (idempotent, safe concurrently); the worker looks at once."""
+        done = await migrate(self.databases.primary, self.settings.schema_name)
         self.worker.wake()
+        return done
 
     async def start(self) -> None:
         """Open the pools and start the background tasks; never waits for the database."""
@@ -109,17 +109,14 @@ class Sidecar:
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
 
     async def stop(self) -> None:
-        """After the HTTP server's drain: stop the background tasks and close the pools, bounded."""
-        self.lifecycle.drain()  # already draining after SIGTERM; not when stopped some other way
+        """After the HTTP server's drain: the drain's last step (``drain.wind_down``)."""
         self.health.transitions.quiet = True
-        # Requests cut off at the drain limit are answering their 503 and rolling back: a moment.
-        await self.lifecycle.wait_idle(CUT_OFF_SECONDS)
+        await wind_down(self.lifecycle, self._stop_background, self.databases.close)
+        log.info("sidecar stopped")
+
+    async def _stop_background(self) -> None:
         await self.worker.stop()
         await self.refresher.stop()
-        # Nothing uses a connection any more; what does not close at once is terminated.
-        await self.databases.close(timeout=CUT_OFF_SECONDS)
-        self.lifecycle.stopped()
-        log.info("sidecar stopped")
 
 
 def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
@@ -133,7 +130,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.lifecycle.draining)
     metrics.register(api, sidecar.collector, sidecar.catalog)
     db.register(api, sidecar.catalog, sidecar.auth, settings.pool_max_size)
-    admin.register(api, sidecar.ledger)
+    admin.register(api, sidecar.migrate)
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)
     jobs.register(api, sidecar.jobs)
@@ -147,7 +144,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
 def build_app(api: Api, lifecycle: Lifecycle | None = None) -> Faster:
     """The FasterAPI application serving ``api``'s operations, with our error handling and conventions."""
     # The framework's own /openapi.json and /docs are off: ours are generated from the contract
-    # and served without a CDN (service.routes.docs).
+    # and served without a CDN (routes.docs).
     app = Faster(title="fasterdb-sidecar", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(api.router)
     app.add_exception_handler(ServiceError, service_error_handler)

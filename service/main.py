@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
-import time
-from typing import Any
 
 from fasterdb.dsn import parse_dsn
 
@@ -42,21 +37,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _log_drain(settings: Settings, sig: int) -> None:
-    logging.getLogger("fasterdb.main").info(
-        "%s: draining; readiness answers 503 from now on, requests are served for %g s more, "
-        "then in-flight ones get %g s",
-        signal.Signals(sig).name,
-        settings.drain_min_seconds,
-        settings.shutdown_timeout,
-    )
-
-
 def serve(settings: Settings) -> int:
-    """Run the HTTP server until SIGTERM/SIGINT, then drain (see Settings) and exit 0."""
-    import uvicorn
-
+    """Run the sidecar until SIGTERM/SIGINT, then drain (``drain``) and return the exit code."""
     from .app import Sidecar, create_app
+    from .drain import serve as run
     from .logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
@@ -64,47 +48,10 @@ def serve(settings: Settings) -> int:
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)
     sidecar = Sidecar(settings)
-    lifecycle = sidecar.lifecycle
-
-    class Server(uvicorn.Server):
-        """uvicorn with our drain: readiness 503 at SIGTERM, serve on for the minimum drain time."""
-
-        exit_at: float | None = None
-
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            # Runs in a signal handler: set state only; logging happens on the event loop.
-            if lifecycle.drain():
-                self.exit_at = time.monotonic() + settings.drain_min_seconds
-                with contextlib.suppress(RuntimeError):
-                    asyncio.get_running_loop().call_soon_threadsafe(_log_drain, settings, sig)
-                return
-            super().handle_exit(sig, frame)  # a second signal: stop accepting now (SIGINT twice: force)
-
-        async def on_tick(self, counter: int) -> bool:
-            if self.exit_at is not None and time.monotonic() >= self.exit_at:
-                self.should_exit = True
-            return bool(await super().on_tick(counter))
-
-    config = uvicorn.Config(
-        create_app(settings, sidecar),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        # In-flight requests get this long once the server stops accepting, fractions included
-        # (uvicorn uses it as an asyncio timeout); then they are cancelled and answer a JSON 503.
-        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+    app = create_app(settings, sidecar)
+    return run(
+        app, sidecar.lifecycle, settings.host, settings.port, settings.drain_min_seconds, settings.shutdown_timeout
     )
-    server = Server(config)
-    # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
-    # timeout, run shutdown), then re-raises the signal to the handlers it found. Make those
-    # no-ops so the process exits 0 after a graceful stop and --local-cluster can clean up.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    server.run()
-    return 0 if server.started else 1
 
 
 def main(argv: list[str] | None = None) -> None:

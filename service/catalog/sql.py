@@ -1,7 +1,7 @@
 """What the server itself sees: sessions, replication slots, transaction-ID age (one statement each).
 
 Each view is one statement on the pool's monitor connection, under the same deadline as the health
-check (service.db.checks.run_bounded), so a catalog round costs one query. The query text of other
+check (db.monitor.run_bounded), so a catalog round costs one query. The query text of other
 sessions is never read: it carries secrets. Columns that only newer servers have
 (``reserved_connections`` 16+, ``pg_replication_slots.inactive_since`` 17+) are read so that
 older servers answer NULL instead of failing.

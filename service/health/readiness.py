@@ -46,16 +46,17 @@ class Startup:
         self.lifecycle = lifecycle
         self.databases = databases
         self.require_primary = require_primary
-        self._done = False  # start-up happens once: after it, nothing makes it "starting" again
 
     def attempts(self) -> dict[str, bool]:
         """Per pool: whether its first connection attempt has finished (whatever its outcome)."""
         return {pool.name: pool.first_attempt_done for pool in self.databases}
 
     def reason(self) -> str | None:
-        """Why start-up is not over (None: it is). A down database does not hold it back."""
-        if self._done:
-            return None
+        """Why start-up is not over (None: it is). A down database does not hold it back.
+
+        A pure answer: every condition only ever turns true (the lifecycle leaves "starting" once, a
+        pool's first attempt ends once, a pool once created stays so), so start-up happens once.
+        """
         if self.lifecycle.state == "starting":
             return "starting"
         waiting = [name for name, done in self.attempts().items() if not done]
@@ -63,5 +64,4 @@ class Startup:
             return f"first connection attempt still running: {', '.join(waiting)}"
         if self.require_primary and not self.databases.primary.ready_for_acquire:
             return "the primary has not answered yet (FASTERDB_STARTUP_REQUIRE_PRIMARY)"
-        self._done = True
         return None

@@ -3,7 +3,7 @@
 An ``Operation`` names its method and path, its parameters, its request body type and the
 responses it can give. ``Api.route(op)`` registers the handler behind a wrapper that checks the
 bearer token (admin operations), parses the parameters and the body, and encodes the handler's
-msgspec Struct; the same declarations generate the OpenAPI document (``service.http.openapi``)
+msgspec Struct; the same declarations generate the OpenAPI document (``http.openapi``)
 and tell the conventions middleware which methods a path allows (405, OPTIONS, HEAD).
 """
 

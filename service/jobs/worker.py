@@ -28,7 +28,8 @@ from fasterdb.sizes import format_size
 
 from ..replication.lag import LagMeter
 from ..transitions import TransitionLog
-from . import sql as sql
+from . import sql
+from .batch import run_batch
 
 log = logging.getLogger("fasterdb.jobs")
 
@@ -202,7 +203,7 @@ class JobWorker:
                 result = await run_transaction(
                     primary,
                     partial(
-                        sql.run_batch,
+                        run_batch,
                         schema=schema,
                         job_id=job_id,
                         owner=owner,
@@ -227,7 +228,7 @@ class JobWorker:
                 return
             errors = 0
             self.progress_at = time.monotonic()
-            self.counts.update(result.outcomes or {})
+            self.counts.update(result.outcomes)
             if result.lost_lease:
                 log.info("job %d: lease lost or job cancelled; stopping", job_id)
                 return

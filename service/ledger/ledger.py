@@ -1,20 +1,19 @@
-"""The ledger domain: migrations, accounts and exactly-once transfers (SQL lives in service.db)."""
+"""The ledger: accounts and exactly-once transfers on the primary, balances read where asked."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from decimal import Decimal
 
 from fasterdb.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
 from fasterdb.pools.managed import Databases, ManagedPool
 from fasterdb.pools.transactions import run_transaction, transaction
 
-from ..db.migrations import Migration, migrate
 from ..health.checks import PoolHealth
-from . import sql as sql
+from . import sql
 from .money import TransferRequest
+from .transfers import Outcome, apply_transfers
 
 log = logging.getLogger("fasterdb.ledger")
 
@@ -33,36 +32,28 @@ class Ledger:
         databases: Databases,
         health: PoolHealth,
         schema: str,
-        on_migrated: Callable[[], None] = lambda: None,
         retry_budget: float = 10.0,
     ) -> None:
         self.databases = databases
         self.health = health
         self.schema = schema
-        self.on_migrated = on_migrated  # the job worker looks for work at once once the tables exist
         self.retry_budget = retry_budget  # seconds a transfer may take, every retry included
         self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
 
-    async def migrate(self) -> Migration:
-        """Create or upgrade the sidecar's schema (idempotent, safe concurrently)."""
-        done = await migrate(self.databases.primary, self.schema)
-        self.on_migrated()
-        return done
-
-    async def transfer(self, request: TransferRequest) -> sql.Outcome:
+    async def transfer(self, request: TransferRequest) -> Outcome:
         """Apply one transfer exactly once per idempotency key; raises the contract's errors."""
         try:
             outcome = (
                 await run_transaction(
                     self.databases.primary,
-                    lambda conn: sql.apply_transfers(conn, self.schema, [request]),
+                    lambda conn: apply_transfers(conn, self.schema, [request]),
                     budget=self.retry_budget,
                 )
             )[0]
         except DatabaseUnavailable:
             self.counts["unavailable"] += 1
             raise
-        self.counts[outcome.code or outcome.status] += 1
+        self.counts[outcome.kind] += 1
         if outcome.status == "failed":
             code = outcome.code or "transfer_failed"
             raise _FAILURES.get(code, Conflict)(outcome.message or "the transfer was refused", code=code)
@@ -75,10 +66,10 @@ class Ledger:
         if not created:
             raise Conflict(f"account {account_id} exists already", code="account_exists")
 
-    async def seed_accounts(self, start: int, count: int, balance: Decimal) -> int:
-        """Open accounts start..start+count-1 in one transaction; existing ones stay as they are."""
+    async def seed_accounts(self, first: int, last: int, balance: Decimal) -> int:
+        """Open accounts first..last in one transaction; existing ones stay as they are."""
         async with transaction(self.databases.primary) as conn:
-            return await sql.seed_accounts(conn, self.schema, start, count, balance)
+            return await sql.seed_accounts(conn, self.schema, first, last, balance)
 
     async def account(self, account_id: int, source: str) -> tuple[Decimal, str]:
         """(balance, the pool that read it): from a healthy replica (falling back to the next, then

@@ -13,9 +13,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..catalog.activity import ActivitySummary, summarize
-from ..catalog.retention import wraparound_ratio
 from ..catalog.sql import Slot
 from ..catalog.views import Catalog
+from ..catalog.wraparound import wraparound_ratio
 
 VIEWS = ("activity", "slots", "wraparound")
 

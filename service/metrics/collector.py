@@ -13,7 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from fasterdb.contract import ReplicaState
-from fasterdb.pools.managed import Databases, PoolSnapshot
+from fasterdb.pools.managed import Databases
+from fasterdb.pools.stats import PoolSnapshot
 
 from ..health.checks import PoolHealth
 from ..jobs.worker import THROTTLE_KINDS

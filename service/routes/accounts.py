@@ -98,7 +98,7 @@ def register(api: Api, ledger: Ledger) -> None:
             last = validate_account(body.start + body.count - 1, balance)[0]
         except MoneyError as exc:
             raise Unprocessable(str(exc), code="invalid_account") from None
-        created = await ledger.seed_accounts(body.start, body.count, balance)
+        created = await ledger.seed_accounts(body.start, last, balance)
         return json_reply(SeedBody(body.start, last, created, body.count - created))
 
     @api.route(GET)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from FasterAPI import Response
 
 from fasterdb.contract import MigrateBody
 
+from ..db.migrations import Migration
 from ..http.api import Api, Call, Operation, Reply, json_reply
-from ..ledger.ledger import Ledger
 
 MIGRATE = Operation(
     "POST",
@@ -23,11 +25,11 @@ MIGRATE = Operation(
 )
 
 
-def register(api: Api, ledger: Ledger) -> None:
+def register(api: Api, migrate: Callable[[], Awaitable[Migration]]) -> None:
     """POST /admin/migrate."""
 
     @api.route(MIGRATE)
-    async def migrate(call: Call) -> Response:
+    async def migrate_schema(call: Call) -> Response:
         """Apply pending migrations."""
-        done = await ledger.migrate()
+        done = await migrate()
         return json_reply(MigrateBody(done.schema, done.version, done.applied))

@@ -25,9 +25,9 @@ from fasterdb.contract import (
 from ..auth import AdminAuth
 from ..catalog.activity import UNKNOWN_STATE, ActivitySummary, summarize
 from ..catalog.budget import GUIDANCE, Budget, Fleet, budget
-from ..catalog.retention import worst_ratios, wraparound_ratio
 from ..catalog.sql import Activity, Backend, Slot, Wraparound
 from ..catalog.views import Catalog
+from ..catalog.wraparound import worst_ratios, wraparound_ratio
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, ParamError, choice, integer
 

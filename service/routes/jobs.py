@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from FasterAPI import Response
+from msgspec import UNSET
 
-from fasterdb.contract import JobBody, JobItemError, JobRequest, JobsBody
-from fasterdb.contract import timestamp as iso
+from fasterdb.contract import JobBody, JobItemError, JobRequest, JobsBody, timestamp
 from fasterdb.errors import Unprocessable
 
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, integer
-from ..jobs.queue import InvalidJob, JobRunner, validate_job
-from ..jobs.sql import JobRecord
+from ..jobs.model import InvalidJob, JobRecord, ValidJob, check_job
+from ..jobs.queue import JobQueue
+from ..ledger.money import MoneyError, amount_from_json, transfer_request
 
 JOB_ID = Param(
     "job_id", "path", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, "the job id", integer(1), required=True
@@ -76,34 +77,44 @@ CANCEL = Operation(
 
 
 def job_body(job: JobRecord) -> JobBody:
-    """A job row as the contract's body."""
+    """A job row as the contract's body (the same field names; timestamps and errors rendered)."""
     return JobBody(
-        job_id=job.job_id,
-        kind=job.kind,
-        status=job.status,  # type: ignore[arg-type]  # the table's CHECK constraint keeps it in JobStatus
-        total=job.total,
-        applied=job.applied,
-        duplicates=job.duplicates,
-        failed=job.failed,
-        batch_size=job.batch_size,
-        dry_run=job.dry_run,
-        throttle_reason=job.throttle_reason,
-        created_at=iso(job.created_at.timestamp()),
-        updated_at=iso(job.updated_at.timestamp()),
+        **{name: getattr(job, name) for name in JobBody.__struct_fields__ if name not in _RENDERED},
+        created_at=timestamp(job.created_at.timestamp()),
+        updated_at=timestamp(job.updated_at.timestamp()),
         errors=[
             JobItemError(e.get("seq"), e.get("idempotency_key"), e.get("code"), e.get("message")) for e in job.errors
         ],
     )
 
 
-def register(api: Api, runner: JobRunner) -> None:
+_RENDERED = ("created_at", "updated_at", "errors")
+SHOWN_PROBLEMS = 5  # item problems named in a refusal (the rest are counted)
+
+
+def valid_job(body: JobRequest) -> ValidJob:
+    """Every item checked with the same rules as POST /transfers; the first problems named by item number."""
+    items, problems = [], []
+    for seq, item in enumerate(body.items):
+        try:
+            key = None if item.idempotency_key is UNSET else item.idempotency_key
+            items.append(transfer_request(item.from_account, item.to_account, amount_from_json(item.amount), key))
+        except MoneyError as exc:
+            problems.append(f"item {seq}: {exc}")
+    if problems:
+        more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
+        raise InvalidJob("; ".join(problems[:SHOWN_PROBLEMS]) + more)
+    return check_job(body.kind, items, body.batch_size, body.dry_run)
+
+
+def register(api: Api, runner: JobQueue) -> None:
     """POST/GET /jobs, GET /jobs/{job_id}, POST /jobs/{job_id}/cancel."""
 
     @api.route(SUBMIT)
     async def submit(call: Call) -> Response:
         """Validate every item, persist the job, answer 202 with its id."""
         try:
-            job = validate_job(call.body)
+            job = valid_job(call.body)
         except (InvalidJob, ValueError) as exc:
             raise Unprocessable(str(exc), code="invalid_job") from None
         return json_reply(job_body(await runner.submit(job)), 202)

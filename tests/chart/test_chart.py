@@ -8,6 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from fasterdb_sidecar.drain import STOP_SECONDS
 from tests.chart.conftest import CHART, find, render, scenario_values
 
 # Oldest supported (Chart.yaml kubeVersion: >=1.25), the last without native sidecars, the first
@@ -119,7 +120,7 @@ def test_probes_follow_the_lifecycle_and_liveness_never_touches_the_database(sce
     env = {e["name"]: e.get("value") for e in container["env"]}
     pod = pod_spec(render(values))
     drain = float(env["FASTERDB_DRAIN_MIN_SECONDS"]) + float(env["FASTERDB_SHUTDOWN_TIMEOUT"])
-    assert pod["terminationGracePeriodSeconds"] > drain + 2
+    assert pod["terminationGracePeriodSeconds"] > drain + STOP_SECONDS
 
 
 def test_hardened_security_defaults(scenario: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from devtools.hot_standby import HotStandbyCluster
+from fasterdb_sidecar.drain import exit_bound
 from tests.chart.conftest import find, render, scenario_values
 from tests.harness import SidecarProcess
 
@@ -137,7 +138,7 @@ def test_rendered_probes_and_secret_files_against_a_real_sidecar(pg: HotStandbyC
             sidecar.proc.send_signal(signal.SIGTERM)
             wait_state(ready, False, within=(readiness["failureThreshold"] + 1) * readiness["periodSeconds"] + 1)
             assert live.state is True
-            assert sidecar.proc.wait(timeout=1 + 1 + 2 + 3) == 0
+            assert sidecar.proc.wait(timeout=exit_bound(1, 1) + 3) == 0
         finally:
             stop.set()
             for t in threads:

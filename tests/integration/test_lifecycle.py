@@ -11,14 +11,15 @@ import httpx
 
 from devtools.cluster import free_port
 from devtools.hot_standby import HotStandbyCluster
+from fasterdb_sidecar.drain import STOP_SECONDS
 from tests import faults
 from tests.harness import SidecarProcess, silent_listener, wait_for
 
 TOKEN = "lifecycle-token-" + "x" * 16
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-# The documented bound of a stop: the minimum drain, the drain limit, then at most 1 s for the
-# cut-off requests to answer and 1 s for the pools to close.
-CUT_OFF_AND_CLOSE = 2.0
+# The documented bound of a stop (fasterdb_sidecar.drain): the minimum drain, the drain limit,
+# then the cut-off requests' answers and the pools' close.
+CUT_OFF_AND_CLOSE = STOP_SECONDS
 
 
 def test_startup_waits_for_the_first_connection_attempt_not_for_the_database(sidecar_env: dict[str, str]) -> None:

@@ -26,7 +26,7 @@ import asyncpg
 from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
-from fasterdb.pools.stats import FOLD_SAMPLES, PoolStats
+from fasterdb.pools.stats import PoolStats
 
 
 class Acquirable(Protocol):
@@ -67,8 +67,8 @@ class Acquire:
         task = current_task()
         if task is None:
             raise RuntimeError("acquire outside a task")
-        # Deadlines.enter / leave and PoolStats.observe_wait, inlined: method calls are a
-        # measurable share of an acquire + SELECT 1 (tests/bench/bench_pools.py).
+        # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
+        # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
         pool = managed.asyncpg_pool
         if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
             # A connection (or a free slot to open one, bounded by the connect timeout) is there
@@ -119,10 +119,7 @@ class Acquire:
                 deadlines.expired_tasks.discard(task)
             stats.waiting -= 1
             now = monotonic()
-            pending = stats.pending
-            pending.append(now - started)
-            if now >= stats.fold_due or len(pending) >= FOLD_SAMPLES:
-                stats.fold(now)
+            stats.observe_wait(now - started, now)
         self._conn = conn
         managed.held += 1
         stats.acquired_total += 1

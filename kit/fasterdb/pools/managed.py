@@ -7,8 +7,8 @@ by its timeout). The sidecar thus starts, and serves /health/live, while Postgre
 Once created, asyncpg keeps the ``min_size`` floor and reconnects lazily on acquire, so the pool
 recovers by itself when its server comes back.
 
-Acquiring is in ``service.db.acquire``; transactions and their retry policy in
-``service.db.transactions``.
+Acquiring is in ``fasterdb.pools.acquire``; transactions and their retry policy in
+``fasterdb.pools.transactions``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.acquire import Acquire
 from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
-from fasterdb.pools.stats import PoolStats, WaitSummary
+from fasterdb.pools.stats import PoolSnapshot, PoolStats
 
 log = logging.getLogger("fasterdb.pools")
 
@@ -58,26 +58,6 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     cursors or temporary tables; every lock is transaction-scoped — so there is nothing to reset.
     asyncpg still rolls back an open transaction before calling this.
     """
-
-
-@dataclass(frozen=True)
-class PoolSnapshot:
-    """One pool's sizes and acquire statistics at one moment (what /pools and /metrics show)."""
-
-    min_size: int
-    max_size: int
-    size: int  # connections open
-    idle: int  # open and not acquired
-    waiting: int  # tasks waiting for a connection
-    acquired_total: int
-    acquire_timeouts_total: int
-    acquire_errors_total: int
-    acquire_wait_ms: WaitSummary
-
-    @property
-    def in_use(self) -> int:
-        """Acquired and not yet released (asyncpg counts them)."""
-        return self.size - self.idle
 
 
 class ManagedPool:

@@ -126,3 +126,23 @@ class PoolStats:
             return round(waits[-1][0] * 1000, 3)
 
         return WaitSummary(pct(0.5), pct(0.99), round(waits[-1][0] * 1000, 3))
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """One pool's sizes and acquire statistics at one moment (what /pools and /metrics show)."""
+
+    min_size: int
+    max_size: int
+    size: int  # connections open
+    idle: int  # open and not acquired
+    waiting: int  # tasks waiting for a connection
+    acquired_total: int
+    acquire_timeouts_total: int
+    acquire_errors_total: int
+    acquire_wait_ms: WaitSummary
+
+    @property
+    def in_use(self) -> int:
+        """Acquired and not yet released (asyncpg counts them)."""
+        return self.size - self.idle

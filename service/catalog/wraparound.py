@@ -1,4 +1,4 @@
-"""What keeps the server from letting go: transaction IDs not frozen, as a fraction of the limit.
+"""Transaction-ID wraparound: how close each database is to the limit, as a fraction of it.
 
 (WAL held by replication slots needs no folding: the slots view is reported as the server gives it.)
 """

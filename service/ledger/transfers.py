@@ -1,0 +1,122 @@
+"""The ledger's rules: a batch of transfers applied exactly once per idempotency key.
+
+``apply_transfers`` is the single implementation behind POST /transfers (one item) and the job
+worker (a batch). Inside the caller's transaction it
+
+1. reads which idempotency keys already exist (a repeat is a duplicate, or a conflict when its
+   parameters differ),
+2. locks every account of the batch in ascending id order in one statement, so two transactions
+   never wait on each other in a cycle (no deadlocks by construction),
+3. decides every item in memory against the locked balances (missing account, insufficient funds:
+   the item fails, nothing is written for it, its neighbours are unaffected),
+4. writes the ledger rows and the new balances in two set-based statements. If a concurrent
+   writer inserted one of our keys in between, the whole transaction is retried, and the retry
+   sees it as a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from fasterdb.pools.managed import Connection
+from fasterdb.pools.transactions import RetryTransaction
+
+from . import sql
+from .money import TransferRequest
+
+Status = Literal["applied", "duplicate", "failed", "validated"]  # validated: a dry run's success
+
+
+@dataclass
+class Outcome:
+    """What happened to one transfer."""
+
+    request: TransferRequest
+    status: Status
+    code: str | None = None  # failed: account_not_found | insufficient_funds | idempotency_conflict
+    message: str | None = None
+    transfer_id: int | None = None
+    from_balance: Decimal | None = None
+    to_balance: Decimal | None = None
+
+    @property
+    def kind(self) -> str:
+        """The outcome's name for counting: its status, or its failure code."""
+        return self.code or self.status
+
+
+CONFLICT = "this idempotency_key was already used for a different transfer"
+
+
+def _params(request: TransferRequest) -> tuple[int, int, Decimal]:
+    return request.from_account, request.to_account, request.amount
+
+
+def _repeat(item: TransferRequest, seen: Outcome) -> Outcome:
+    """``item`` reuses the key of ``seen`` (recorded earlier, or earlier in this batch)."""
+    if _params(seen.request) != _params(item):
+        return Outcome(item, "failed", "idempotency_conflict", CONFLICT)
+    return Outcome(item, "duplicate", None, None, seen.transfer_id, seen.from_balance, seen.to_balance)
+
+
+def _decide(item: TransferRequest, balances: dict[int, Decimal], dry_run: bool) -> Outcome:
+    """Apply one new transfer to the locked ``balances`` in memory, or say why it fails."""
+    missing = [a for a in (item.from_account, item.to_account) if a not in balances]
+    if missing:
+        return Outcome(item, "failed", "account_not_found", f"account {missing[0]} does not exist")
+    if balances[item.from_account] < item.amount:
+        message = f"account {item.from_account} has insufficient funds for {item.amount}"
+        return Outcome(item, "failed", "insufficient_funds", message)
+    balances[item.from_account] -= item.amount
+    balances[item.to_account] += item.amount
+    status: Status = "validated" if dry_run else "applied"
+    return Outcome(item, status, from_balance=balances[item.from_account], to_balance=balances[item.to_account])
+
+
+async def apply_transfers(
+    conn: Connection,
+    schema: str,
+    items: list[TransferRequest],
+    *,
+    job_id: int | None = None,
+    dry_run: bool = False,
+) -> list[Outcome]:
+    """Apply ``items`` in order, each exactly once per idempotency key (see the module docstring)."""
+    recorded = await sql.existing_transfers(conn, schema, [item.idempotency_key for item in items])
+    touched = {item.from_account for item in items} | {item.to_account for item in items}
+    balances = await sql.lock_accounts(conn, schema, list(touched))
+    seen: dict[str, Outcome] = {
+        key: Outcome(
+            TransferRequest(r["from_account"], r["to_account"], r["amount"], key),
+            "applied",
+            transfer_id=r["id"],
+            from_balance=r["from_balance_after"],
+            to_balance=r["to_balance_after"],
+        )
+        for key, r in recorded.items()
+    }
+    outcomes: list[Outcome] = []
+    for item in items:
+        key = item.idempotency_key
+        outcome = _repeat(item, seen[key]) if key in seen else _decide(item, balances, dry_run)
+        if key not in seen and outcome.status in ("applied", "validated"):
+            seen[key] = outcome
+        outcomes.append(outcome)
+    applied = [o for o in outcomes if o.status == "applied"]
+    if dry_run or not applied:
+        return outcomes
+    rows = [
+        (o.request.idempotency_key, *_params(o.request), o.from_balance or Decimal(0), o.to_balance or Decimal(0))
+        for o in applied  # an applied outcome always has both balances
+    ]
+    ids = await sql.insert_transfers(conn, schema, rows, job_id)
+    if len(ids) != len(applied):
+        raise RetryTransaction("a concurrent transfer used one of these idempotency keys")
+    for o in outcomes:
+        if o.status in ("applied", "duplicate") and o.transfer_id is None:
+            o.transfer_id = ids.get(o.request.idempotency_key)
+    changed = {o.request.from_account for o in applied} | {o.request.to_account for o in applied}
+    await sql.set_balances(conn, schema, {i: balances[i] for i in changed})
+    return outcomes
