@@ -75,6 +75,20 @@ class DatabaseUnavailable(ServiceError):
         self.pool = pool
 
 
+class OutcomeUnknown(ServiceError):
+    """COMMIT was sent but its answer never arrived: the work may or may not have been applied."""
+
+    status = 503
+    code = "outcome_unknown"
+
+    def __init__(self, pool: str = "primary") -> None:
+        super().__init__(
+            f"the connection to the {pool} database was lost during COMMIT: the outcome is unknown; "
+            "check whether the change was applied before retrying it"
+        )
+        self.pool = pool
+
+
 class DatabaseError(ServiceError):
     """The database refused an operation for a reason that is not the caller's input."""
 

@@ -109,6 +109,7 @@ class JobWorker:
                     primary,
                     partial(sql.claim_job, schema=self.schema, owner=self.owner, lease_seconds=self.lease_seconds),
                     internal=True,
+                    idempotent=True,
                 )
                 failures = 0
                 self.outage.record(OUTAGE, True, None, down="", up="job worker: the primary answers again")
@@ -161,7 +162,7 @@ class JobWorker:
 
     async def _run(self, job_id: int) -> None:
         get = partial(sql.get_job, schema=self.schema, job_id=job_id)
-        job = await run_transaction(self.databases.primary, get, internal=True)
+        job = await run_transaction(self.databases.primary, get, internal=True, idempotent=True)
         if job is None:
             return
         self.progress_at = time.monotonic()
@@ -194,6 +195,7 @@ class JobWorker:
                         reason=throttle.reason,
                     ),
                     internal=True,
+                    idempotent=True,
                 )
                 if not held:
                     return
@@ -212,6 +214,7 @@ class JobWorker:
                         dry_run=dry_run,
                     ),
                     internal=True,
+                    idempotent=True,
                 )
             except DatabaseUnavailable as exc:
                 errors += 1
@@ -224,6 +227,7 @@ class JobWorker:
                     primary,
                     partial(sql.fail_job, schema=schema, job_id=job_id, owner=owner, message=exc.message),
                     internal=True,
+                    idempotent=True,
                 )
                 return
             errors = 0

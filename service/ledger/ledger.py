@@ -48,6 +48,7 @@ class Ledger:
                     self.databases.primary,
                     lambda conn: apply_transfers(conn, self.schema, [request]),
                     budget=self.retry_budget,
+                    idempotent=True,  # the key makes a second application impossible
                 )
             )[0]
         except DatabaseUnavailable:

@@ -48,6 +48,7 @@ class ReplicaLag:
     receive_lag_bytes: int | None
     lag_seconds: float | None
     error: str | None  # why the replica is unusable or its lag unknown; None when measurable
+    replay_lsn: int | None = None  # what it had replayed (read-after tokens compare against this)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class LagMeter:
             error = "wal receiver not streaming"
         elif primary_lsn is None:
             error = f"lag unknown: primary {primary_error}"
-        return ReplicaLag(name, state, lag_bytes, receive_lag, lag_seconds, error)
+        return ReplicaLag(name, state, lag_bytes, receive_lag, lag_seconds, error, pos.replay_lsn)
 
     def _seconds_behind(self, pos: ReplicaPosition, now: float) -> float:
         behind_since = self._behind_since(pos.replay_lsn) if pos.replay_lsn is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fasterdb.lsn import parse_lsn
 from fasterdb.pools.managed import Connection, ManagedPool
 
 from ..db.monitor import Bounded, run_bounded
@@ -30,21 +31,6 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS pause_state,
        (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver_status
 """
-
-
-def parse_lsn(text: str | None) -> int | None:
-    """A pg_lsn such as ``16/B374D848`` as a byte position."""
-    if not text:
-        return None
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
-def format_lsn(position: int | None) -> str | None:
-    """A byte position as PostgreSQL writes a pg_lsn."""
-    if position is None:
-        return None
-    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from FasterAPI import Response
 
 from fasterdb.contract import ReplicaBody, ReplicasBody
+from fasterdb.lsn import format_lsn
 
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, ParamError, choice, number, size
 from ..replication.lag import LagMeter, Thresholds, evaluate
-from ..replication.sql import format_lsn
 
 # What the server accepts (service.sizes), narrowed to values that cannot overflow.
 SIZE_SCHEMA = {"type": "string", "pattern": r"^([0-9]{1,9}\s?([kKmMgG]i?[bB]|[bB])?|[0-9]{1,6}\s?[tT]i?[bB])$"}
@@ -78,8 +79,10 @@ def register(api: Api, lag: LagMeter, defaults: Thresholds) -> None:
                     j.lag.receive_lag_bytes,
                     j.lag.lag_seconds,
                     j.lag.error,
+                    format_lsn(j.lag.replay_lsn),
                 )
                 for j in judged
             ],
+            age_ms=max(0, int((time.time() - snapshot.measured_at) * 1000)),
         )
         return json_reply(body, 200 if status == "ok" else 503)

@@ -25,7 +25,7 @@ from .common import AMOUNT_PATTERN, AccountId, Amount, ErrorBody, ErrorDetail, I
 from .health import DbHealthBody, LiveBody, PoolHealth, ReplicaBody, ReplicasBody, StartupBody
 from .jobs import JobBody, JobItemError, JobItemRequest, JobRequest, JobsBody
 from .ledger import AccountBody, AccountRequest, MigrateBody, SeedBody, SeedRequest, TransferBody, TransferRequest
-from .pools import PoolBody, PoolsBody, WaitMs
+from .pools import AppReport, PoolBody, PoolsBody, WaitMs
 from .vocabulary import (
     BUDGET_CRITICAL_RATIO,
     BUDGET_WARNING_RATIO,
@@ -69,6 +69,7 @@ __all__ = [
     "WaitMs",
     "PoolBody",
     "PoolsBody",
+    "AppReport",
     "Seconds",
     "Session",
     "LockWaiter",

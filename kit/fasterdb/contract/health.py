@@ -58,6 +58,7 @@ class ReplicaBody(msgspec.Struct):
     receive_lag_bytes: int | None
     lag_seconds: float | None
     error: str | None
+    replay_lsn: Annotated[str | None, Meta(description="what the replica had replayed when measured")] = None
 
 
 class ReplicasBody(msgspec.Struct):
@@ -68,3 +69,4 @@ class ReplicasBody(msgspec.Struct):
     max_lag_seconds: float
     primary_lsn: str | None
     replicas: list[ReplicaBody]
+    age_ms: Annotated[int, Meta(ge=0, description="how old the measurement is (one serves every caller per TTL)")] = 0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from .common import Timestamp
 
@@ -36,6 +37,10 @@ class PoolBody(msgspec.Struct):
     acquire_timeouts_total: int
     acquire_errors_total: int
     acquire_wait_ms: WaitMs
+    source: Annotated[Literal["sidecar", "app"], Meta(description="the sidecar's own pool, or the application's")] = (
+        "sidecar"
+    )
+    app: Annotated[str | UnsetType, Meta(description="application pools: FASTERDB_APP_NAME and instance")] = UNSET
 
 
 class PoolsBody(msgspec.Struct):
@@ -43,3 +48,13 @@ class PoolsBody(msgspec.Struct):
 
     collected_at: Timestamp
     pools: list[PoolBody]
+
+
+class AppReport(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /pools/report: what one application process (the kit) reports to its pod's sidecar."""
+
+    app: Annotated[str, Meta(min_length=1, max_length=40, description="FASTERDB_APP_NAME")]
+    instance: Annotated[str, Meta(min_length=1, max_length=100, description="host:pid of the process")]
+    interval: Annotated[float, Meta(gt=0, le=60, description="seconds until the next report")]
+    pools: Annotated[list[PoolBody], Meta(max_length=64)]
+    counters: Annotated[dict[str, int], Meta(description="routing figures since start (reads by target, ...)")]

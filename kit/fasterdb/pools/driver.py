@@ -61,6 +61,10 @@ def classify(exc: BaseException) -> str:
         return "connection lost"
     if isinstance(exc, OSError):
         return "network error"
+    if isinstance(exc, asyncpg.SerializationError):
+        return "serialization failure"
+    if isinstance(exc, asyncpg.DeadlockDetectedError):
+        return "deadlock"
     if isinstance(exc, DatabaseUnavailable):
         return exc.category
     if isinstance(exc, asyncpg.PostgresError):

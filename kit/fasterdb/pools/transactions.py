@@ -13,6 +13,14 @@ server rolls the transaction back when it sees the connection gone. A read-only 
 25006) means the server under the pool lost its primary role (a failover): the connection is
 terminated and the pool's other connections are expired, so the retry connects afresh — through
 a multi-host DSN, to the host that is now primary.
+
+A COMMIT whose answer never arrives (the connection lost, terminated or cut off during it) has an
+unknown outcome: ``OutcomeUnknown``, which ``run_transaction`` retries only for work that is
+idempotent (``idempotent=True``, as the sidecar's transfers are through their keys), never blindly.
+
+BEGIN is sent as one simple-protocol statement, with ``SET LOCAL application_name`` when a label
+is given: the session names what it serves (e.g. the request's route) without a round trip of its
+own, and the name reverts at COMMIT or ROLLBACK.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import asyncpg
 
-from fasterdb.errors import DatabaseUnavailable
+from fasterdb.errors import DatabaseUnavailable, OutcomeUnknown
 from fasterdb.pools.driver import DRIVER_ERRORS, translate
 from fasterdb.pools.managed import ManagedPool
 
@@ -34,10 +43,39 @@ log = logging.getLogger("fasterdb.transactions")
 T = TypeVar("T")
 Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 ROLLBACK_TIMEOUT = 5.0  # a ROLLBACK that takes longer means the server is gone: terminate instead
+_LEVELS = {"read_committed": "READ COMMITTED", "repeatable_read": "REPEATABLE READ", "serializable": "SERIALIZABLE"}
+# SQLSTATE classes that, in answer to COMMIT, say the connection ended, not what became of the work.
+_CONNECTION_CLASSES = ("08", "57")
+MAX_LABEL = 63  # PostgreSQL keeps NAMEDATALEN - 1 bytes of application_name
 
 
 class RetryTransaction(Exception):
     """The transaction lost a race (e.g. a concurrent insert of one of its keys): run it again."""
+
+
+@dataclass
+class Commit:
+    """Where a transaction's COMMIT got to: the caller of a cut-off transaction asks ``unknown``."""
+
+    started: bool = False
+    done: bool = False
+
+    @property
+    def unknown(self) -> bool:
+        """COMMIT was sent but its answer never arrived."""
+        return self.started and not self.done
+
+
+def quote_label(label: str) -> str:
+    """``label`` as a safe SQL string literal of at most MAX_LABEL bytes (printable ASCII only)."""
+    text = "".join(c if c.isascii() and c.isprintable() else "?" for c in label)[:MAX_LABEL]
+    return "'" + text.replace("'", "''") + "'"
+
+
+def begin_statement(isolation: Isolation, readonly: bool, label: str | None) -> str:
+    """The BEGIN (and the label) sent in one round trip."""
+    sql = f"BEGIN ISOLATION LEVEL {_LEVELS[isolation]}" + (" READ ONLY" if readonly else "")
+    return sql + (f"; SET LOCAL application_name = {quote_label(label)}" if label else "")
 
 
 @asynccontextmanager
@@ -48,16 +86,20 @@ async def transaction(
     isolation: Isolation = "read_committed",
     readonly: bool = False,
     internal: bool = False,
+    label: str | None = None,
+    after_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    commit: Commit | None = None,
 ) -> AsyncIterator[asyncpg.Connection]:
     """Acquire (bounded), BEGIN; COMMIT when the block succeeds, ROLLBACK when it raises; release.
 
-    Driver errors leave as our own errors (503 for unavailability, 500 otherwise). ``internal``:
-    the sidecar's own background work, counted apart from the application's acquires.
+    Driver errors leave as our own errors (503 for unavailability, 500 otherwise; ``OutcomeUnknown``
+    when COMMIT's answer was lost). ``internal``: the owner's own background work, counted apart from
+    the application's acquires. ``after_commit`` runs on the connection once COMMIT succeeded.
     """
+    state = commit if commit is not None else Commit()
     async with pool.acquire(timeout, internal=internal) as conn:
-        tx = conn.transaction(isolation=isolation, readonly=readonly)
         try:
-            await tx.start()
+            await conn.execute(begin_statement(isolation, readonly, label))
         except (asyncio.CancelledError, TimeoutError):
             _terminate(conn)  # cut off mid-BEGIN: releasing would wait on the server
             raise
@@ -69,7 +111,7 @@ async def transaction(
             _terminate(conn)  # the server may not answer a ROLLBACK; it rolls back on its own
             raise
         except BaseException as exc:
-            await _rollback(tx, conn)
+            await _rollback(conn)
             if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
                 _terminate(conn)
                 await pool.expire()
@@ -77,13 +119,23 @@ async def transaction(
             if isinstance(exc, DRIVER_ERRORS):
                 raise translate(exc, pool.name) from exc
             raise
+        state.started = True
         try:
-            await tx.commit()
-        except (asyncio.CancelledError, TimeoutError):
+            await conn.execute("COMMIT")
+        except asyncio.CancelledError:
             _terminate(conn)
             raise
+        except TimeoutError as exc:
+            _terminate(conn)
+            raise OutcomeUnknown(pool.name) from exc
         except DRIVER_ERRORS as exc:
-            raise translate(exc, pool.name) from exc
+            sqlstate = getattr(exc, "sqlstate", None) or ""
+            if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
+                raise translate(exc, pool.name) from exc  # the server answered: rolled back
+            raise OutcomeUnknown(pool.name) from exc
+        state.done = True
+        if after_commit is not None:
+            await after_commit(conn)
 
 
 def _terminate(conn: asyncpg.Connection) -> None:
@@ -94,7 +146,7 @@ def _terminate(conn: asyncpg.Connection) -> None:
         pass  # lost and released back to the pool by asyncpg: already closed
 
 
-async def _rollback(tx: asyncpg.transaction.Transaction, conn: asyncpg.Connection) -> None:
+async def _rollback(conn: asyncpg.Connection) -> None:
     """ROLLBACK within ROLLBACK_TIMEOUT; a connection that cannot do it is terminated."""
     try:
         if conn.is_closed():
@@ -103,7 +155,7 @@ async def _rollback(tx: asyncpg.transaction.Transaction, conn: asyncpg.Connectio
         return  # lost and released back to the pool by asyncpg: the server rolled back
     try:
         async with asyncio.timeout(ROLLBACK_TIMEOUT):
-            await tx.rollback()
+            await conn.execute("ROLLBACK")
     except (TimeoutError, *DRIVER_ERRORS):
         _terminate(conn)
 
@@ -116,12 +168,15 @@ async def run_transaction(
     budget: float = 10.0,
     isolation: Isolation = "read_committed",
     internal: bool = False,
+    idempotent: bool = False,
+    label: str | None = None,
+    after_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> T:
     """Run ``work(conn)`` in a transaction; on a retryable failure run it again from the start.
 
-    Retryable: serialization failure, deadlock, a connection lost or terminated (also during
-    COMMIT — the work must be idempotent, as transfers are through their keys), an unavailable
-    database, a read-only server (failover), a lost race (``RetryTransaction``). Backoff doubles
+    Retryable: serialization failure, deadlock, a connection lost or terminated before COMMIT, an
+    unavailable database, a read-only server (failover), a lost race (``RetryTransaction``); a
+    COMMIT whose answer was lost only when ``idempotent`` (else ``OutcomeUnknown``). Backoff doubles
     from 10 ms up to 200 ms with jitter; at most ``attempts`` tries, and all of it within
     ``budget`` seconds: each attempt (acquire included) may take only what is left of the budget,
     so the call returns in time whatever the database does.
@@ -130,17 +185,32 @@ async def run_transaction(
     deadline = loop.time() + budget
     for attempt in range(attempts):
         left = deadline - loop.time()
+        commit = Commit()
         try:
             async with asyncio.timeout(left):
-                async with transaction(pool, timeout=left, isolation=isolation, internal=internal) as conn:
+                async with transaction(
+                    pool,
+                    timeout=left,
+                    isolation=isolation,
+                    internal=internal,
+                    label=label,
+                    after_commit=after_commit,
+                    commit=commit,
+                ) as conn:
                     return await work(conn)
         except TimeoutError as exc:
+            if commit.unknown and not idempotent:
+                raise OutcomeUnknown(pool.name) from exc
             raise DatabaseUnavailable("timeout", pool=pool.name) from exc
-        except (DatabaseUnavailable, RetryTransaction) as exc:
+        except (DatabaseUnavailable, RetryTransaction, OutcomeUnknown) as exc:
+            if isinstance(exc, OutcomeUnknown) and not idempotent:
+                raise
             pause = min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5)
             if attempt == attempts - 1 or loop.time() + pause >= deadline:
                 if isinstance(exc, RetryTransaction):
                     raise DatabaseUnavailable("conflicting concurrent transaction", pool=pool.name) from exc
+                if isinstance(exc, OutcomeUnknown):
+                    raise DatabaseUnavailable("connection lost during COMMIT", pool=pool.name) from exc
                 raise
             log.debug("retrying transaction on %s after %s", pool.name, exc)
             await asyncio.sleep(pause)
