@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,23 +84,32 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@contextmanager
-def frozen(node: Node) -> Iterator[None]:
-    """SIGSTOP the server's postmaster and every child (a hung host), SIGCONT on exit."""
+def freeze(node: Node) -> Callable[[], None]:
+    """SIGSTOP the server's postmaster and every child (a hung host); returns the thaw (SIGCONT)."""
     postmaster = node.postmaster_pid()
     if postmaster is None:
         raise ClusterError(f"{node.name} is not running")
-    pids = [postmaster, *_children(postmaster)]
-    for pid in pids:
+    for pid in [postmaster, *_children(postmaster)]:
         os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
+
+    def thaw() -> None:
         for pid in [postmaster, *_children(postmaster)]:  # children forked before the stop included
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+    return thaw
+
+
+@contextmanager
+def frozen(node: Node) -> Iterator[None]:
+    """SIGSTOP the server's postmaster and every child (a hung host), SIGCONT on exit."""
+    thaw = freeze(node)
+    try:
+        yield
+    finally:
+        thaw()
 
 
 class Session:

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -54,11 +54,19 @@ class SidecarProcess:
     ``module``: what runs it (``devtools.local``: the sidecar on a throwaway cluster, as ``make run``).
     """
 
-    def __init__(self, env: dict[str, str], *, args: list[str] | None = None, module: str = "fasterdb_sidecar") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        args: list[str] | None = None,
+        module: str = "fasterdb_sidecar",
+        live: str = "/health/live",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = clean_environ({"FASTERDB_HOST": "127.0.0.1", "FASTERDB_PORT": str(self.port), **env})
-        self.args = args or []
+        self.args = [a.replace("{port}", str(self.port)) for a in args or []]
+        self.live_path = live
         self.module = module
         self._log = tempfile.NamedTemporaryFile(prefix="sidecar-", suffix=".log", delete=False)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -78,12 +86,12 @@ class SidecarProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"sidecar exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                return httpx.get(self.url + "/health/live", timeout=0.5).status_code == 200
+                return httpx.get(self.url + self.live_path, timeout=0.5).status_code == 200
             except httpx.HTTPError:
                 return False
 
         try:
-            wait_for(live, wait, 0.02, "sidecar /health/live")
+            wait_for(live, wait, 0.02, f"{self.module} {self.live_path}")
         except AssertionError:
             self.stop()
             raise RuntimeError(f"sidecar did not come up within {wait}s:\n{self.logs()}") from None
@@ -143,21 +151,85 @@ class SidecarProcess:
         Path(self._log.name).unlink(missing_ok=True)
 
 
-class InProcessSidecar:
-    """The real app under uvicorn in a background thread, with its Sidecar object at hand.
+def example_app(env: dict[str, str], *, sidecar: SidecarProcess | None = None, name: str = "example") -> SidecarProcess:
+    """The example application (``uvicorn main:app --app-dir deploy/examples/app``), not started yet.
 
-    Tests use it to reach inside the running app (hold pool connections, read counters) through
+    With ``sidecar``, the kit asks that sidecar for replica lag (FASTERDB_SIDECAR_URL); without, none.
+    """
+    app_env = {
+        "FASTERDB_APP_NAME": name,
+        "FASTERDB_SIDECAR_URL": sidecar.url if sidecar is not None else "",
+        "FASTERDB_SIDECAR_INTERVAL": "0.1",
+        **env,
+    }
+    args = ["main:app", "--app-dir", "deploy/examples/app", "--host", "127.0.0.1", "--port", "{port}"]
+    args += ["--no-access-log", "--log-level", "warning"]
+    return SidecarProcess(app_env, module="uvicorn", args=args)
+
+
+class InProcessApp:
+    """An ASGI app under uvicorn in a background thread, its objects at hand.
+
+    Tests reach inside the running app (hold pool connections, read counters) through
     ``call(coro_fn)``, which runs a coroutine on the server's own event loop.
     """
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
+    def __init__(self, app: Any = None) -> None:
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> InProcessSidecar:
+    def build(self) -> Any:
+        """The ASGI app to serve (the one given, by default)."""
+        return self.app
+
+    def __enter__(self) -> Self:
         import uvicorn
 
+        config = uvicorn.Config(
+            self.build(), host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.serve())
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), 20, 0.01, "in-process app")
+        if not self.thread.is_alive():
+            raise RuntimeError("in-process app did not start")
+        return self
+
+    def call(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 30.0) -> T:
+        """Run ``fn()`` (a coroutine function) on the server's loop; returns its result."""
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
+
+    def submit(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+        """Start ``fn()`` on the server's loop without waiting; returns a concurrent Future."""
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop)
+
+    def get(self, path: str, timeout: float = 10.0, **kw: Any) -> httpx.Response:
+        """GET a path of this app."""
+        return httpx.get(self.url + path, timeout=timeout, **kw)
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.loop.close()
+
+
+class InProcessSidecar(InProcessApp):
+    """The real sidecar app in this process, with its Sidecar object at hand."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__()
+        self.env = env
+
+    def build(self) -> Any:
+        """The sidecar's app from ``env`` (the process's own FASTERDB_* are set aside meanwhile)."""
         from fasterdb_sidecar.app import Sidecar, create_app
         from fasterdb_sidecar.settings import load_settings
 
@@ -171,44 +243,7 @@ class InProcessSidecar:
                     del os.environ[k]
             os.environ.update(saved)
         self.sidecar = Sidecar(settings)
-        config = uvicorn.Config(
-            create_app(settings, self.sidecar),
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.loop = asyncio.new_event_loop()
-
-        def serve() -> None:
-            asyncio.set_event_loop(self.loop)
-            self.loop.run_until_complete(self.server.serve())
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
-        wait_for(lambda: self.server.started or not self.thread.is_alive(), 20, 0.01, "in-process sidecar")
-        if not self.thread.is_alive():
-            raise RuntimeError("in-process sidecar did not start")
-        return self
-
-    def call(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 30.0) -> T:
-        """Run ``fn()`` (a coroutine function) on the server's loop; returns its result."""
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)
-
-    def submit(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
-        """Start ``fn()`` on the server's loop without waiting; returns a concurrent Future."""
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop)
-
-    def get(self, path: str, timeout: float = 10.0) -> httpx.Response:
-        """GET a path of this sidecar."""
-        return httpx.get(self.url + path, timeout=timeout)
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.loop.close()
+        return create_app(settings, self.sidecar)
 
 
 @dataclass

@@ -63,8 +63,9 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 class ManagedPool:
     """One named asyncpg pool with its role, lifecycle state, statistics and a check connection."""
 
-    def __init__(self, name: str, role: Role, dsn: str, config: PoolConfig) -> None:
+    def __init__(self, name: str, role: Role, dsn: str, config: PoolConfig, *, owner: str = "fasterdb-sidecar") -> None:
         self.name = name
+        self.owner = owner  # application_name prefix: who opened these connections
         self.role = role
         self.config = config
         self._dsn = dsn
@@ -93,7 +94,7 @@ class ManagedPool:
     @property
     def application_name(self) -> str:
         """What PostgreSQL shows in pg_stat_activity for this pool's connections."""
-        return f"fasterdb-sidecar/{self.name}"
+        return f"{self.owner}/{self.name}"[:63]
 
     @property
     def max_size(self) -> int:
