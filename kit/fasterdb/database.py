@@ -104,7 +104,7 @@ class Database:
 
     def install(self, app: Any) -> None:
         """Open at the application's startup, close at its shutdown; request context and errors."""
-        install(app, self)
+        install(app, start=self.open, stop=self.close, tokens=self.tokens)
 
     def pools(self) -> list[ManagedPool]:
         """The primary pool, then the replica pools."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextvars
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -22,9 +23,7 @@ from FasterAPI import Request, Response
 
 from fasterdb.errors import ServiceError, error_body
 from fasterdb.pools.driver import translate
-
-if TYPE_CHECKING:
-    from fasterdb.database import Database
+from fasterdb.read_after import ReadAfter
 
 log = logging.getLogger("fasterdb.kit")
 READ_AFTER = "fasterdb-read-after"
@@ -81,9 +80,9 @@ class Templates:
 class KitMiddleware:
     """ASGI middleware: a RequestState per HTTP request, turned into response headers at the end."""
 
-    def __init__(self, app: Any, database: Database, routes: Any) -> None:
+    def __init__(self, app: Any, tokens: ReadAfter, routes: Any) -> None:
         self.app = app
-        self.database = database
+        self.tokens = tokens
         self.routes = routes  # the FasterAPI app (its .routes are read once, at the first request)
         self._templates: Templates | None = None
 
@@ -99,7 +98,7 @@ class KitMiddleware:
                 token = value.decode("latin-1")
         state = RequestState(
             route=self._templates.match(scope["method"], scope["path"]),
-            read_after=self.database.tokens.verify(token),
+            read_after=self.tokens.verify(token),
         )
         reset = _current.set(state)
 
@@ -117,7 +116,7 @@ class KitMiddleware:
         headers = []
         positions = [p for p in (state.write_position, state.read_after) if p is not None]
         if positions:  # the newest position this client has seen, for its next read on any pod
-            headers.append((READ_AFTER.encode(), self.database.tokens.issue(max(positions)).encode()))
+            headers.append((READ_AFTER.encode(), self.tokens.issue(max(positions)).encode()))
         if state.served_by is not None:
             headers.append((SERVED_BY.encode(), state.served_by.encode()))
         if state.stale_seconds is not None:
@@ -150,11 +149,13 @@ async def driver_error(request: Request, exc: Exception) -> Response:
     return error_response(error)
 
 
-def install(app: Any, database: Database) -> None:
-    """Wire ``database`` into a FasterAPI ``app``: lifecycle, request context, error answers."""
-    app.on_startup(database.open)
-    app.on_shutdown(database.close)
-    app.add_middleware(KitMiddleware, database=database, routes=app)
+def install(
+    app: Any, *, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]], tokens: ReadAfter
+) -> None:
+    """Wire the kit into a FasterAPI ``app``: ``start``/``stop`` at its lifecycle, request context, errors."""
+    app.on_startup(start)
+    app.on_shutdown(stop)
+    app.add_middleware(KitMiddleware, tokens=tokens, routes=app)
     app.add_exception_handler(ServiceError, service_error)
     for driver in (asyncpg.PostgresError, asyncpg.InterfaceError):
         app.add_exception_handler(driver, driver_error)
