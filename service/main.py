@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -50,6 +51,17 @@ def _log_drain(settings: Settings, sig: int) -> None:
         settings.drain_min_seconds,
         settings.shutdown_timeout,
     )
+
+
+def _dual_stack(host: str, port: int) -> list[socket.socket] | None:
+    """Listening sockets for host "::" (IPv6 and IPv4; IPv4 alone without IPv6); None: uvicorn binds."""
+    if host != "::":
+        return None
+    # asyncio would make "::" IPv6-only, and the application beside the sidecar calls 127.0.0.1.
+    if socket.has_dualstack_ipv6():
+        return [socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)]
+    logging.getLogger("fasterdb.main").warning("no IPv6 on this host: listening on IPv4 only")
+    return [socket.create_server(("0.0.0.0", port))]
 
 
 def serve(settings: Settings) -> int:
@@ -98,12 +110,19 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )
     server = Server(config)
+    try:
+        sockets = _dual_stack(settings.host, settings.port)
+    except OSError as exc:  # as uvicorn reports its own bind errors
+        log.error("cannot listen on [%s]:%d: %s", settings.host, settings.port, exc.strerror or exc)
+        return 1
+    if sockets is not None:
+        log.info("listening on %s port %d", "::" if sockets[0].family == socket.AF_INET6 else "0.0.0.0", settings.port)
     # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
     # timeout, run shutdown), then re-raises the signal to the handlers it found. Make those
     # no-ops so the process exits 0 after a graceful stop and --local-cluster can clean up.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    server.run(sockets=sockets)
     return 0 if server.started else 1
 
 
