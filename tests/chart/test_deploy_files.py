@@ -50,6 +50,7 @@ def test_dockerfile_runs_as_non_root_and_has_no_build_tools_in_the_final_stage()
     assert "USER 10001:10001" in final and 'ENTRYPOINT ["fasterdb-sidecar"]' in final
     assert "gcc" not in final and "apt-get install" not in final
     assert "COPY --from=build /opt/fasterdb /opt/fasterdb" in final
+    assert 'FASTERDB_HOST="::"' in final  # both address families, as the chart renders it
     # The throwaway local cluster (devtools) and the tests never reach the image.
     copied = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
     assert not any(path.startswith(("devtools", "tests")) for path in copied), copied
