@@ -16,7 +16,7 @@ from .commands import replicas as replicas_cmd
 from .commands.activity import activity
 from .commands.budget import budget
 from .commands.health import health
-from .commands.inject import inject
+from .commands.inject import inject, uninject
 from .commands.pools import pool_stats
 from .commands.replicas import check_replicas
 from .commands.slots import slots
@@ -144,6 +144,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
 app.command("inject", short_help="Add the sidecar to Kubernetes workloads (YAML in, YAML out)")(inject)
+app.command("uninject", short_help="Remove what inject added (YAML in, YAML out)")(uninject)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -90,6 +91,17 @@ class InFlight:
             self.lifecycle.request_finished(task)
 
 
+def _dual_stack(host: str, port: int) -> list[socket.socket] | None:
+    """Listening sockets for host "::" (IPv6 and IPv4; IPv4 alone without IPv6); None: uvicorn binds."""
+    if host != "::":
+        return None
+    # asyncio would make "::" IPv6-only, and the application beside the sidecar calls 127.0.0.1.
+    if socket.has_dualstack_ipv6():
+        return [socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=True)]
+    log.warning("no IPv6 on this host: listening on IPv4 only")
+    return [socket.create_server(("0.0.0.0", port))]
+
+
 def serve(
     app: Any, lifecycle: Lifecycle, host: str, port: int, drain_min_seconds: float, shutdown_timeout: float
 ) -> int:
@@ -136,10 +148,17 @@ def serve(
         timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
     )
     server = DrainingServer(config)
+    try:
+        sockets = _dual_stack(host, port)
+    except OSError as exc:  # as uvicorn reports its own bind errors
+        log.error("cannot listen on [%s]:%d: %s", host, port, exc.strerror or exc)
+        return 1
+    if sockets is not None:
+        log.info("listening on %s port %d", "::" if sockets[0].family == socket.AF_INET6 else "0.0.0.0", port)
     # uvicorn handles SIGTERM/SIGINT (stop accepting, finish in-flight requests within the
     # timeout, run shutdown), then re-raises the signal to the handlers it found. Make those
     # no-ops so the process exits 0 after a graceful stop (and a caller can clean up).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    server.run(sockets=sockets)
     return 0 if server.started else 1

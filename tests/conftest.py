@@ -6,6 +6,8 @@ and a module that declares another of these markers is an error.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,14 @@ from tests import faults
 from tests.harness import SidecarProcess
 
 FOLDER_MARKERS = ("unit", "integration", "conformance", "chart", "e2e")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Put the venv's bin first on the PATH, as activating it would: bootstrap.sh puts the test tools
+    there (promtool, checkov, shellcheck, actionlint), for root and non-root users alike."""
+    venv_bin = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
+        os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

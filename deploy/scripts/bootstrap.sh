@@ -28,49 +28,40 @@ have_pg_binaries() {
   command -v initdb >/dev/null 2>&1
 }
 
+# Root, or sudo without a password (GitHub's runners): how packages get installed when missing.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo -n "$@"
+  else return 1
+  fi
+}
+
 if ! have_pg_binaries; then
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: PostgreSQL server binaries not found and cannot apt-get them; install PostgreSQL" >&2
+  if ! command -v apt-get >/dev/null 2>&1 || ! as_root true; then
+    echo "bootstrap: PostgreSQL server binaries not found and cannot apt-get them (not root, no sudo):" \
+      "install PostgreSQL or set FASTERDB_PG_BINDIR" >&2
     exit 1
   fi
   echo "bootstrap: installing PostgreSQL server binaries with apt-get" >&2
   # Binaries only: no default cluster on port 5432 is created or started.
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-    mkdir -p /etc/postgresql-common
-    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf
+    as_root mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends postgresql postgresql-contrib
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql postgresql-contrib
 fi
 
-# Test tools from Debian, installed the same way when missing (root only): shellcheck lints the
-# deploy/ scripts; promtool (package prometheus) checks metrics and alert rules. The Prometheus
-# server that comes with promtool is not started (policy-rc.d), and nothing listens on 9090.
-apt_install() {  # command package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: $1 not found and cannot apt-get it (tests that need it will fail): install $2" >&2
-    return 0
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  local policy=/usr/sbin/policy-rc.d made_policy=false
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=true; fi
-  apt-get install -y -q --no-install-recommends "$2" >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$2"; }
-  if [ "$made_policy" = true ]; then rm -f "$policy"; fi
-}
-if [ "$extras" != "${extras#*test}" ]; then
-  apt_install shellcheck shellcheck
-  apt_install promtool prometheus
-fi
-
-# checkov checks the rendered chart's security; it pins many libraries of its own, so it lives in
-# a virtualenv of its own (.tools/checkov), installed once per version.
+# The test tools, none of which needs root: shellcheck (lints deploy/ and .ci/ scripts) and
+# actionlint (lints .github/workflows) are wheels of the test extra, in the venv; checkov (the
+# rendered chart's security) pins many libraries of its own, so it has a virtualenv of its own in
+# $tools/checkov, installed once per version; promtool (metrics, alert rules, dashboard queries)
+# comes from deploy/scripts/install-promtool.sh. checkov and promtool are linked into the venv's
+# bin, which the tests put first on their PATH.
 checkov_version=3.3.30
 tools="${FASTERDB_TOOLS:-$root/.tools}"
-if [ "$extras" != "${extras#*test}" ] \
-  && [ "$("$tools/checkov/bin/checkov" --version 2>/dev/null)" != "$checkov_version" ]; then
+wants_tests() { [ "$extras" != "${extras#*test}" ]; }
+if wants_tests && [ "$("$tools/checkov/bin/checkov" --version 2>/dev/null)" != "$checkov_version" ]; then
   echo "bootstrap: installing checkov $checkov_version into $tools/checkov" >&2
   rm -rf "$tools/checkov"
   "$python" -m venv "$tools/checkov"
@@ -98,4 +89,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
   fi
   echo "$want" > "$stamp"
+fi
+
+if wants_tests; then
+  ln -sfn "$tools/checkov/bin/checkov" "$venv/bin/checkov"
+  "$root/deploy/scripts/install-promtool.sh" "$tools" "$venv/bin"
+  # The shellcheck wheel exists for x86_64 only; elsewhere Debian's package, as root or through sudo.
+  if [ ! -x "$venv/bin/shellcheck" ] && ! command -v shellcheck >/dev/null 2>&1; then
+    { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck \
+      || { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends shellcheck; }; } >/dev/null 2>&1 \
+      || echo "bootstrap: shellcheck not found and cannot apt-get it (tests that need it will fail)" >&2
+  fi
 fi

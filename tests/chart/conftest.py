@@ -21,17 +21,37 @@ def scenario_values(name: str) -> dict[str, Any]:
 
 
 def render(
-    values: dict[str, Any], name: str = "my-db-sidecar", namespace: str = "apps", chart_dir: Path = CHART
+    values: dict[str, Any],
+    name: str = "my-db-sidecar",
+    namespace: str = "apps",
+    chart_dir: Path = CHART,
+    *,
+    api_versions: list[str] | None = None,
+    kube_version: str | None = None,
 ) -> list[dict[str, Any]]:
     """Render a chart with Helm's engine and return every Kubernetes object (NOTES.txt excluded).
 
     Helm's SDK renders for the Kubernetes version it reports itself (1.36); the chart's
-    ``kubeVersion`` value stands in for another cluster's version.
+    ``kubeVersion`` value stands in for another cluster's version. ``api_versions`` and
+    ``kube_version`` fill ``.Capabilities`` as ``helm template --api-versions --kube-version``
+    would (the SDK's render takes them, its Python wrapper does not pass them on).
     """
+    import json
+
     import helm_python as helm
+    from helm_python import _native
 
     chart = helm.Chart.load(str(chart_dir))
-    manifests = chart.render(values, name=name, namespace=namespace, is_install=True)
+    if api_versions is None and kube_version is None:
+        manifests = chart.render(values, name=name, namespace=namespace, is_install=True)
+    else:
+        options: dict[str, Any] = {"name": name, "namespace": namespace, "is_install": True}
+        if api_versions is not None:
+            options["api_versions"] = api_versions
+        if kube_version is not None:
+            options["kube_version"] = kube_version
+        raw = chart._raw()
+        manifests = json.loads(_native.call_string("helm_render", raw, json.dumps(values), json.dumps(options)))
     objects = []
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):

@@ -128,13 +128,19 @@ def test_hardened_security_defaults(scenario: str) -> None:
     pod = pod_spec(objects)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["securityContext"]["fsGroup"] == 10001  # makes the 0400 secret files readable
+    # For an app container's volumes; chowned only when their root does not match already.
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
     assert pod["automountServiceAccountToken"] is False
     for container in pod.get("initContainers", []) + pod["containers"]:
         ctx = container["securityContext"]
         assert ctx["readOnlyRootFilesystem"] is True
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"]["drop"] == ["ALL"]
+    # The sidecar's identity is its own, whatever pod it is placed in.
+    ctx = sidecar_container(objects)["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["runAsNonRoot"]) == (10001, 10001, True)
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
     assert {"name": "fasterdb-tmp", "mountPath": "/tmp"} in sidecar_container(objects)["volumeMounts"]
     assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
 
@@ -153,7 +159,15 @@ def test_secrets_reach_the_sidecar_only_as_read_only_files(scenario: str) -> Non
     mount = next(m for m in sidecar["volumeMounts"] if m["name"] == "fasterdb-secrets")
     assert mount == {"name": "fasterdb-secrets", "mountPath": "/etc/fasterdb/secrets", "readOnly": True}
     volume = next(v for v in pod_spec(objects)["volumes"] if v["name"] == "fasterdb-secrets")
-    assert volume["projected"]["defaultMode"] == 0o400
+    # Readable to the sidecar's user without a pod-wide fsGroup; no other container mounts it.
+    assert volume["projected"]["defaultMode"] == 0o444
+    pod = pod_spec(objects)
+    mounting = [
+        c["name"]
+        for c in pod.get("initContainers", []) + pod["containers"]
+        if any(m["name"] == "fasterdb-secrets" for m in c.get("volumeMounts", []))
+    ]
+    assert mounting == ["fasterdb-sidecar"]
     sources = [s["secret"] for s in volume["projected"]["sources"]]
     secret = values["database"].get("existingSecret") or find(objects, "Secret")["metadata"]["name"]
     assert {s["name"] for s in sources} == {secret}
@@ -234,6 +248,8 @@ def test_inconsistent_values_fail(values: dict[str, Any], needle: str) -> None:
         {**DSN, "sidecar": {"mode": "sometimes"}},
         {**DSN, "image": {"repository": "r", "digest": "latest"}},
         {**DSN, "lifecycle": {"preStopSleepSeconds": 5}},
+        {**DSN, "podDisruptionBudget": {"unhealthyPodEvictionPolicy": "Sometimes"}},
+        {**DSN, "enabled": "yes"},
     ],
 )
 def test_schema_rejects_bad_values(values: dict[str, Any]) -> None:
@@ -268,7 +284,7 @@ def test_network_policy_lets_the_api_servers_pod_proxy_in() -> None:
     values = scenario_values("full")
     policy = find(render(values), "NetworkPolicy")
     sidecar_rule = policy["spec"]["ingress"][0]
-    assert sidecar_rule["ports"] == [{"port": "fasterdb-http", "protocol": "TCP"}]
+    assert sidecar_rule["ports"] == [{"port": 8080, "protocol": "TCP"}]  # by number (tests/chart/test_ports.py)
     assert {"ipBlock": {"cidr": values["networkPolicy"]["apiServerCidrs"][0]}} in sidecar_rule["from"]
     assert policy["spec"]["policyTypes"] == ["Ingress"]  # with an app container: its egress is not cut off
     alone = find(render(scenario_values("default") | {"networkPolicy": {"enabled": True}}), "NetworkPolicy")
@@ -293,3 +309,48 @@ def test_helm_test_pod_runs_the_cli_health_check() -> None:
     command = pod["spec"]["containers"][0]["command"]
     assert command[:2] == ["fasterdb-admin", "health"]
     assert command[command.index("--url") + 1] == "http://my-db-sidecar-fasterdb-sidecar:8080"
+
+
+def test_helm_test_pod_pulls_like_the_sidecar() -> None:
+    values = {**DSN, "imagePullSecrets": [{"name": "regcred"}], "image": {"repository": "r/s", "pullPolicy": "Always"}}
+    pod = find(render(values), "Pod", name_suffix="-test-health")
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Always"
+    assert pod["spec"]["containers"][0]["image"] == sidecar_container(render(values))["image"]
+    overridden = find(render({**values, "tests": {"image": "r/cli:1", "pullPolicy": "IfNotPresent"}}), "Pod")
+    assert overridden["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+
+
+@pytest.mark.parametrize(
+    ("kube_version", "policy"), [(OLDEST, None), ("1.26.0", None), ("1.27.0", "AlwaysAllow"), (NEWEST, "AlwaysAllow")]
+)
+def test_unready_pods_may_be_evicted_so_drains_never_hang_in_a_database_outage(
+    kube_version: str, policy: str | None
+) -> None:
+    objects = render({**DSN, "kubeVersion": kube_version})
+    validate_all(objects, kube_version)  # absent where the API does not serve the field
+    assert find(objects, "PodDisruptionBudget")["spec"].get("unhealthyPodEvictionPolicy") == policy
+    # The cluster's own version, as Helm reports it, decides the same way.
+    pdb = find(render(DSN, kube_version=kube_version), "PodDisruptionBudget")
+    assert pdb["spec"].get("unhealthyPodEvictionPolicy") == policy
+    unset = find(render({**DSN, "podDisruptionBudget": {"unhealthyPodEvictionPolicy": ""}}), "PodDisruptionBudget")
+    assert "unhealthyPodEvictionPolicy" not in unset["spec"]
+
+
+def test_the_prometheus_rule_renders_only_when_enabled_even_where_the_crd_exists() -> None:
+    crd = ["monitoring.coreos.com/v1/PrometheusRule", "monitoring.coreos.com/v1"]
+    assert [o for o in render(DSN, api_versions=crd) if o["kind"] == "PrometheusRule"] == []
+    assert find(render({**DSN, "prometheusRule": {"enabled": True}}, api_versions=crd), "PrometheusRule")
+
+
+def test_the_sidecar_listens_on_every_address_of_both_families(scenario: str) -> None:
+    env = {e["name"]: e.get("value") for e in sidecar_container(render(scenario_values(scenario)))["env"]}
+    assert env["FASTERDB_HOST"] == "::"  # tests/conformance/test_probes.py: IPv4 and IPv6 answer
+
+
+def test_dual_stack_service_settings() -> None:
+    service = find(
+        render({**DSN, "service": {"ipFamilyPolicy": "PreferDualStack", "ipFamilies": ["IPv6", "IPv4"]}}), "Service"
+    )
+    assert service["spec"]["ipFamilyPolicy"] == "PreferDualStack" and service["spec"]["ipFamilies"] == ["IPv6", "IPv4"]
+    assert "ipFamilyPolicy" not in find(render(DSN), "Service")["spec"]  # the cluster's default

@@ -1,7 +1,8 @@
 """The chart's NetworkPolicy, evaluated flow by flow with Kubernetes' NetworkPolicy semantics.
 
 A small evaluator of the rendered policy (selectors, namespace selectors, ipBlocks, named ports):
-each documented flow must be allowed, and the ones nobody documented must not be.
+each documented flow must be allowed, and the ones nobody documented must not be. Named ports
+resolve as kindnet's and Calico's policy controllers resolve them: in ``containers`` only.
 """
 
 from __future__ import annotations
@@ -106,12 +107,7 @@ def allowed(policy: dict[str, Any], source: Pod, destination: Pod, port: int, pr
 def pod_of(objects: list[dict[str, Any]]) -> Pod:
     template = find(objects, "Deployment")["spec"]["template"]
     spec = template["spec"]
-    ports = {
-        p["name"]: p["containerPort"]
-        for c in spec.get("initContainers", []) + spec["containers"]
-        for p in c.get("ports", [])
-        if "name" in p
-    }
+    ports = {p["name"]: p["containerPort"] for c in spec["containers"] for p in c.get("ports", []) if "name" in p}
     return Pod(dict(template["metadata"]["labels"]), ports=ports, ip="10.244.1.20")
 
 
@@ -132,7 +128,7 @@ def test_every_documented_flow_is_allowed_and_nothing_else(with_app: bool) -> No
     objects = render(values, namespace=NAMESPACE)
     policy = find(objects, "NetworkPolicy")
     sidecar = pod_of(objects)
-    port = sidecar.ports["fasterdb-http"]
+    port = find(objects, "Service")["spec"]["ports"][0]["port"]
     neighbour = Pod({"app": "billing"})
     prometheus = Pod({"app.kubernetes.io/name": "prometheus"}, namespace="monitoring", ip="10.244.2.5")
     stranger = Pod({"app": "x"}, namespace="other", ip="10.244.3.3")
@@ -185,4 +181,30 @@ def test_narrowing_the_app_and_restricting_its_egress() -> None:
     assert allowed(policy, sidecar, Pod({}, namespace="-", ip="198.51.100.1"), 443)
     assert not allowed(policy, sidecar, Pod({}, namespace="-", ip="203.0.113.1"), 443)
     prometheus = Pod({}, namespace="monitoring", ip="10.244.2.5")
-    assert not allowed(policy, prometheus, sidecar, sidecar.ports["fasterdb-http"])  # prometheus: null
+    assert not allowed(policy, prometheus, sidecar, 8080)  # prometheus: null
+
+
+@pytest.mark.parametrize("with_app", [False, True], ids=["sidecar-alone", "with-app"])
+def test_the_pod_proxy_through_konnectivity_agents_gets_in(with_app: bool) -> None:
+    """GKE and AKS: the API server reaches pods through agents in kube-system, not from its own address."""
+    values = {**BASE, "networkPolicy": {"enabled": True}} | ({"app": APP} if with_app else {})
+    policy = find(render(values, namespace=NAMESPACE), "NetworkPolicy")
+    sidecar = pod_of(render(values, namespace=NAMESPACE))
+    gke = Pod({"k8s-app": "konnectivity-agent"}, namespace="kube-system", ip="10.8.0.12")
+    aks = Pod({"app": "konnectivity-agent"}, namespace="kube-system", ip="10.244.0.17")
+    assert allowed(policy, gke, sidecar, 8080) and allowed(policy, aks, sidecar, 8080)
+    assert not allowed(policy, Pod({"k8s-app": "kube-dns"}, namespace="kube-system"), sidecar, 8080)
+    assert not allowed(policy, Pod({"app": "konnectivity-agent"}, namespace="tenant"), sidecar, 8080)
+    assert not allowed(policy, gke, sidecar, 9999)
+    # Where the pod proxy connects directly, the agents' rule can go.
+    direct = {**values, "networkPolicy": {"enabled": True, "apiServerPeers": []}}
+    assert not allowed(find(render(direct, namespace=NAMESPACE), "NetworkPolicy"), gke, sidecar, 8080)
+
+
+def test_an_ipv6_control_plane() -> None:
+    values = {**BASE, "networkPolicy": {"enabled": True, "apiServerCidrs": ["fd00:10::/64"]}}
+    objects = render(values, namespace=NAMESPACE)
+    policy = find(objects, "NetworkPolicy")
+    sidecar = Pod(pod_of(objects).labels, ports=pod_of(objects).ports, ip="fd00:244::20")
+    assert allowed(policy, Pod({}, namespace="-", ip="fd00:10::2"), sidecar, 8080)
+    assert not allowed(policy, Pod({}, namespace="-", ip="fd00:99::2"), sidecar, 8080)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from devtools.hot_standby import HotStandbyCluster
 from fasterdb_sidecar.drain import exit_bound
@@ -143,3 +144,28 @@ def test_rendered_probes_and_secret_files_against_a_real_sidecar(pg: HotStandbyC
             stop.set()
             for t in threads:
                 t.join()
+
+
+def test_the_rendered_listen_address_answers_on_both_families_without_a_database(tmp_path: Path) -> None:
+    """FASTERDB_HOST as the chart renders it: kubelet probes the pod IP (IPv4 or IPv6: IPv6-only and
+    dual-stack clusters), the application beside it calls 127.0.0.1, the Service targets the number."""
+    objects = render({**scenario_values("default"), "app": {"name": "app", "image": "shop:1"}})
+    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    container = next(c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "fasterdb-sidecar")
+    host = next(e["value"] for e in container["env"] if e["name"] == "FASTERDB_HOST")
+    (tmp_path / "primary-dsn").write_text("postgresql://app:pw@127.0.0.1:1/app")  # nothing listens there
+    env = {"FASTERDB_HOST": host, "FASTERDB_PRIMARY_DSN_FILE": str(tmp_path / "primary-dsn")}
+    with SidecarProcess(env) as sidecar:  # it waits for /health/live on 127.0.0.1
+        assert find(objects, "Service")["spec"]["ports"][0]["targetPort"] == container["ports"][0]["containerPort"]
+        for base in (f"http://127.0.0.1:{sidecar.port}", f"http://[::1]:{sidecar.port}"):
+            for probe in (container["livenessProbe"], container["startupProbe"]):
+                prober = Prober(base, probe)
+                for _ in range(probe["failureThreshold"]):
+                    prober.tick()
+                    if prober.state:
+                        break
+                    time.sleep(probe["periodSeconds"])
+                assert prober.state, (base, probe["httpGet"]["path"])
+        # A second sidecar on the same port: one line and exit 1, as for any address.
+        with pytest.raises(RuntimeError, match="cannot listen on"):
+            SidecarProcess({**env, "FASTERDB_PORT": str(sidecar.port)}).start(wait=10)

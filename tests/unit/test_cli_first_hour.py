@@ -49,7 +49,7 @@ def leaf_commands() -> list[str]:
 
 
 def test_every_command_is_covered_here() -> None:
-    assert sorted([*COMMANDS, "inject", "jobs submit"]) == leaf_commands()
+    assert sorted([*COMMANDS, "inject", "uninject", "jobs submit"]) == leaf_commands()
 
 
 @pytest.mark.parametrize("command", leaf_commands())

@@ -48,6 +48,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The Kubernetes version the chart renders for: the kubeVersion value, else the cluster's. */}}
+{{- define "fasterdb-sidecar.kubeVersion" -}}
+{{- default .Capabilities.KubeVersion.Version .Values.kubeVersion }}
+{{- end }}
+
 {{/* The image: repository@digest when a digest is set (immutable), else repository:tag. */}}
 {{- define "fasterdb-sidecar.image" -}}
 {{- if .Values.image.digest }}

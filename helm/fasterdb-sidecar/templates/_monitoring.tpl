@@ -1,13 +1,4 @@
-{{/* Monitoring helpers: whether the PrometheusRule renders, thresholds for people, alert matchers. */}}
-
-{{/* "true" when the PrometheusRule renders: as set, or (unset) when the cluster serves the CRD. */}}
-{{- define "fasterdb-sidecar.prometheusRule.enabled" -}}
-{{- $enabled := .Values.prometheusRule.enabled }}
-{{- if kindIs "invalid" $enabled }}
-{{- $enabled = .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule" }}
-{{- end }}
-{{- if $enabled }}true{{ end }}
-{{- end }}
+{{/* Monitoring helpers: thresholds for people, alert matchers. */}}
 
 {{/* A threshold as people read it: (dict "value" V "unit" bytes|seconds|ratio|count). */}}
 {{- define "fasterdb-sidecar.humanThreshold" -}}

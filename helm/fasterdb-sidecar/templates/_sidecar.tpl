@@ -13,13 +13,13 @@ context, so they read its values (`fasterdb-sidecar:` in the application's value
       {{- include "fasterdb-sidecar.volumes" $fasterdb | nindent 8 }}
 
 `fasterdb-sidecar.container` is the container itself (a list item) for a chart that places it.
-The pod must have a securityContext.fsGroup: it makes the 0400 secret files readable to the
-sidecar's user (Kubernetes gives them to that group).
+The pod needs no fsGroup: the container has its own user, group and seccomp profile, and its
+secret files are readable inside it (the volume is mounted into this container alone).
 */}}
 
 {{/* "native" or "container": where the sidecar goes in a pod beside an application. */}}
 {{- define "fasterdb-sidecar.mode" -}}
-{{- $version := default .Capabilities.KubeVersion.Version .Values.kubeVersion }}
+{{- $version := include "fasterdb-sidecar.kubeVersion" . }}
 {{- $supported := semverCompare ">=1.29.0-0" $version }}
 {{- if eq .Values.sidecar.mode "native" }}
 {{- if not $supported }}
@@ -65,20 +65,24 @@ when placed under initContainers. The container is always named fasterdb-sidecar
   {{- if $native }}
   restartPolicy: Always
   {{- end }}
+  # Probes may use the name (kubelet resolves it in this container); Services and NetworkPolicies
+  # use the number: they resolve names only in `containers` (Services: sidecars from 1.33 on).
   ports:
     - name: fasterdb-http
       containerPort: {{ .Values.service.port }}
       protocol: TCP
   env:
-    # Secrets arrive as files (0400, read-only volume); the environment holds only their paths.
+    # Secrets arrive as files (a read-only volume); the environment holds only their paths.
     - name: FASTERDB_PRIMARY_DSN_FILE
       value: {{ printf "%s/primary-dsn" $secrets | quote }}
     - name: FASTERDB_REPLICA_DSNS_FILE
       value: {{ printf "%s/replica-dsns" $secrets | quote }}
     - name: FASTERDB_ADMIN_TOKEN_FILE
       value: {{ printf "%s/admin-token" $secrets | quote }}
+    # Every address of both families (IPv6-only, dual-stack and IPv4 clusters; 127.0.0.1 for the
+    # application beside it); the sidecar falls back to 0.0.0.0 where the kernel has no IPv6.
     - name: FASTERDB_HOST
-      value: "0.0.0.0"
+      value: "::"
     - name: FASTERDB_PORT
       value: {{ .Values.service.port | quote }}
     - name: FASTERDB_POOL_MIN_SIZE
@@ -142,8 +146,9 @@ when placed under initContainers. The container is always named fasterdb-sidecar
       mountPath: /tmp
 {{- end }}
 
-{{/* A pod annotation (one map entry) that changes with the DSNs and token this chart renders,
-so pods roll when they change (the sidecar reads its Secret at start). */}}
+{{/* A pod annotation (one map entry) that changes with the DSNs and token this chart renders, so
+pods roll when they change. An existingSecret is not read at render time: the kubelet updates its
+files in the running pods (within its sync period) and the sidecar re-reads them. */}}
 {{- define "fasterdb-sidecar.podAnnotations" -}}
 checksum/fasterdb-secret: {{ toJson (list .Values.database .Values.adminToken) | sha256sum }}
 {{- end }}
@@ -162,11 +167,14 @@ checksum/fasterdb-secret: {{ toJson (list .Values.database .Values.adminToken) |
 {{- end }}
 {{- end }}
 
-{{/* The sidecar's volumes (list items): its Secret as 0400 files, and a small writable /tmp. */}}
+{{/* The sidecar's volumes (list items): its Secret as read-only files, and a small writable /tmp.
+A whole-volume mount, never subPath: the kubelet updates a rotated Secret's files only then. Mode
+0444 (Kubernetes' default is 0644) makes them readable to the sidecar's user without a pod-wide
+fsGroup, which would chown every volume of the pod; only the sidecar container mounts this one. */}}
 {{- define "fasterdb-sidecar.volumes" -}}
 - name: fasterdb-secrets
   projected:
-    defaultMode: 0400
+    defaultMode: 0444
     sources:
       - secret:
           name: {{ include "fasterdb-sidecar.secretName" . }}
