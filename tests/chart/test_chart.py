@@ -354,3 +354,15 @@ def test_dual_stack_service_settings() -> None:
     )
     assert service["spec"]["ipFamilyPolicy"] == "PreferDualStack" and service["spec"]["ipFamilies"] == ["IPv6", "IPv4"]
     assert "ipFamilyPolicy" not in find(render(DSN), "Service")["spec"]  # the cluster's default
+
+
+def test_the_grace_period_check_uses_the_sidecars_own_stop_figure() -> None:
+    """The chart's stopSeconds is drain.STOP_SECONDS: exactly drain + shutdown + it is refused, + 1 passes."""
+    import helm_python as helm
+
+    lifecycle = {"drainMinSeconds": 3, "shutdownTimeoutSeconds": 4}
+    edge = 3 + 4 + STOP_SECONDS
+    with pytest.raises(helm.HelmError) as info:
+        render({**DSN, "lifecycle": lifecycle, "terminationGracePeriodSeconds": int(edge)})
+    assert f"+ {STOP_SECONDS:g} ({edge:g})" in str(info.value)
+    assert pod_spec(render({**DSN, "lifecycle": lifecycle, "terminationGracePeriodSeconds": int(edge) + 1}))

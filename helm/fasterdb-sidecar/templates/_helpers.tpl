@@ -80,13 +80,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "fasterdb-sidecar: probes.readiness.timeoutSeconds must be larger than health.timeout, or kubelet gives up before the sidecar answers" }}
 {{- end }}
 {{- if .Values.standalone.enabled }}
-{{- $drain := addf (include "fasterdb-sidecar.drainMinSeconds" .) .Values.lifecycle.shutdownTimeoutSeconds 2 }}
+{{- $stop := include "fasterdb-sidecar.stopSeconds" . | float64 }}
+{{- $drain := addf (include "fasterdb-sidecar.drainMinSeconds" .) .Values.lifecycle.shutdownTimeoutSeconds $stop }}
 {{- if le (float64 .Values.terminationGracePeriodSeconds) $drain }}
-{{- fail (printf "fasterdb-sidecar: terminationGracePeriodSeconds must exceed lifecycle.drainMinSeconds + lifecycle.shutdownTimeoutSeconds + 2 (%g), or the kubelet kills the sidecar before it drains" $drain) }}
+{{- fail (printf "fasterdb-sidecar: terminationGracePeriodSeconds must exceed lifecycle.drainMinSeconds + lifecycle.shutdownTimeoutSeconds + %g (%g), or the kubelet kills the sidecar before it drains" $stop $drain) }}
 {{- end }}
 {{- end }}
 {{- $_ := include "fasterdb-sidecar.mode" . }}
 {{- if and .Values.rbac.create (not .Values.rbac.subjects) }}
 {{- fail "fasterdb-sidecar: rbac.create needs rbac.subjects (who may use fasterdb-admin --kube), e.g. a ServiceAccount or a Group" }}
 {{- end }}
+{{- end }}
+
+{{/*
+Seconds the sidecar takes after its drain limit: the cut-off requests' answers and the pools' close
+(fasterdb_sidecar.drain.STOP_SECONDS; tests/chart checks that the two agree).
+*/}}
+{{- define "fasterdb-sidecar.stopSeconds" -}}
+2
 {{- end }}
