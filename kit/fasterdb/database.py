@@ -32,6 +32,7 @@ import msgspec
 from fasterdb.contract import AppReport, PoolBody, WaitMs
 from fasterdb.errors import DatabaseUnavailable, ServiceError
 from fasterdb.lsn import format_lsn, parse_lsn
+from fasterdb.pools.acquire import Acquire
 from fasterdb.pools.managed import ManagedPool, PoolConfig
 from fasterdb.pools.transactions import Isolation, run_transaction, transaction
 from fasterdb.read_after import ReadAfter
@@ -90,6 +91,7 @@ class Database:
         )
         self.tokens = ReadAfter(settings.read_after_key)
         self.counts: Counter[str] = Counter()  # the kit's figures beside the router's (reported)
+        self.read_keys = {name: f"reads:{name}" for name in [PRIMARY, *self.replicas]}  # counter keys, once
         self.link = (
             SidecarLink(settings.sidecar_url, settings.sidecar_interval, self._observe, self.report)
             if settings.sidecar_url
@@ -139,16 +141,15 @@ class Database:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def read(
+    def read(
         self, *, max_lag_seconds: float | None = None, max_lag_bytes: int | None = None, timeout: float | None = None
-    ) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for reads: a replica within the budget (default FASTERDB_READ_MAX_LAG_*), or the primary.
+    ) -> Read:
+        """``async with db.read() as conn``: a replica within the budget (default FASTERDB_READ_MAX_LAG_*),
+        or the primary.
 
         A request carrying a read-after token is answered by a server that has replayed its
         position (a replica, after a bounded wait, else the primary).
         """
-        state = current()
         budget = None
         if max_lag_seconds is not None or max_lag_bytes is not None:
             default = self.router.default
@@ -156,54 +157,32 @@ class Database:
                 default.seconds if max_lag_seconds is None else max_lag_seconds,
                 default.bytes if max_lag_bytes is None else max_lag_bytes,
             )
-        position = state.read_after if state is not None else None
-        choice = self.router.choose(budget, position)
-        if choice.reason == "rejected":
-            raise ReadsRejected(
-                "no replica is within this read's staleness budget and the primary already serves its share"
-            )
-        async with AsyncExitStack() as stack:
-            target = choice.target
-            conn: asyncpg.Connection | None = None
-            if choice.wait_on is not None and position is not None:
-                conn = await self._caught_up(stack, self.replicas[choice.wait_on], position, timeout)
-                target = choice.wait_on if conn is not None else PRIMARY
-                self.counts["read_after:waited" if conn is not None else "read_after:fallback"] += 1
-            if conn is None and target != PRIMARY:
-                try:
-                    conn = await stack.enter_async_context(self.replicas[target].acquire(timeout))
-                except DatabaseUnavailable as exc:
-                    log.debug("replica %s unavailable (%s); reading from the primary", target, exc.category)
-                    self.counts["read:replica_error"] += 1
-                    target = PRIMARY
-            if conn is None:
-                conn = await stack.enter_async_context(self.primary.acquire(timeout))
-            self.counts[f"reads:{target}"] += 1
-            if state is not None:
-                state.served_by = target
-                if choice.reason == "stale":
-                    state.stale_seconds = self.router.lag_seconds(target)
-            yield conn
+        return Read(self, budget, timeout)
 
-    async def _caught_up(
-        self, stack: AsyncExitStack, pool: ManagedPool, position: int, timeout: float | None
-    ) -> asyncpg.Connection | None:
-        """A connection to ``pool`` once its server has replayed ``position`` (within the wait), else None."""
-        inner = AsyncExitStack()
+    async def caught_up(self, pool: ManagedPool, position: int, timeout: float | None) -> Acquire | None:
+        """An acquired connection to ``pool`` once its server has replayed ``position`` (within the
+        wait), else None."""
+        acquire = pool.acquire(timeout)
         try:
-            conn = await inner.enter_async_context(pool.acquire(timeout))
+            conn = await acquire.__aenter__()
+        except DatabaseUnavailable as exc:
+            log.debug("read-after wait on %s failed (%s); reading from the primary", pool.name, exc.category)
+            return None
+        try:
             deadline = time.monotonic() + self.settings.read_after_wait
             lsn = format_lsn(position)
             while True:
                 if await conn.fetchval("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn):
-                    stack.push_async_exit(inner)
-                    return conn
+                    return acquire
                 if time.monotonic() + CATCH_UP_POLL > deadline:
                     break
                 await asyncio.sleep(CATCH_UP_POLL)
-        except (DatabaseUnavailable, asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             log.debug("read-after wait on %s failed (%s); reading from the primary", pool.name, type(exc).__name__)
-        await inner.aclose()
+        except BaseException:
+            await acquire.__aexit__(None, None, None)
+            raise
+        await acquire.__aexit__(None, None, None)
         return None
 
     # -- writes and transactions ----------------------------------------------------------------
@@ -316,3 +295,60 @@ class Database:
         counters = dict(self.router.counts) | dict(self.counts)
         interval = self.settings.sidecar_interval
         return msgspec.json.encode(AppReport(self.settings.app_name, self.instance, interval, pools, counters))
+
+
+class Read:
+    """``async with db.read() as conn``: routes, acquires (always released), names the server.
+
+    A class rather than ``@asynccontextmanager``: it is on the path of every read.
+    """
+
+    __slots__ = ("_db", "_budget", "_timeout", "_acquire")
+
+    def __init__(self, db: Database, budget: Budget | None, timeout: float | None) -> None:
+        self._db = db
+        self._budget = budget
+        self._timeout = timeout
+        self._acquire: Acquire | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        db = self._db
+        state = current()
+        position = state.read_after if state is not None else None
+        choice = db.router.choose(self._budget, position)
+        target = choice.target
+        if choice.reason == "rejected":
+            raise ReadsRejected(
+                "no replica is within this read's staleness budget and the primary already serves its share"
+            )
+        acquire = None
+        if choice.wait_on is not None and position is not None:
+            acquire = await db.caught_up(db.replicas[choice.wait_on], position, self._timeout)
+            target = choice.wait_on if acquire is not None else PRIMARY
+            db.counts["read_after:waited" if acquire is not None else "read_after:fallback"] += 1
+        if acquire is None:
+            acquire = (db.primary if target == PRIMARY else db.replicas[target]).acquire(self._timeout)
+            try:
+                conn = await acquire.__aenter__()
+            except DatabaseUnavailable as exc:
+                if target == PRIMARY:
+                    raise
+                log.debug("replica %s unavailable (%s); reading from the primary", target, exc.category)
+                db.counts["read:replica_error"] += 1
+                target = PRIMARY
+                acquire = db.primary.acquire(self._timeout)
+                conn = await acquire.__aenter__()
+        else:
+            conn = acquire.connection
+        self._acquire = acquire
+        db.counts[db.read_keys[target]] += 1
+        if state is not None:
+            state.served_by = target
+            if choice.reason == "stale":
+                state.stale_seconds = db.router.lag_seconds(target)
+        return conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        acquire, self._acquire = self._acquire, None
+        if acquire is not None:
+            await acquire.__aexit__(*exc_info)

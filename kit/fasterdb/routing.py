@@ -20,10 +20,10 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from fasterdb.sidecar import ReplicaView, View
 
@@ -44,8 +44,7 @@ class Budget:
     bytes: int
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """Where one read goes, and why. ``wait_on``: a replica to wait on for a read-after position."""
 
     target: str  # a replica's name, or "primary"; "" when rejected
@@ -81,30 +80,32 @@ class Rotation:
 
 
 class SpillWindow:
-    """Reads and spills per second over the last WINDOW_SECONDS."""
+    """Reads and spills per second over the last WINDOW_SECONDS (a ring of one-second buckets)."""
+
+    __slots__ = ("_seconds", "_reads", "_spills")
 
     def __init__(self) -> None:
-        self._buckets: deque[list[int]] = deque()  # [second, reads, spills]
-
-    def _bucket(self, now: float) -> list[int]:
-        second = int(now)
-        while self._buckets and self._buckets[0][0] <= second - WINDOW_SECONDS:
-            self._buckets.popleft()
-        if not self._buckets or self._buckets[-1][0] != second:
-            self._buckets.append([second, 0, 0])
-        return self._buckets[-1]
+        size = int(WINDOW_SECONDS)
+        self._seconds = [-1] * size  # which second each slot counts
+        self._reads = [0] * size
+        self._spills = [0] * size
 
     def read(self, now: float, spill: bool) -> None:
         """Count one read (a spill or not)."""
-        bucket = self._bucket(now)
-        bucket[1] += 1
-        bucket[2] += int(spill)
+        second = int(now)
+        slot = second % len(self._seconds)
+        if self._seconds[slot] != second:
+            self._seconds[slot], self._reads[slot], self._spills[slot] = second, 0, 0
+        self._reads[slot] += 1
+        if spill:
+            self._spills[slot] += 1
 
     def allows_spill(self, now: float, max_share: float) -> bool:
         """Whether one more spill keeps the window within ``max_share`` of its reads (or MIN_SPILLS)."""
-        self._bucket(now)
-        reads = sum(b[1] for b in self._buckets) + 1
-        spills = sum(b[2] for b in self._buckets) + 1
+        oldest = int(now) - len(self._seconds)
+        live = [i for i, second in enumerate(self._seconds) if second > oldest]
+        reads = sum(self._reads[i] for i in live) + 1
+        spills = sum(self._spills[i] for i in live) + 1
         return spills <= MIN_SPILLS or spills <= max_share * reads
 
 
@@ -140,6 +141,10 @@ class Router:
         self.window = SpillWindow()
         self.counts: Counter[str] = Counter()
         self._turn = itertools.count()
+        # The common read (default budget, no token) while the view holds: the replicas in
+        # rotation, until the first of them could have drifted past the budget or the view aged out.
+        self._fast: tuple[Choice, ...] = ()
+        self._fast_until = -math.inf
 
     def observe(self, view: View) -> None:
         """A new view from the sidecar: every rotation (every budget seen so far) is updated."""
@@ -150,6 +155,18 @@ class Router:
         for budget, rotations in self.rotations.items():
             for name, rotation in rotations.items():
                 rotation.update(_usable(view.replicas.get(name), age), budget, now)
+        self._refresh_fast(now)
+
+    def _refresh_fast(self, now: float) -> None:
+        assert self.view is not None
+        age, budget = self.view.age(now), self.default
+        ready, until = [], now + self.knowledge_max_age - age
+        for name, rotation in self.rotations[budget].items():
+            lag = _usable(self.view.replicas.get(name), age)
+            if rotation.in_rotation and lag is not None and lag[0] <= budget.seconds:
+                ready.append(Choice(name, "replica"))
+                until = min(until, now + budget.seconds - lag[0])  # lag grows 1 s per second at most
+        self._fast, self._fast_until = tuple(ready), until if ready else -math.inf
 
     def _rotations(self, budget: Budget) -> dict[str, Rotation]:
         rotations = self.rotations.get(budget)
@@ -170,6 +187,11 @@ class Router:
     def choose(self, budget: Budget | None = None, position: int | None = None) -> Choice:
         """Where the next read goes (``position``: a read-after token's WAL position)."""
         now = self.clock()
+        if budget is None and position is None and now <= self._fast_until:
+            choice = self._fast[next(self._turn) % len(self._fast)]
+            self.window.read(now, False)
+            self.counts["route:replica"] += 1
+            return choice
         choice = self._choose(budget or self.default, position, now)
         self.window.read(now, spill=choice.reason == "lag")
         self.counts[f"route:{choice.reason}"] += 1
@@ -182,7 +204,14 @@ class Router:
             return Choice(PRIMARY, "unknown")
         assert self.view is not None
         rotations = self._rotations(budget)
-        ready = [name for name in self.replicas if rotations[name].in_rotation]
+        age = self.view.age(now)
+        ready = [
+            name
+            for name in self.replicas
+            if rotations[name].in_rotation
+            and (lag := _usable(self.view.replicas.get(name), age)) is not None
+            and lag[0] <= budget.seconds
+        ]
         if position is not None:
             return self._read_after(ready, position)
         if ready:

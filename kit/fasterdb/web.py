@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg

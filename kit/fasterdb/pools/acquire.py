@@ -125,6 +125,13 @@ class Acquire:
         stats.acquired_total += 1
         return conn
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The acquired connection (after ``__aenter__``)."""
+        if self._conn is None:
+            raise RuntimeError("not acquired")
+        return self._conn
+
     async def __aexit__(self, *exc_info: object) -> None:
         pool, conn = self._pool, self._conn
         if pool is None or conn is None:
