@@ -40,9 +40,9 @@ class Verdict(ABC):
     def summary(self) -> str:
         """The text of the Nagios line: what matters, in one line."""
 
+    @abstractmethod
     def perfdata(self, prefix: str = "") -> list[str]:
         """The Nagios perfdata items; ``prefix`` goes before every label (the pod's name, across pods)."""
-        return []
 
 
 V = TypeVar("V", bound=Verdict)

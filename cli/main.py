@@ -24,12 +24,7 @@ CHECKS = (
     ("health", health.health, health.SERVICE, "Is the database usable? (readiness, Nagios)"),
     ("check-replicas", replicas.check_replicas, replicas.SERVICE, "Replica lag in bytes and seconds, with thresholds"),
     ("pool-stats", pools.pool_stats, pools.SERVICE, "The sidecar's pools: in use, waiting, waits (--watch)"),
-    (
-        "activity",
-        activity.activity,
-        activity.SERVICE,
-        "Sessions: idle in transaction, old transactions, locks",
-    ),
+    ("activity", activity.activity, activity.SERVICE, "Sessions: idle in transaction, old transactions, locks"),
     ("slots", slots.slots, slots.SERVICE, "Replication slots and the WAL they retain"),
     ("wraparound", wraparound.wraparound, wraparound.SERVICE, "Transaction-ID age of every database"),
     ("budget", budget.budget, budget.SERVICE, "Will the fleet's pools exhaust max_connections?"),
@@ -83,7 +78,7 @@ def _fail(argv: list[str], message: str, code: Exit, details: list[str] | None =
             sys.stdout.write(status_line(service, code, message) + "\n")
             sys.stdout.flush()
         except BrokenPipeError:
-            closed_pipe()
+            closed_pipe(code)  # the run failed all the same
         if same_terminal():  # a person would read the line twice
             sys.exit(code)
     diagnose(message, details or ())

@@ -128,10 +128,10 @@ class SidecarCommand(TyperCommand):
             else None
         )
         ctx.obj = Target(shared["url"], shared["token"], timeout, str(shared["output"] or Output.table), kube)
-        self.check(ctx.obj)
+        self.vet(ctx.obj)
         return super().invoke(ctx)
 
-    def check(self, target: Target) -> None:
+    def vet(self, target: Target) -> None:
         """Refuse what this kind of command cannot do with these options (nothing, here)."""
 
 
@@ -144,7 +144,7 @@ class CheckCommand(SidecarCommand):
 class AdminCommand(SidecarCommand):
     """A command of the admin endpoints (the bearer token): with --kube it cannot reach a sidecar."""
 
-    def check(self, target: Target) -> None:
+    def vet(self, target: Target) -> None:
         """The API server's pod proxy drops the Authorization header: say how to reach a sidecar instead."""
         if target.kube is not None:
             from .kube import port_forward_advice
@@ -157,7 +157,7 @@ class OfflineCommand(SidecarCommand):
 
     declarations = (connection_options,)
 
-    def check(self, target: Target) -> None:
+    def vet(self, target: Target) -> None:
         """--kube is said to have no effect, never ignored silently."""
         if target.kube is not None:
             name = self.name or "this command"

@@ -80,15 +80,15 @@ def console() -> Console:
     return StdoutConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
-def closed_pipe() -> NoReturn:
-    """The reader of stdout went away (``| head -1``): not an error; end quietly with 0.
+def closed_pipe(code: int = 0) -> NoReturn:
+    """The reader of stdout went away (``| head -1``): not an error; end quietly with ``code`` (0).
 
     What is still buffered for stdout would fail again at exit: stdout goes to /dev/null first.
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-    sys.exit(0)
+    sys.exit(code)
 
 
 def write(text: str) -> None:
