@@ -14,7 +14,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from fasterdb.contract import PoolsBody
+from fasterdb.contract import PoolBody, PoolsBody
 
 from ..check import Verdict, run_check
 from ..client import CliError, SidecarClient
@@ -38,6 +38,11 @@ COLUMNS = [
 ]
 
 
+def label(pool: PoolBody) -> str:
+    """The sidecar's pools by name; an application's (reported by the kit) under its name and instance."""
+    return pool.name if pool.source == "sidecar" else f"{pool.app or 'app'}/{pool.name}"
+
+
 def judge(document: PoolsBody) -> Exit:
     """CRITICAL when the primary pool is not ready, WARNING when a replica pool is not, else OK."""
     return worst([Exit.CRITICAL if p.role == "primary" else Exit.WARNING for p in document.pools if not p.ready])
@@ -58,7 +63,7 @@ class PoolsCheck(Verdict):
             ready = Text("yes", style="green") if p.ready else Text(f"NO: {p.error or '?'}", style="bold red")
             rows.append(
                 [
-                    p.name,
+                    label(p),
                     p.role,
                     ready,
                     f"{p.size} ({p.min_size}-{p.max_size})",
@@ -80,9 +85,9 @@ class PoolsCheck(Verdict):
     def summary(self) -> str:
         """``primary ready 3/10 in use, 0 waiting; replica-1 not ready (connection refused)``."""
         return "; ".join(
-            f"{p.name} ready {p.in_use}/{p.max_size} in use, {p.waiting} waiting"
+            f"{label(p)} ready {p.in_use}/{p.max_size} in use, {p.waiting} waiting"
             if p.ready
-            else f"{p.name} not ready ({p.error or '?'})"
+            else f"{label(p)} not ready ({p.error or '?'})"
             for p in self.body.pools
         )
 
@@ -90,8 +95,8 @@ class PoolsCheck(Verdict):
         """Connections in use and tasks waiting, per pool."""
         perf = []
         for p in self.body.pools:
-            perf.append(perfdata(f"{prefix}{p.name}_in_use", p.in_use, "", None, None, 0, p.max_size))
-            perf.append(perfdata(f"{prefix}{p.name}_waiting", p.waiting))
+            perf.append(perfdata(f"{prefix}{label(p)}_in_use", p.in_use, "", None, None, 0, p.max_size))
+            perf.append(perfdata(f"{prefix}{label(p)}_waiting", p.waiting))
         return perf
 
 

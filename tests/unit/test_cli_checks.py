@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 import pytest
 import typer
 
@@ -186,6 +187,10 @@ def test_pools_verdict() -> None:
     assert pools.verdict(replica_down).summary() == (
         "primary ready 1/10 in use, 0 waiting; replica-1 not ready (connection refused)"
     )
+    reported = msgspec.structs.replace(pool("primary", "primary", True), source="app", app="shop:web-1:42")
+    check = pools.verdict(PoolsBody(NOW, [pool("primary", "primary", True), reported]))
+    assert check.summary().endswith("; shop:web-1:42/primary ready 1/10 in use, 0 waiting")
+    assert "'shop:web-1:42/primary_in_use'=1;;;0;10" in check.perfdata()
 
 
 def slot(name: str = "s", active: bool = True, wal_status: str = "reserved", retained: int = 0) -> SlotBody:
