@@ -1,4 +1,9 @@
-"""``--kube``: find the sidecar pods with the Kubernetes API and ask each through the pod proxy.
+"""``--kube``: find the sidecar pods with the Kubernetes API and ask them through the pod proxy.
+
+Checks ask every pod (``pod_clients``); a command that cannot run across pods asks one ready pod and
+says which (``one_pod``). The admin endpoints cannot be reached this way at all: the API server
+removes the ``Authorization`` header (the admin token) once it has authenticated the request, so
+those commands say how to reach a sidecar with ``kubectl port-forward`` (``port_forward_advice``).
 
 The kubernetes client is imported only here, and only when ``--kube`` is used. RBAC needed in the
 namespace, exactly: ``list`` on ``pods`` and ``get`` on ``pods/proxy`` (the chart offers this as an
@@ -9,23 +14,38 @@ named ``fasterdb-sidecar`` (a regular container, or a native sidecar among the i
 from __future__ import annotations
 
 import os
+import shlex
 import ssl
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import yaml
-from rich.console import Group
-from rich.text import Text
 
 from .client import CliError, SidecarClient, known_failure
 from .commands.inject import CONTAINER, PORT_NAME
-from .exitcodes import Exit, worst
-from .options import KubeTarget
-from .output import emit
+from .output import diagnose
 
-One = Callable[[SidecarClient], tuple[Exit, Any]]
+
+@dataclass(frozen=True)
+class KubeTarget:
+    """Where to look for sidecar pods (``--kube``)."""
+
+    namespace: str | None
+    selector: str
+    context: str | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class SidecarPod:
+    """A running pod with a fasterdb-sidecar container: its name, the sidecar's port and readiness."""
+
+    name: str
+    port: int
+    ready: bool
 
 
 def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, timeout: float) -> SidecarClient:
@@ -43,7 +63,7 @@ def pod_proxy_client(configuration: Any, namespace: str, pod: str, port: int, ti
     base = f"{configuration.host.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy"
     verify = ssl_context(configuration) if base.startswith("https:") else False
     http = httpx.Client(base_url=base, timeout=timeout, verify=verify, headers=headers)
-    return SidecarClient(base, None, timeout, http=http)
+    return SidecarClient(base, None, timeout, http=http, shown=f"pod {namespace}/{pod}")
 
 
 def ssl_context(configuration: Any) -> ssl.SSLContext:
@@ -106,19 +126,12 @@ def _kube_reason(exc: Exception, context: str | None) -> str:
     return text
 
 
-# Beyond the sidecar client's: what only talking to the Kubernetes API runs into.
-API_FAILURES = (
-    ("timed out", "timed out"),
-    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted (check the kubeconfig's CA)"),
-)
-
-
-def _api_error(what: str, exc: Exception, host: str = "") -> CliError:
+def api_error(what: str, exc: Exception, host: str = "") -> CliError:
     status = getattr(exc, "status", None)
     if not status:
         # urllib3's MaxRetryError and friends: say what failed to connect, in words.
         text = str(getattr(exc, "reason", None) or exc)
-        words = known_failure(text, API_FAILURES)
+        words = known_failure(text)
         why = f": {words}" if words else f" ({type(exc).__name__})"
         server = f" {host}" if host else ""
         return CliError(f"cannot {what}: the Kubernetes API server{server} did not answer{why}")
@@ -126,30 +139,68 @@ def _api_error(what: str, exc: Exception, host: str = "") -> CliError:
     return CliError(f"cannot {what}: HTTP {status}{hint.get(status, '')}")
 
 
-def discover(target: KubeTarget) -> dict[str, SidecarClient]:
-    """The running pods matching the selector, each with a client through the pod proxy."""
+def find_pods(target: KubeTarget) -> tuple[Any, str, list[SidecarPod]]:
+    """The kubernetes Configuration, the namespace, and the running pods with a sidecar matching the selector."""
     client, namespace = connect(target)
     api = client.CoreV1Api()
     try:
         pods = api.list_namespaced_pod(namespace, label_selector=target.selector, _request_timeout=target.timeout)
     except Exception as exc:
-        raise _api_error(f"list pods in namespace {namespace}", exc, _host(client)) from None
-    configuration = client.Configuration.get_default_copy()
-    clients = {}
+        raise api_error(f"list pods in namespace {namespace}", exc, api_host(client)) from None
+    found = []
     for pod in pods.items:
         container = _sidecar(pod)
-        if pod.status.phase != "Running" or container is None:
-            continue  # pods of the selection without the sidecar (or not running) are not asked
-        name = pod.metadata.name
-        clients[name] = pod_proxy_client(configuration, namespace, name, _port(container), target.timeout)
-    if not clients:
+        if pod.status.phase == "Running" and container is not None:  # others of the selection are not asked
+            found.append(SidecarPod(pod.metadata.name, _port(container), _ready(pod)))
+    if not found:
         raise CliError(
             f"no running pods with a {CONTAINER} container match {target.selector!r} in namespace {namespace}"
         )
-    return clients
+    return client.Configuration.get_default_copy(), namespace, sorted(found, key=lambda p: p.name)
 
 
-def _host(client: Any) -> str:
+@contextmanager
+def pod_clients(target: KubeTarget) -> Iterator[dict[str, SidecarClient]]:
+    """A client for every sidecar pod, through the pod proxy, closed at the end of the block."""
+    configuration, namespace, pods = find_pods(target)
+    with ExitStack() as stack:
+        yield {
+            p.name: stack.enter_context(pod_proxy_client(configuration, namespace, p.name, p.port, target.timeout))
+            for p in pods
+        }
+
+
+def _chosen(pods: list[SidecarPod]) -> SidecarPod:
+    """The first ready pod, else the first running one (its sidecar then says what is wrong)."""
+    return next((p for p in pods if p.ready), pods[0])
+
+
+def one_pod(target: KubeTarget) -> tuple[str, SidecarClient]:
+    """A client for one sidecar pod (a ready one when there is one), said on stderr."""
+    configuration, namespace, pods = find_pods(target)
+    pod = _chosen(pods)
+    state = "ready" if pod.ready else "not ready: none is"
+    diagnose(
+        f"--kube: asking pod {pod.name} in namespace {namespace} ({state}; {len(pods)} sidecar "
+        f"pod{'s' if len(pods) > 1 else ''} found) through the API server's pod proxy"
+    )
+    return pod.name, pod_proxy_client(configuration, namespace, pod.name, pod.port, target.timeout)
+
+
+def port_forward_advice(target: KubeTarget) -> str:
+    """Why a command of the admin endpoints cannot use --kube, and the command that reaches a sidecar."""
+    _, namespace, pods = find_pods(target)
+    pod = _chosen(pods)
+    context = ["--context", target.context] if target.context else []
+    forward = ["kubectl", *context, "-n", namespace, "port-forward", f"pod/{pod.name}", f"18080:{pod.port}"]
+    return (
+        "--kube cannot carry the admin token (the API server's pod proxy removes the Authorization header): "
+        f"run `{shlex.join(forward)}` and use --url http://127.0.0.1:18080"
+    )
+
+
+def api_host(client: Any) -> str:
+    """The API server's address, for messages."""
     return str(client.Configuration.get_default_copy().host)
 
 
@@ -173,6 +224,12 @@ def _sidecar(pod: Any) -> Any | None:
     return None
 
 
+def _ready(pod: Any) -> bool:
+    """Whether the pod's sidecar container is ready (its readiness is /health/db)."""
+    statuses = [*(pod.status.container_statuses or []), *(pod.status.init_container_statuses or [])]
+    return any(s.name == CONTAINER and s.ready for s in statuses)
+
+
 def _port(container: Any) -> int:
     for port in container.ports or []:
         if port.name in (PORT_NAME, "http"):
@@ -186,121 +243,3 @@ def _incluster_namespace() -> str:
             return f.read().strip()
     except OSError:
         return "default"
-
-
-def across_pods(clients: dict[str, SidecarClient], one: One) -> tuple[Exit, list[dict[str, Any]]]:
-    """Run ``one`` against every pod; the exit code is the worst of them (an error counts UNKNOWN)."""
-    results, codes = [], []
-    for pod, client in sorted(clients.items()):
-        try:
-            code, body = one(client)
-            results.append({"pod": pod, "exit": code.name, "result": body})
-        except CliError as exc:
-            code = exc.code
-            results.append({"pod": pod, "exit": code.name, "error": exc.message})
-        codes.append(code)
-    return worst(codes), results
-
-
-def emit_across_pods(
-    results: list[dict[str, Any]],
-    output: str,
-    table: Callable[[Any], Any],
-    nagios: Callable[[list[dict[str, Any]]], str] | None = None,
-    as_json: Callable[[Any], Any] | None = None,
-) -> None:
-    """JSON: {"pods": [...]}; table: the command's own table per pod, under the pod's name;
-    nagios: the one line ``nagios(results)`` builds."""
-
-    def render(data: dict[str, Any]) -> Group:
-        parts: list[Any] = []
-        for entry in data["pods"]:
-            style = {"OK": "green", "WARNING": "yellow"}.get(entry["exit"], "bold red")
-            parts.append(Text(f"pod {entry['pod']}: {entry['exit']}", style=style))
-            parts.append(table(entry["result"]) if "result" in entry else Text(entry["error"], style="red"))
-        return Group(*parts)
-
-    def document(data: dict[str, Any]) -> dict[str, Any]:
-        project = as_json or (lambda result: result)
-        return {"pods": [{**e, "result": project(e["result"])} if "result" in e else e for e in data["pods"]]}
-
-    emit({"pods": results}, output, render, (lambda data: nagios(data["pods"])) if nagios else None, document)
-
-
-def run_across_pods(
-    target: KubeTarget,
-    one: One,
-    output: str,
-    table: Callable[[Any], Any],
-    nagios: Callable[[list[dict[str, Any]]], str] | None = None,
-    as_json: Callable[[Any], Any] | None = None,
-) -> Exit:
-    """--kube: run ``one`` on every sidecar pod, print one section per pod, return the worst code."""
-    clients = discover(target)
-    try:
-        code, results = across_pods(clients, one)
-    finally:
-        for client in clients.values():
-            client.close()
-    emit_across_pods(results, output, table, nagios, as_json)
-    return code
-
-
-@dataclass(frozen=True)
-class DeploymentFleet:
-    """What a Deployment may run at most: its replicas or its autoscaler's maximum, plus the surge."""
-
-    name: str
-    replicas: int
-    hpa_max: int | None
-    surge: int
-    selector: str
-
-    @property
-    def pods(self) -> int:
-        """Pods at most outside a rollout."""
-        return max(self.replicas, self.hpa_max or 0)
-
-
-def _surge(strategy: Any, pods: int) -> int:
-    """maxSurge of a RollingUpdate (an int or a percentage, rounded up; default 25 %); 0 for Recreate."""
-    if strategy is not None and strategy.type == "Recreate":
-        return 0
-    value = getattr(getattr(strategy, "rolling_update", None), "max_surge", None)
-    if value is None:
-        value = "25%"
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if text.endswith("%") and text[:-1].isdigit():
-        return -(-pods * int(text[:-1]) // 100)  # ceiling, as the Deployment controller rounds
-    if text.isdigit():
-        return int(text)
-    raise CliError(f"the Deployment's maxSurge {text!r} is neither a number nor a percentage")
-
-
-def deployment_fleet(target: KubeTarget, name: str) -> DeploymentFleet:
-    """Read Deployment ``name``, its maxSurge and the HorizontalPodAutoscaler that scales it."""
-    client, namespace = connect(target)
-    try:
-        deployment = client.AppsV1Api().read_namespaced_deployment(name, namespace, _request_timeout=target.timeout)
-    except Exception as exc:
-        raise _api_error(f"read Deployment {name} in namespace {namespace}", exc, _host(client)) from None
-    try:
-        hpas = client.AutoscalingV2Api().list_namespaced_horizontal_pod_autoscaler(
-            namespace, _request_timeout=target.timeout
-        )
-    except Exception as exc:
-        raise _api_error(f"list HorizontalPodAutoscalers in namespace {namespace}", exc, _host(client)) from None
-    hpa_max = None
-    for hpa in hpas.items:
-        ref = hpa.spec.scale_target_ref
-        if ref.kind == "Deployment" and ref.name == name:
-            hpa_max = int(hpa.spec.max_replicas)
-    replicas = int(deployment.spec.replicas if deployment.spec.replicas is not None else 1)
-    labels = (deployment.spec.selector.match_labels or {}) if deployment.spec.selector else {}
-    if not labels:
-        raise CliError(f"Deployment {name} selects its pods without matchLabels; ask a sidecar with --url instead")
-    pods = max(replicas, hpa_max or 0)
-    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    return DeploymentFleet(name, replicas, hpa_max, _surge(deployment.spec.strategy, pods), selector)

@@ -10,31 +10,26 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .client import CliError
-from .commands import accounts, db, jobs
-from .commands import health as health_cmd
-from .commands import replicas as replicas_cmd
-from .commands.activity import activity
-from .commands.budget import budget
-from .commands.health import health
+from .commands import accounts, activity, budget, db, health, jobs, pools, replicas, slots, wraparound
 from .commands.inject import inject, uninject
-from .commands.pools import pool_stats
-from .commands.replicas import check_replicas
-from .commands.slots import slots
 from .commands.transfer import transfer
-from .commands.wraparound import wraparound
 from .exitcodes import Exit
 from .nagios import status_line
-from .output import diagnose
+from .options import AdminCommand, CheckCommand, OfflineCommand
+from .output import closed_pipe, diagnose, same_terminal
 
-# The service name of each command's Nagios line (also for its UNKNOWN line on any failure).
-NAGIOS_SERVICES = {
-    "health": health_cmd.SERVICE,
-    "check-replicas": replicas_cmd.SERVICE,
-    "activity": "ACTIVITY",
-    "slots": "SLOTS",
-    "wraparound": "WRAPAROUND",
-    "budget": "BUDGET",
-}
+# Every check: its command, its function, its Nagios service name (also for its UNKNOWN line on any
+# failure) and its one-line summary in the command list.
+CHECKS = (
+    ("health", health.health, health.SERVICE, "Is the database usable? (readiness, Nagios)"),
+    ("check-replicas", replicas.check_replicas, replicas.SERVICE, "Replica lag in bytes and seconds, with thresholds"),
+    ("pool-stats", pools.pool_stats, pools.SERVICE, "The sidecar's pools: in use, waiting, waits (--watch)"),
+    ("activity", activity.activity, activity.SERVICE, "Sessions: idle in transaction, old transactions, locks"),
+    ("slots", slots.slots, slots.SERVICE, "Replication slots and the WAL they retain"),
+    ("wraparound", wraparound.wraparound, wraparound.SERVICE, "Transaction-ID age of every database"),
+    ("budget", budget.budget, budget.SERVICE, "Will the fleet's pools exhaust max_connections?"),
+)
+NAGIOS_SERVICES = {name: service for name, _, service, _ in CHECKS}
 
 
 class AdminGroup(TyperGroup):
@@ -51,7 +46,7 @@ class AdminGroup(TyperGroup):
         try:
             rv = super().main(*args, **kwargs)
         except CliError as exc:
-            _fail(argv, exc.message, exc.code)
+            _fail(argv, exc.message, exc.code, exc.details)
         except typer.Abort:
             _fail(argv, "aborted", Exit.UNKNOWN)
         except Exception as exc:
@@ -65,13 +60,28 @@ class AdminGroup(TyperGroup):
             _fail(argv, f"usage error: {exc.format_message()}" + _hint(exc), Exit.UNKNOWN)  # type: ignore[attr-defined]
         sys.exit(rv if isinstance(rv, int) else Exit.OK)
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; a reader of stdout that went away (``| head -1``) ends it quietly with 0.
 
-def _fail(argv: list[str], message: str, code: Exit) -> NoReturn:
+        Here, inside click's own handler, which would exit 1 for it.
+        """
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            closed_pipe()
+
+
+def _fail(argv: list[str], message: str, code: Exit, details: list[str] | None = None) -> NoReturn:
     service = _nagios_service(argv)
     if service is not None:
-        sys.stdout.write(status_line(service, code, message) + "\n")
-        sys.stdout.flush()
-    diagnose(message)
+        try:
+            sys.stdout.write(status_line(service, code, message) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            closed_pipe(code)  # the run failed all the same
+        if same_terminal():  # a person would read the line twice
+            sys.exit(code)
+    diagnose(message, details or ())
     sys.exit(code)
 
 
@@ -131,20 +141,18 @@ def _root(
     """
 
 
-# Short help for the command list: one line each, never cut off.
-app.command("health", short_help="Is the database usable? (readiness, Nagios)")(health)
-app.command("check-replicas", short_help="Replica lag in bytes and seconds, with thresholds")(check_replicas)
-app.command("pool-stats", short_help="The sidecar's pools: in use, waiting, waits (--watch)")(pool_stats)
-app.command("activity", short_help="Sessions: idle in transaction, old transactions, locks, headroom")(activity)
-app.command("slots", short_help="Replication slots and the WAL they retain")(slots)
-app.command("wraparound", short_help="Transaction-ID age of every database")(wraparound)
-app.command("budget", short_help="Will the fleet's pools exhaust max_connections?")(budget)
-app.command("transfer", short_help="Move money between two accounts, exactly once")(transfer)
+# Short help for the command list: one line each, never cut off. The command class adds the shared
+# options (cli/options.py) to every command.
+for _name, _function, _, _summary in CHECKS:
+    app.command(_name, cls=CheckCommand, short_help=_summary)(_function)
+app.command("transfer", cls=AdminCommand, short_help="Move money between two accounts, exactly once")(transfer)
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(accounts.app, name="accounts")
-app.command("inject", short_help="Add the sidecar to Kubernetes workloads (YAML in, YAML out)")(inject)
-app.command("uninject", short_help="Remove what inject added (YAML in, YAML out)")(uninject)
+app.command("inject", cls=OfflineCommand, short_help="Add the sidecar to Kubernetes workloads (YAML in, YAML out)")(
+    inject
+)
+app.command("uninject", cls=OfflineCommand, short_help="Remove what inject added (YAML in, YAML out)")(uninject)
 
 
 def main() -> None:

@@ -13,9 +13,8 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from .exitcodes import Exit, worst
+from .exitcodes import Exit
 
 _END = r"(~|[-+]?[0-9]+(?:\.[0-9]+)?)"
 _RANGE = re.compile(rf"(@)?(?:{_END}:)?({_END}?)", re.ASCII)
@@ -34,6 +33,20 @@ class Range:
         """True when ``value`` lies outside [start, end] (inside, for an ``@`` range)."""
         within = self.start <= value <= self.end
         return within if self.inside else not within
+
+    def describe(self, unit: Callable[[float], str] = lambda v: plain(v)) -> str:
+        """When it alerts, for people: ``above 16.0 MB``, ``below 30``, ``outside 1-2``, ``inside 0-100``."""
+        if self.inside:
+            if self.start == -math.inf:
+                return f"at or below {unit(self.end)}"
+            if self.end == math.inf:
+                return f"at or above {unit(self.start)}"
+            return f"inside {unit(self.start)}-{unit(self.end)}"
+        if self.end == math.inf:
+            return "never" if self.start == -math.inf else f"below {unit(self.start)}"
+        if self.start in (0, -math.inf):
+            return f"above {unit(self.end)}"
+        return f"outside {unit(self.start)}-{unit(self.end)}"
 
     @classmethod
     def above(cls, limit: float) -> Range:
@@ -107,24 +120,3 @@ def status_line(service: str, code: Exit, summary: str, perf: list[str] | None =
     if perf:
         line += " | " + " ".join(perf)
     return line
-
-
-def across_pods(
-    service: str,
-    results: list[dict[str, Any]],
-    kind: type,
-    parts: Callable[[Any, str], tuple[str, list[str]]],
-) -> str:
-    """One Nagios line for several pods (``--kube``): the worst code, each pod's summary, and
-    perfdata labels prefixed with the pod's name; ``parts(result, prefix)`` renders one result."""
-    codes, summaries, perf = [], [], []
-    for entry in results:
-        codes.append(Exit[str(entry["exit"])])
-        result = entry.get("result")
-        if isinstance(result, kind):
-            summary, items = parts(result, f"{entry['pod']}/")
-            summaries.append(f"{entry['pod']}: {summary}")
-            perf += items
-        else:
-            summaries.append(f"{entry['pod']}: {entry.get('error')}")
-    return status_line(service, worst(codes), "; ".join(summaries), perf)

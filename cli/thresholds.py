@@ -14,6 +14,7 @@ import typer
 from fasterdb.sizes import parse_size
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?", re.ASCII | re.IGNORECASE)
 _UNIT = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -48,10 +49,27 @@ def size(value: str | None, option: str) -> int | None:
     return parsed(value, parse_size, option)
 
 
-def ordered(warning: float | None, critical: float | None, warn_option: str, crit_option: str) -> None:
-    """A usage error when a warning threshold is beyond its critical one (for 'alert above')."""
-    if warning is not None and critical is not None and warning > critical:
-        raise typer.BadParameter(f"must not be larger than {crit_option}", param_hint=warn_option)
+def ordered(warning: float | None, critical: float | None, options: tuple[str, str], *, below: bool = False) -> None:
+    """The one warn-before-crit rule: a usage error when the warning threshold is beyond the critical
+    one (larger for "alert above"; smaller for "alert below", ``below``)."""
+    if warning is None or critical is None:
+        return
+    if below and warning < critical:
+        raise typer.BadParameter(f"must not be smaller than {options[1]}", param_hint=options[0])
+    if not below and warning > critical:
+        raise typer.BadParameter(f"must not be larger than {options[1]}", param_hint=options[0])
+
+
+def in_force(
+    warning: N | None, critical: N | None, defaults: tuple[N, N], options: tuple[str, str], *, below: bool = False
+) -> tuple[N, N]:
+    """The thresholds in force: those given, else the defaults. A given warning beyond the critical one
+    is a usage error; a default warning is never beyond a critical threshold that was given."""
+    ordered(warning, critical, options, below=below)
+    crit = defaults[1] if critical is None else critical
+    warn = warning if warning is not None else (max if below else min)(defaults[0], crit)
+    ordered(warn, crit, options, below=below)
+    return warn, crit
 
 
 def human_seconds(seconds: float | None) -> str:

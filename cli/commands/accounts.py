@@ -13,9 +13,8 @@ from fasterdb.contract import SEED_MAX
 
 from ..client import CliError, SidecarClient
 from ..exitcodes import Exit
-from ..options import Target, positive_id, sidecar_options
+from ..options import AdminCommand, positive_id, target
 from ..output import emit, make_table
-from .admin import require_ok
 
 app = typer.Typer(help="Demo and maintenance data.", no_args_is_help=True)
 
@@ -36,8 +35,8 @@ def send_seed(client: SidecarClient, output: str, count: int, balance: str, star
             while next_id <= last:
                 size = min(SEED_MAX, last - next_id + 1)
                 body = {"start": next_id, "count": size, "balance": balance}
-                reply = client.request("POST", "/accounts/seed", json_body=body, admin=True)
-                done = require_ok(reply, "seeding accounts")
+                reply = client.request("POST", "/accounts/seed", json_body=body, auth="required")
+                done = reply.expect("seeding accounts")
                 created, existing = created + done["created"], existing + done["existing"]
                 next_id += size
                 bar.update(task, completed=next_id - start)
@@ -59,9 +58,8 @@ def send_seed(client: SidecarClient, output: str, count: int, balance: str, star
 
 def send_show(client: SidecarClient, output: str, account_id: int, source: str) -> Exit:
     """GET /accounts/{id}."""
-    body = require_ok(
-        client.request("GET", f"/accounts/{account_id}", params={"source": source}, admin=True), "account"
-    )
+    reply = client.request("GET", f"/accounts/{account_id}", params={"source": source}, auth="required")
+    body = reply.expect("account")
     emit(
         body,
         output,
@@ -70,10 +68,9 @@ def send_show(client: SidecarClient, output: str, account_id: int, source: str) 
     return Exit.OK
 
 
-@app.command("seed")
-@sidecar_options(token=True)
+@app.command("seed", cls=AdminCommand)
 def seed(
-    target: Target,
+    ctx: typer.Context,
     count: Annotated[int, typer.Option(min=1, max=1_000_000, metavar="N", help="How many accounts.")],
     balance: Annotated[str, typer.Option(metavar="DECIMAL", help='Starting balance of each, e.g. "1000.00".')],
     start: Annotated[int, typer.Option(min=1, metavar="ID", help="First account id.")] = 1,
@@ -87,17 +84,14 @@ def seed(
     Example:
       fasterdb-admin accounts seed --count 300000 --balance 100.00
     """
-    client = target.client()
-    try:
-        return send_seed(client, target.output, count, balance, start)
-    finally:
-        client.close()
+    chosen = target(ctx)
+    with chosen.client() as client:
+        return send_seed(client, chosen.output, count, balance, start)
 
 
-@app.command("show")
-@sidecar_options(token=True)
+@app.command("show", cls=AdminCommand)
 def show(
-    target: Target,
+    ctx: typer.Context,
     account_id: Annotated[int, typer.Argument(metavar="ID", callback=positive_id, help="The id.")],
     primary: Annotated[bool, typer.Option("--primary", help="Read from the primary (read-your-writes).")] = False,
 ) -> Exit:
@@ -107,8 +101,6 @@ def show(
     Example:
       fasterdb-admin accounts show 42 --primary
     """
-    client = target.client()
-    try:
-        return send_show(client, target.output, account_id, "primary" if primary else "replica")
-    finally:
-        client.close()
+    chosen = target(ctx)
+    with chosen.client() as client:
+        return send_show(client, chosen.output, account_id, "primary" if primary else "replica")

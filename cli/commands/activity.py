@@ -14,12 +14,13 @@ from rich.text import Text
 
 from fasterdb.contract import ActivityBody
 
-from ..client import CliError, SidecarClient
+from ..check import Verdict, run_check
+from ..client import SidecarClient
 from ..exitcodes import Exit, worst
-from ..nagios import Range, judge, perfdata, status_line
-from ..options import Target, sidecar_options
-from ..output import CheckOutput, emit, make_table, state_style
-from ..thresholds import duration, human_seconds, ordered
+from ..nagios import Range, judge, perfdata
+from ..options import target
+from ..output import human_time, make_table, styled
+from ..thresholds import duration, human_seconds, in_force, ordered
 
 SERVICE = "ACTIVITY"
 # Defaults: minutes idle in a transaction hold locks and block vacuum; an hour-old transaction
@@ -43,7 +44,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class ActivityCheck:
+class ActivityCheck(Verdict):
     """The sidecar's answer, the ranges in force and the verdicts."""
 
     body: ActivityBody
@@ -51,21 +52,58 @@ class ActivityCheck:
     verdicts: dict[str, Exit]
     code: Exit
 
+    def table(self) -> Group:
+        """Verdicts, connections by state and application, and the sessions that matter."""
+        return table(self)
+
+    def document(self) -> Any:
+        """The sidecar's body plus the verdicts and the ranges in force."""
+        document: dict[str, Any] = msgspec.to_builtins(self.body)
+        document["check"] = self.code.name
+        document["checks"] = {
+            name: {"verdict": self.verdicts[name].name, "warning": warn.text, "critical": crit.text}
+            for name, (warn, crit) in self.ranges.items()
+        }
+        return document
+
+    def summary(self) -> str:
+        """One line: connections, then what is wrong or notable."""
+        return summary(self)
+
+    def perfdata(self, prefix: str = "") -> list[str]:
+        """Connections, headroom, the longest idle-in-transaction, transaction and lock wait."""
+        body, r = self.body, self.ranges
+        return [
+            perfdata(f"{prefix}connections", body.connections, "", None, None, 0, body.usable),
+            perfdata(f"{prefix}headroom", body.headroom, "", *r["headroom"], 0, body.usable),
+            perfdata(
+                f"{prefix}idle_in_transaction_seconds", body.idle_in_transaction_max_seconds or 0, "s", *r["idle_in_tx"]
+            ),
+            perfdata(f"{prefix}oldest_xact_seconds", body.oldest_xact_seconds or 0, "s", *r["oldest_xact"]),
+            perfdata(f"{prefix}lock_waiters", len(body.lock_waiters)),
+            perfdata(f"{prefix}lock_wait_seconds", body.longest_lock_wait_seconds or 0, "s", *r["lock_wait"]),
+        ]
+
 
 def _headroom_ranges(body: ActivityBody, limits: Limits) -> tuple[Range, Range]:
-    warn = limits.warn_headroom if limits.warn_headroom is not None else math.ceil(body.usable * HEADROOM_SHARE[0])
-    crit = limits.crit_headroom if limits.crit_headroom is not None else math.ceil(body.usable * HEADROOM_SHARE[1])
+    defaults = (math.ceil(body.usable * HEADROOM_SHARE[0]), math.ceil(body.usable * HEADROOM_SHARE[1]))
+    options = ("--warn-headroom", "--crit-headroom")
+    warn, crit = in_force(limits.warn_headroom, limits.crit_headroom, defaults, options, below=True)
     # Nagios "N:" alerts below N.
     return Range(f"{warn}:", float(warn), math.inf), Range(f"{crit}:", float(crit), math.inf)
 
 
-def fetch(client: SidecarClient, limits: Limits, pool: str | None) -> tuple[Exit, ActivityCheck]:
+def fetch(client: SidecarClient, limits: Limits, pool: str | None) -> ActivityCheck:
     """Ask /db/activity and judge it."""
     # The token is optional here: with it, the sidecar adds user names and client addresses.
-    reply = client.request("GET", "/db/activity", params={"pool": pool}, admin=True)
+    reply = client.request("GET", "/db/activity", params={"pool": pool}, auth="optional")
     if reply.status != 200:
-        raise CliError(f"/db/activity: {reply.error_message}", Exit.CRITICAL if reply.status == 503 else Exit.UNKNOWN)
-    body = reply.decode(ActivityBody)
+        raise reply.failure("/db/activity")
+    return verdict(reply.decode(ActivityBody), limits)
+
+
+def verdict(body: ActivityBody, limits: Limits) -> ActivityCheck:
+    """Each figure judged by its ranges; the worst is the verdict."""
     ranges = {
         "idle_in_tx": (Range.above(limits.warn_idle_in_tx), Range.above(limits.crit_idle_in_tx)),
         "oldest_xact": (Range.above(limits.warn_oldest_xact), Range.above(limits.crit_oldest_xact)),
@@ -79,8 +117,7 @@ def fetch(client: SidecarClient, limits: Limits, pool: str | None) -> tuple[Exit
         "headroom": float(body.headroom),
     }
     verdicts = {name: judge(values[name], *ranges[name]) for name in ranges}
-    code = worst(list(verdicts.values()))
-    return code, ActivityCheck(body, ranges, verdicts, code)
+    return ActivityCheck(body, ranges, verdicts, worst(list(verdicts.values())))
 
 
 def _who(session: Any) -> str:
@@ -107,56 +144,36 @@ def summary(check: ActivityCheck) -> str:
     return "; ".join(parts)
 
 
-def nagios_line(check: ActivityCheck) -> str:
-    """``ACTIVITY <STATE> - summary | perfdata``."""
-    body, r = check.body, check.ranges
-    perf = [
-        perfdata("connections", body.connections, "", None, None, 0, body.usable),
-        perfdata("headroom", body.headroom, "", *r["headroom"], 0, body.usable),
-        perfdata("idle_in_transaction_seconds", body.idle_in_transaction_max_seconds or 0, "s", *r["idle_in_tx"]),
-        perfdata("oldest_xact_seconds", body.oldest_xact_seconds or 0, "s", *r["oldest_xact"]),
-        perfdata("lock_waiters", len(body.lock_waiters)),
-        perfdata("lock_wait_seconds", body.longest_lock_wait_seconds or 0, "s", *r["lock_wait"]),
-    ]
-    return status_line(SERVICE, check.code, summary(check), perf)
+# The duration checks as the table shows them: (label, key, the value in the body).
+DURATIONS = (
+    ("idle in transaction", "idle_in_tx", "idle_in_transaction_max_seconds"),
+    ("oldest transaction", "oldest_xact", "oldest_xact_seconds"),
+    ("longest lock wait", "lock_wait", "longest_lock_wait_seconds"),
+)
 
 
 def table(check: ActivityCheck) -> Group:
     """Verdicts, connections by state and application, and the sessions that matter."""
     body = check.body
-    v = check.verdicts
-    verdicts = make_table(
-        None,
-        ["check", "value", "warning", "critical", "verdict"],
+    rows: list[list[Any]] = [
         [
-            ["headroom", body.headroom, *(x.text for x in check.ranges["headroom"]), _verdict(v["headroom"])],
-            [
-                "idle in transaction",
-                human_seconds(body.idle_in_transaction_max_seconds),
-                *(human_seconds(x.end) for x in check.ranges["idle_in_tx"]),
-                _verdict(v["idle_in_tx"]),
-            ],
-            [
-                "oldest transaction",
-                human_seconds(body.oldest_xact_seconds),
-                *(human_seconds(x.end) for x in check.ranges["oldest_xact"]),
-                _verdict(v["oldest_xact"]),
-            ],
-            [
-                "longest lock wait",
-                human_seconds(body.longest_lock_wait_seconds),
-                *(human_seconds(x.end) for x in check.ranges["lock_wait"]),
-                _verdict(v["lock_wait"]),
-            ],
-        ],
-    )
+            "headroom",
+            body.headroom,
+            *(x.text for x in check.ranges["headroom"]),
+            styled(check.verdicts["headroom"].name),
+        ]
+    ]
+    for label, key, field in DURATIONS:
+        thresholds = [human_seconds(x.end) for x in check.ranges[key]]
+        rows.append([label, human_seconds(getattr(body, field)), *thresholds, styled(check.verdicts[key].name)])
+    verdicts = make_table(None, ["check", "value", "warning", "critical", "verdict"], rows)
     apps = make_table(
         None,
         ["application", "connections", "by state"],
         [[a.application or "(none)", a.connections, _states(a.by_state)] for a in body.by_application],
     )
     parts: list[Any] = [
-        Text(f"activity on {body.pool}: {check.code.name}", style=state_style(check.code.name)),
+        Text(f"activity on {body.pool}: ") + styled(check.code.name),
         Text(
             f"{body.connections} of {body.usable} usable connections (max_connections {body.max_connections}, "
             f"reserved {body.superuser_reserved_connections}+{body.reserved_connections}); by state: "
@@ -185,7 +202,7 @@ def table(check: ActivityCheck) -> Group:
         )
     if body.unknown_states:
         parts.append(Text(f"{body.unknown_states} sessions' state is hidden: grant pg_monitor to the sidecar's role"))
-    parts.append(Text(f"collected at {body.collected_at}; query text is never shown", style="dim"))
+    parts.append(Text(f"collected at {human_time(body.collected_at)}; query text is never shown", style="dim"))
     return Group(*parts)
 
 
@@ -193,26 +210,8 @@ def _states(states: dict[str, int]) -> str:
     return ", ".join(f"{state} {count}" for state, count in states.items())
 
 
-def _verdict(code: Exit) -> Text:
-    return Text(code.name, style=state_style(code.name))
-
-
-def as_json(check: object) -> object:
-    """The sidecar's body plus the verdicts and the ranges in force."""
-    if not isinstance(check, ActivityCheck):
-        return check
-    document: dict[str, Any] = msgspec.to_builtins(check.body)
-    document["check"] = check.code.name
-    document["checks"] = {
-        name: {"verdict": check.verdicts[name].name, "warning": warn.text, "critical": crit.text}
-        for name, (warn, crit) in check.ranges.items()
-    }
-    return document
-
-
-@sidecar_options(output=CheckOutput, token=True)
 def activity(
-    target: Target,
+    ctx: typer.Context,
     warn_idle_in_tx: Annotated[
         str | None, typer.Option("--warn-idle-in-tx", metavar="DUR", help="WARNING above (default 1m).")
     ] = None,
@@ -253,14 +252,10 @@ def activity(
     """
 
     def pair(warn: str | None, crit: str | None, name: str, key: str) -> tuple[float, float]:
-        """The thresholds given, else the defaults; a default warning never exceeds a given critical."""
-        w, c = duration(warn, f"--warn-{name}"), duration(crit, f"--crit-{name}")
-        ordered(w, c, f"--warn-{name}", f"--crit-{name}")
-        crit_value = DEFAULTS[key][1] if c is None else c
-        warn_value = w if w is not None else min(DEFAULTS[key][0], crit_value)
-        ordered(warn_value, crit_value, f"--warn-{name}", f"--crit-{name}")
-        return warn_value, crit_value
+        options = (f"--warn-{name}", f"--crit-{name}")
+        return in_force(duration(warn, options[0]), duration(crit, options[1]), DEFAULTS[key], options)
 
+    ordered(warn_headroom, crit_headroom, ("--warn-headroom", "--crit-headroom"), below=True)
     limits = Limits(
         *pair(warn_idle_in_tx, crit_idle_in_tx, "idle-in-tx", "idle_in_tx"),
         *pair(warn_oldest_xact, crit_oldest_xact, "oldest-xact", "oldest_xact"),
@@ -268,12 +263,4 @@ def activity(
         warn_headroom,
         crit_headroom,
     )
-    if warn_headroom is not None and crit_headroom is not None and warn_headroom < crit_headroom:
-        raise typer.BadParameter("must not be smaller than --crit-headroom", param_hint="--warn-headroom")
-    client = target.client()
-    try:
-        code, check = fetch(client, limits, pool)
-    finally:
-        client.close()
-    emit(check, target.output, table, nagios_line, as_json)
-    return code
+    return run_check(target(ctx), SERVICE, lambda client: fetch(client, limits, pool))

@@ -12,11 +12,12 @@ from rich.text import Text
 
 from fasterdb.contract import BUDGET_CRITICAL_RATIO, BUDGET_WARNING_RATIO, BudgetBody
 
-from ..client import CliError, SidecarClient
+from ..check import Verdict, report
+from ..client import SidecarClient
 from ..exitcodes import Exit
-from ..nagios import Range, perfdata, status_line
-from ..options import Target, sidecar_options
-from ..output import CheckOutput, emit, make_table, state_style
+from ..nagios import Range, perfdata
+from ..options import target
+from ..output import make_table, percent, state_style
 
 SERVICE = "BUDGET"
 CODES = {"ok": Exit.OK, "warning": Exit.WARNING, "critical": Exit.CRITICAL}
@@ -25,48 +26,54 @@ WARN, CRIT = Range.above(BUDGET_WARNING_RATIO), Range.above(BUDGET_CRITICAL_RATI
 
 
 @dataclass(frozen=True)
-class BudgetCheck:
+class BudgetCheck(Verdict):
     """The sidecar's answer, where the pod counts came from, and the verdict."""
 
     body: BudgetBody
     source: str
     code: Exit
 
+    def table(self) -> Group:
+        """The sum, the verdict and the guidance."""
+        return table(self)
+
+    def document(self) -> Any:
+        """The sidecar's body plus the verdict and where the pod counts came from."""
+        document: dict[str, Any] = msgspec.to_builtins(self.body)
+        document["check"], document["source"] = self.code.name, self.source
+        return document
+
+    def summary(self) -> str:
+        """Required against usable, and what to set."""
+        b = self.body
+        line = (
+            f"{b.required} of {b.usable} usable connections ({b.ratio:.0%}): ({b.pods}+{b.surge} pods) x "
+            f"{b.per_pod} + {b.others} others"
+        )
+        if self.code is not Exit.OK:
+            sized = "the application's pool max" if b.app_pool_max else "FASTERDB_POOL_MAX_SIZE"
+            line += f"; set {sized} to at most {b.recommended_pool_max}" if b.recommended_pool_max else "; nothing fits"
+        return line
+
+    def perfdata(self, prefix: str = "") -> list[str]:
+        """Connections required, the ratio to the usable ones, the others connected."""
+        b = self.body
+        return [
+            perfdata(f"{prefix}required", b.required, "", None, None, 0, b.usable),
+            perfdata(f"{prefix}ratio", b.ratio, "", WARN, CRIT, 0),
+            perfdata(f"{prefix}others", b.others),
+        ]
+
 
 def fetch(
     client: SidecarClient, pods: int, surge: int, app_pool_max: int, app_name: str | None, source: str
-) -> tuple[Exit, BudgetCheck]:
+) -> BudgetCheck:
     """Ask /db/budget for this fleet."""
     reply = client.get("/db/budget", pods=pods, surge=surge, app_pool_max=app_pool_max, app_name=app_name)
     if reply.status != 200:
-        raise CliError(f"/db/budget: {reply.error_message}", Exit.CRITICAL if reply.status == 503 else Exit.UNKNOWN)
+        raise reply.failure("/db/budget")
     body = reply.decode(BudgetBody)
-    code = CODES[body.status]
-    return code, BudgetCheck(body, source, code)
-
-
-def summary(check: BudgetCheck) -> str:
-    """One line: required against usable, and what to set."""
-    b = check.body
-    line = (
-        f"{b.required} of {b.usable} usable connections ({b.ratio:.0%}): ({b.pods}+{b.surge} pods) x {b.per_pod} "
-        f"+ {b.others} others"
-    )
-    if check.code is not Exit.OK:
-        sized = "the application's pool max" if b.app_pool_max else "FASTERDB_POOL_MAX_SIZE"
-        line += f"; set {sized} to at most {b.recommended_pool_max}" if b.recommended_pool_max else "; nothing fits"
-    return line
-
-
-def nagios_line(check: BudgetCheck) -> str:
-    """``BUDGET <STATE> - summary | perfdata``."""
-    b = check.body
-    perf = [
-        perfdata("required", b.required, "", None, None, 0, b.usable),
-        perfdata("ratio", b.ratio, "", WARN, CRIT, 0),
-        perfdata("others", b.others),
-    ]
-    return status_line(SERVICE, check.code, summary(check), perf)
+    return BudgetCheck(body, source, CODES[body.status])
 
 
 def table(check: BudgetCheck) -> Group:
@@ -92,7 +99,7 @@ def table(check: BudgetCheck) -> Group:
         [
             "ratio",
             Text(f"{b.ratio:.1%}", style=state_style(check.code.name)),
-            "warning above 80 %, critical above 100 %",
+            f"warning {WARN.describe(percent)}, critical {CRIT.describe(percent)}",
         ],
         ["recommended pool max", b.recommended_pool_max, "keeps the fleet at or below 80 % of usable"],
     ]
@@ -102,24 +109,14 @@ def table(check: BudgetCheck) -> Group:
         [[g.workload, g.pool_max, g.why] for g in b.guidance],
     )
     return Group(
-        Text(f"connection budget: {check.code.name} - {summary(check)}", style=state_style(check.code.name)),
+        Text(f"connection budget: {check.code.name} - {check.summary()}", style=state_style(check.code.name)),
         make_table(None, ["", "connections", "from"], rows),
         guidance,
     )
 
 
-def as_json(check: object) -> object:
-    """The sidecar's body plus the verdict and where the pod counts came from."""
-    if not isinstance(check, BudgetCheck):
-        return check
-    document: dict[str, Any] = msgspec.to_builtins(check.body)
-    document["check"], document["source"] = check.code.name, check.source
-    return document
-
-
-@sidecar_options(output=CheckOutput, kube=True)
 def budget(
-    target: Target,
+    ctx: typer.Context,
     pods: Annotated[
         int | None,
         typer.Option("--pods", min=1, max=100000, metavar="N", help="Pods at most (e.g. the autoscaler's maximum)."),
@@ -153,34 +150,27 @@ def budget(
     Example:
       fasterdb-admin budget --pods 12 --surge 3 --app-pool-max 10
     """
-    if target.kube is not None:
-        from ..kube import deployment_fleet, discover
+    chosen = target(ctx)
+    if chosen.kube is None:
+        if deployment is not None:
+            raise typer.BadParameter("needs --kube", param_hint="--deployment")
+        source = "--pods" if pods else "default 1"
+        with chosen.client() as client:
+            check = fetch(client, pods or 1, surge or 0, app_pool_max, app_name, source)
+    else:
+        from ..fleet import deployment_fleet
+        from ..kube import one_pod
 
         if deployment is None:
             raise typer.BadParameter("--kube needs --deployment NAME", param_hint="--deployment")
         if pods is not None or surge is not None:
             raise typer.BadParameter("comes from the Deployment with --kube", param_hint="--pods/--surge")
-        fleet = deployment_fleet(target.kube, deployment)
+        fleet = deployment_fleet(chosen.kube, deployment)
         source = f"Deployment {fleet.name}: replicas {fleet.replicas}" + (
             f", HPA max {fleet.hpa_max}" if fleet.hpa_max is not None else ""
         )
-        clients = discover(replace(target.kube, selector=fleet.selector))
-        name, client = sorted(clients.items())[0]
-        source += f" (asked pod {name})"
-        try:
-            code, check = fetch(client, fleet.pods, fleet.surge, app_pool_max, app_name, source)
-        finally:
-            for each in clients.values():
-                each.close()
-    else:
-        if deployment is not None:
-            raise typer.BadParameter("needs --kube", param_hint="--deployment")
-        client = target.client()
-        try:
-            code, check = fetch(
-                client, pods or 1, surge or 0, app_pool_max, app_name, "--pods" if pods else "default 1"
-            )
-        finally:
-            client.close()
-    emit(check, target.output, table, nagios_line, as_json)
-    return code
+        name, proxied = one_pod(replace(chosen.kube, selector=fleet.selector))
+        with proxied as client:
+            check = fetch(client, fleet.pods, fleet.surge, app_pool_max, app_name, f"{source} (asked pod {name})")
+    report(SERVICE, check, chosen.output)
+    return check.code

@@ -11,21 +11,21 @@ from rich.console import Group
 from rich.text import Text
 
 from fasterdb.contract import SlotBody, SlotsBody
-from fasterdb.sizes import format_size
 
-from ..client import CliError, SidecarClient
+from ..check import Verdict, run_check
+from ..client import SidecarClient
 from ..exitcodes import Exit, worst
-from ..nagios import Range, judge, perfdata, status_line
-from ..options import Target, sidecar_options
-from ..output import CheckOutput, emit, make_table, state_style
-from ..thresholds import human_seconds, ordered, size
+from ..nagios import Range, judge, perfdata
+from ..options import target
+from ..output import human_size, make_table, styled
+from ..thresholds import human_seconds, in_force, size
 
 SERVICE = "SLOTS"
-DEFAULT_WARN_RETAINED, DEFAULT_CRIT_RETAINED = 1024**3, 10 * 1024**3  # 1 GB, 10 GB
+DEFAULT_RETAINED = (1024**3, 10 * 1024**3)  # warning, critical: 1 GB, 10 GB
 
 
 @dataclass(frozen=True)
-class SlotsCheck:
+class SlotsCheck(Verdict):
     """The sidecar's answer, each slot's verdict and reason, the overall verdict."""
 
     body: SlotsBody
@@ -33,6 +33,72 @@ class SlotsCheck:
     crit: Range
     verdicts: list[tuple[Exit, str]]
     code: Exit
+
+    def table(self) -> Group:
+        """One row per slot."""
+        rows = []
+        for slot, (code, reason) in zip(self.body.slots, self.verdicts, strict=True):
+            rows.append(
+                [
+                    slot.name,
+                    slot.type,
+                    styled("yes" if slot.active else "no"),
+                    slot.wal_status,
+                    human_size(slot.retained_bytes),
+                    human_size(slot.safe_wal_size) if slot.safe_wal_size is not None else "unlimited",
+                    human_seconds(slot.inactive_seconds),
+                    slot.xmin_age,
+                    styled(code.name),
+                    reason,
+                ]
+            )
+        columns = [
+            "slot",
+            "type",
+            "active",
+            "wal_status",
+            "retained",
+            "safe WAL",
+            "inactive",
+            "xmin age",
+            "check",
+            "why",
+        ]
+        return Group(
+            Text(f"slots on {self.body.pool}: ") + styled(self.code.name),
+            make_table(None, columns, rows) if rows else Text("no replication slots"),
+            Text(
+                f"retained: warning {self.warn.describe(human_size)}, critical {self.crit.describe(human_size)}; "
+                "inactive slots are at least WARNING",
+                style="dim",
+            ),
+        )
+
+    def document(self) -> Any:
+        """The sidecar's body plus each slot's verdict and reason."""
+        document: dict[str, Any] = msgspec.to_builtins(self.body)
+        for row, (code, reason) in zip(document["slots"], self.verdicts, strict=True):
+            row["check"], row["why"] = code.name, reason
+        document["check"] = self.code.name
+        document["warn_retained"], document["crit_retained"] = self.warn.text, self.crit.text
+        return document
+
+    def summary(self) -> str:
+        """Every slot with its state and retained WAL."""
+        if not self.body.slots:
+            return "no replication slots"
+        parts = []
+        for slot, (_, reason) in zip(self.body.slots, self.verdicts, strict=True):
+            state = "active" if slot.active else "inactive"
+            why = f" ({reason})" if reason else ""
+            parts.append(f"{slot.name} {state} retains {human_size(slot.retained_bytes)}{why}")
+        return "; ".join(parts)
+
+    def perfdata(self, prefix: str = "") -> list[str]:
+        """Retained bytes per slot."""
+        return [
+            perfdata(f"{prefix}{s.name}_retained", s.retained_bytes, "B", self.warn, self.crit) for s in self.body.slots
+        ]
 
 
 def judge_slot(slot: SlotBody, warn: Range, crit: Range) -> tuple[Exit, str]:
@@ -42,7 +108,7 @@ def judge_slot(slot: SlotBody, warn: Range, crit: Range) -> tuple[Exit, str]:
     code = judge(slot.retained_bytes, warn, crit)
     reasons = []
     if code is not Exit.OK:
-        reasons.append(f"retains {format_size(slot.retained_bytes)}")
+        reasons.append(f"retains {human_size(slot.retained_bytes)}")
     if slot.wal_status == "unreserved":
         code = worst([code, Exit.WARNING])
         reasons.append("unreserved: about to lose WAL it needs")
@@ -53,80 +119,22 @@ def judge_slot(slot: SlotBody, warn: Range, crit: Range) -> tuple[Exit, str]:
     return code, "; ".join(reasons)
 
 
-def fetch(client: SidecarClient, warn: Range, crit: Range, pool: str | None) -> tuple[Exit, SlotsCheck]:
+def fetch(client: SidecarClient, warn: Range, crit: Range, pool: str | None) -> SlotsCheck:
     """Ask /db/slots and judge every slot (no slot at all is OK)."""
     reply = client.get("/db/slots", pool=pool)
     if reply.status != 200:
-        raise CliError(f"/db/slots: {reply.error_message}", Exit.CRITICAL if reply.status == 503 else Exit.UNKNOWN)
-    body = reply.decode(SlotsBody)
+        raise reply.failure("/db/slots")
+    return verdict(reply.decode(SlotsBody), warn, crit)
+
+
+def verdict(body: SlotsBody, warn: Range, crit: Range) -> SlotsCheck:
+    """Every slot judged; the worst is the verdict (no slot at all is OK)."""
     verdicts = [judge_slot(s, warn, crit) for s in body.slots]
-    code = worst([v for v, _ in verdicts])
-    return code, SlotsCheck(body, warn, crit, verdicts, code)
+    return SlotsCheck(body, warn, crit, verdicts, worst([v for v, _ in verdicts]))
 
 
-def summary(check: SlotsCheck) -> str:
-    """One line: every slot with its state and retained WAL."""
-    if not check.body.slots:
-        return "no replication slots"
-    parts = []
-    for slot, (_, reason) in zip(check.body.slots, check.verdicts, strict=True):
-        state = "active" if slot.active else "inactive"
-        why = f" ({reason})" if reason else ""
-        parts.append(f"{slot.name} {state} retains {format_size(slot.retained_bytes)}{why}")
-    return "; ".join(parts)
-
-
-def nagios_line(check: SlotsCheck) -> str:
-    """``SLOTS <STATE> - summary | perfdata`` (retained bytes per slot)."""
-    perf = [perfdata(f"{s.name}_retained", s.retained_bytes, "B", check.warn, check.crit) for s in check.body.slots]
-    return status_line(SERVICE, check.code, summary(check), perf)
-
-
-def table(check: SlotsCheck) -> Group:
-    """One row per slot."""
-    rows = []
-    for slot, (code, reason) in zip(check.body.slots, check.verdicts, strict=True):
-        rows.append(
-            [
-                slot.name,
-                slot.type,
-                Text("yes" if slot.active else "no", style=state_style("yes" if slot.active else "no")),
-                slot.wal_status,
-                format_size(slot.retained_bytes),
-                format_size(slot.safe_wal_size) if slot.safe_wal_size is not None else "unlimited",
-                human_seconds(slot.inactive_seconds),
-                slot.xmin_age,
-                Text(code.name, style=state_style(code.name)),
-                reason,
-            ]
-        )
-    columns = ["slot", "type", "active", "wal_status", "retained", "safe WAL", "inactive", "xmin age", "check", "why"]
-    return Group(
-        Text(f"slots on {check.body.pool}: {check.code.name}", style=state_style(check.code.name)),
-        make_table(None, columns, rows) if rows else Text("no replication slots"),
-        Text(
-            f"retained: warning above {format_size(int(check.warn.end))}, critical above "
-            f"{format_size(int(check.crit.end))}; inactive slots are at least WARNING",
-            style="dim",
-        ),
-    )
-
-
-def as_json(check: object) -> object:
-    """The sidecar's body plus each slot's verdict and reason."""
-    if not isinstance(check, SlotsCheck):
-        return check
-    document: dict[str, Any] = msgspec.to_builtins(check.body)
-    for row, (code, reason) in zip(document["slots"], check.verdicts, strict=True):
-        row["check"], row["why"] = code.name, reason
-    document["check"] = check.code.name
-    document["warn_retained"], document["crit_retained"] = check.warn.text, check.crit.text
-    return document
-
-
-@sidecar_options(output=CheckOutput)
 def slots(
-    target: Target,
+    ctx: typer.Context,
     warn_retained: Annotated[
         str | None, typer.Option("--warn-retained", metavar="SIZE", help="WARNING above (default 1GB).")
     ] = None,
@@ -145,17 +153,6 @@ def slots(
     Example:
       fasterdb-admin slots --warn-retained 512MB --crit-retained 5GB -o nagios
     """
-    warn_b = size(warn_retained, "--warn-retained")
-    crit_b = size(crit_retained, "--crit-retained")
-    ordered(warn_b, crit_b, "--warn-retained", "--crit-retained")
-    crit = Range.above(DEFAULT_CRIT_RETAINED if crit_b is None else crit_b)
-    # A default warning never exceeds a critical threshold that was given.
-    warn = Range.above(min(DEFAULT_WARN_RETAINED, int(crit.end)) if warn_b is None else warn_b)
-    ordered(warn.end, crit.end, "--warn-retained", "--crit-retained")
-    client = target.client()
-    try:
-        code, check = fetch(client, warn, crit, pool)
-    finally:
-        client.close()
-    emit(check, target.output, table, nagios_line, as_json)
-    return code
+    options = ("--warn-retained", "--crit-retained")
+    warn, crit = in_force(size(warn_retained, options[0]), size(crit_retained, options[1]), DEFAULT_RETAINED, options)
+    return run_check(target(ctx), SERVICE, lambda client: fetch(client, Range.above(warn), Range.above(crit), pool))

@@ -10,11 +10,10 @@ import typer
 
 from fasterdb.contract import TransferBody
 
-from ..client import CliError, SidecarClient
+from ..client import CliError, NotSent, SidecarClient
 from ..exitcodes import Exit
-from ..options import Target, sidecar_options
+from ..options import target
 from ..output import emit, make_table
-from .admin import require_ok
 
 
 def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount: str, key: str | None) -> Exit:
@@ -24,7 +23,9 @@ def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount
         key = f"cli-{uuid.uuid4()}"
     payload = {"from_account": src, "to_account": dst, "amount": amount, "idempotency_key": key}
     try:
-        reply = client.request("POST", "/transfers", json_body=payload, admin=True)
+        reply = client.request("POST", "/transfers", json_body=payload, auth="required")
+    except NotSent:
+        raise  # nothing reached the sidecar: nothing to retry with a key
     except CliError as exc:
         raise CliError(
             f"{exc.message}; the transfer may or may not have been applied: retry with --idempotency-key {key}",
@@ -34,10 +35,7 @@ def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount
         raise CliError(
             f"transfer not applied: {reply.error_message}; retrying is safe: --idempotency-key {key}", Exit.CRITICAL
         )
-    if reply.status in (404, 409, 422):
-        # Refused for a reason a retry cannot change: no retry advice.
-        raise CliError(f"transfer refused: {reply.error_message}", Exit.CRITICAL)
-    require_ok(reply, "transfer")
+    reply.expect("transfer")  # refused for a reason a retry cannot change: no retry advice
     body = msgspec.to_builtins(reply.decode(TransferBody))
 
     def table(b: dict[str, Any]) -> Any:
@@ -52,9 +50,8 @@ def send_transfer(client: SidecarClient, output: str, src: int, dst: int, amount
     return Exit.OK
 
 
-@sidecar_options(token=True)
 def transfer(
-    target: Target,
+    ctx: typer.Context,
     from_account: Annotated[int, typer.Option("--from", min=1, metavar="ID", help="Account to debit.")],
     to_account: Annotated[int, typer.Option("--to", min=1, metavar="ID", help="Account to credit.")],
     amount: Annotated[str, typer.Option(metavar="DECIMAL", help='Decimal amount, at most 2 decimals, e.g. "10.50".')],
@@ -72,8 +69,6 @@ def transfer(
     Example:
       fasterdb-admin transfer --from 1 --to 2 --amount 10.50 --idempotency-key invoice-4711
     """
-    client = target.client()
-    try:
-        return send_transfer(client, target.output, from_account, to_account, amount, idempotency_key)
-    finally:
-        client.close()
+    chosen = target(ctx)
+    with chosen.client() as client:
+        return send_transfer(client, chosen.output, from_account, to_account, amount, idempotency_key)

@@ -12,19 +12,20 @@ from rich.text import Text
 
 from fasterdb.contract import WraparoundBody
 
-from ..client import CliError, SidecarClient
+from ..check import Verdict, run_check
+from ..client import SidecarClient
 from ..exitcodes import Exit, worst
-from ..nagios import Range, judge, perfdata, status_line
-from ..options import Target, sidecar_options
-from ..output import CheckOutput, emit, make_table, state_style
-from ..thresholds import ordered
+from ..nagios import Range, judge, perfdata
+from ..options import target
+from ..output import make_table, percent, styled
+from ..thresholds import in_force
 
 SERVICE = "WRAPAROUND"
-DEFAULT_WARN, DEFAULT_CRIT = 0.5, 0.75  # of the limit; autovacuum's own default forces freezing at ~0.093
+DEFAULTS = (0.5, 0.75)  # of the limit; autovacuum's own default forces freezing at ~0.093
 
 
 @dataclass(frozen=True)
-class WraparoundCheck:
+class WraparoundCheck(Verdict):
     """The sidecar's answer, each database's verdict (on the larger of its two ratios), the overall one."""
 
     body: WraparoundBody
@@ -33,67 +34,70 @@ class WraparoundCheck:
     verdicts: list[Exit]
     code: Exit
 
+    def table(self) -> Group:
+        """One row per database."""
+        rows = [
+            [
+                d.name,
+                f"{d.xid_age:,}",
+                f"{d.xid_ratio:.2%}",
+                f"{d.mxid_age:,}",
+                f"{d.mxid_ratio:.2%}",
+                styled(code.name),
+            ]
+            for d, code in zip(self.body.databases, self.verdicts, strict=True)
+        ]
+        freeze = self.body.autovacuum_freeze_max_age
+        return Group(
+            Text(f"wraparound on {self.body.pool}: ") + styled(self.code.name),
+            make_table(None, ["database", "xid age", "of limit", "mxid age", "of limit", "check"], rows),
+            Text(
+                f"limit 2^31; autovacuum forces freezing at xid age {freeze:,} ({freeze / 2**31:.1%}); "
+                f"warning {self.warn.describe(percent)}, critical {self.crit.describe(percent)} of the limit",
+                style="dim",
+            ),
+        )
 
-def fetch(client: SidecarClient, warn: Range, crit: Range, pool: str | None) -> tuple[Exit, WraparoundCheck]:
+    def document(self) -> Any:
+        """The sidecar's body plus each database's verdict."""
+        document: dict[str, Any] = msgspec.to_builtins(self.body)
+        for row, code in zip(document["databases"], self.verdicts, strict=True):
+            row["check"] = code.name
+        document["check"] = self.code.name
+        document["warn"], document["crit"] = self.warn.text, self.crit.text
+        return document
+
+    def summary(self) -> str:
+        """The database closest to the limit."""
+        oldest = max(self.body.databases, key=lambda d: max(d.xid_ratio, d.mxid_ratio), default=None)
+        if oldest is None:
+            return "no databases"
+        return (
+            f"{oldest.name} at {max(oldest.xid_ratio, oldest.mxid_ratio):.1%} of the wraparound limit "
+            f"(xid age {oldest.xid_age:,}, mxid age {oldest.mxid_age:,})"
+        )
+
+    def perfdata(self, prefix: str = "") -> list[str]:
+        """Both ratios per database."""
+        perf = []
+        for d in self.body.databases:
+            for kind, ratio in (("xid", d.xid_ratio), ("mxid", d.mxid_ratio)):
+                perf.append(perfdata(f"{prefix}{d.name}_{kind}_ratio", round(ratio, 6), "", self.warn, self.crit, 0, 1))
+        return perf
+
+
+def fetch(client: SidecarClient, warn: Range, crit: Range, pool: str | None) -> WraparoundCheck:
     """Ask /db/wraparound and judge every database by max(xid_ratio, mxid_ratio)."""
     reply = client.get("/db/wraparound", pool=pool)
     if reply.status != 200:
-        raise CliError(f"/db/wraparound: {reply.error_message}", Exit.CRITICAL if reply.status == 503 else Exit.UNKNOWN)
-    body = reply.decode(WraparoundBody)
+        raise reply.failure("/db/wraparound")
+    return verdict(reply.decode(WraparoundBody), warn, crit)
+
+
+def verdict(body: WraparoundBody, warn: Range, crit: Range) -> WraparoundCheck:
+    """Every database judged by the larger of its two ratios; the worst is the verdict."""
     verdicts = [judge(max(d.xid_ratio, d.mxid_ratio), warn, crit) for d in body.databases]
-    code = worst(verdicts)
-    return code, WraparoundCheck(body, warn, crit, verdicts, code)
-
-
-def nagios_line(check: WraparoundCheck) -> str:
-    """``WRAPAROUND <STATE> - the oldest database | perfdata`` (both ratios per database)."""
-    body = check.body
-    oldest = max(body.databases, key=lambda d: max(d.xid_ratio, d.mxid_ratio), default=None)
-    text = (
-        f"{oldest.name} at {max(oldest.xid_ratio, oldest.mxid_ratio):.1%} of the wraparound limit "
-        f"(xid age {oldest.xid_age:,}, mxid age {oldest.mxid_age:,})"
-        if oldest
-        else "no databases"
-    )
-    perf = []
-    for d in body.databases:
-        perf.append(perfdata(f"{d.name}_xid_ratio", round(d.xid_ratio, 6), "", check.warn, check.crit, 0, 1))
-        perf.append(perfdata(f"{d.name}_mxid_ratio", round(d.mxid_ratio, 6), "", check.warn, check.crit, 0, 1))
-    return status_line(SERVICE, check.code, text, perf)
-
-
-def table(check: WraparoundCheck) -> Group:
-    """One row per database."""
-    rows = [
-        [d.name, f"{d.xid_age:,}", f"{d.xid_ratio:.2%}", f"{d.mxid_age:,}", f"{d.mxid_ratio:.2%}", _v(code)]
-        for d, code in zip(check.body.databases, check.verdicts, strict=True)
-    ]
-    freeze = check.body.autovacuum_freeze_max_age
-    return Group(
-        Text(f"wraparound on {check.body.pool}: {check.code.name}", style=state_style(check.code.name)),
-        make_table(None, ["database", "xid age", "of limit", "mxid age", "of limit", "check"], rows),
-        Text(
-            f"limit 2^31; autovacuum forces freezing at xid age {freeze:,} ({freeze / 2**31:.1%}); "
-            f"warning above {check.warn.end:g}, critical above {check.crit.end:g} of the limit",
-            style="dim",
-        ),
-    )
-
-
-def _v(code: Exit) -> Text:
-    return Text(code.name, style=state_style(code.name))
-
-
-def as_json(check: object) -> object:
-    """The sidecar's body plus each database's verdict."""
-    if not isinstance(check, WraparoundCheck):
-        return check
-    document: dict[str, Any] = msgspec.to_builtins(check.body)
-    for row, code in zip(document["databases"], check.verdicts, strict=True):
-        row["check"] = code.name
-    document["check"] = check.code.name
-    document["warn"], document["crit"] = check.warn.text, check.crit.text
-    return document
+    return WraparoundCheck(body, warn, crit, verdicts, worst(verdicts))
 
 
 def _ratio(value: float, option: str) -> float:
@@ -102,9 +106,8 @@ def _ratio(value: float, option: str) -> float:
     return value
 
 
-@sidecar_options(output=CheckOutput)
 def wraparound(
-    target: Target,
+    ctx: typer.Context,
     warn: Annotated[
         float | None, typer.Option("--warn", metavar="RATIO", help="WARNING above this fraction (default 0.5).")
     ] = None,
@@ -121,15 +124,8 @@ def wraparound(
     Example:
       fasterdb-admin wraparound --warn 0.4 --crit 0.6 -o nagios
     """
-    given_warn = None if warn is None else _ratio(warn, "--warn")
-    crit_value = DEFAULT_CRIT if crit is None else _ratio(crit, "--crit")
-    # A default warning never exceeds a critical threshold that was given.
-    warn_value = min(DEFAULT_WARN, crit_value) if given_warn is None else given_warn
-    ordered(warn_value, crit_value, "--warn", "--crit")
-    client = target.client()
-    try:
-        code, check = fetch(client, Range.above(warn_value), Range.above(crit_value), pool)
-    finally:
-        client.close()
-    emit(check, target.output, table, nagios_line, as_json)
-    return code
+    given = (None if warn is None else _ratio(warn, "--warn"), None if crit is None else _ratio(crit, "--crit"))
+    warn_value, crit_value = in_force(*given, DEFAULTS, ("--warn", "--crit"))
+    return run_check(
+        target(ctx), SERVICE, lambda client: fetch(client, Range.above(warn_value), Range.above(crit_value), pool)
+    )

@@ -205,6 +205,17 @@ def test_cli_jobs_submit_wait_status_list(sidecar_env: dict[str, str], pg: HotSt
         assert run_cli("jobs", "submit", str(broken), *base).returncode == 3
         assert run_cli("jobs", "submit", str(tmp_path / "missing.csv"), *base).returncode == 3
         assert run_cli("jobs", "cancel", str(body["job_id"]), *base).returncode == 2
+        # Items the sidecar refuses: every one by the file's line (the job is refused whole: 2).
+        refused = tmp_path / "refused.csv"
+        refused.write_text("# payouts\nfrom_account,to_account,amount\n1,2,1.00\n2,2,1.00\n\n3,1,0\n1,3,1.001\n")
+        result = run_cli("jobs", "submit", str(refused), *base)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.splitlines() == [
+            f"fasterdb-admin: job refused: {refused}: 3 bad lines; nothing was submitted",
+            f"  {refused}:4: from_account and to_account must differ",
+            f"  {refused}:6: amount must be greater than zero",
+            f"  {refused}:7: amount has more than 2 decimals",
+        ]
 
 
 def throttle_metric(sidecar: SidecarProcess) -> dict[str, float]:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devtools.cluster import free_port
 from devtools.hot_standby import HotStandbyCluster
+from fasterdb_admin.check import ask_pods, pods_line, report_pods
 from fasterdb_admin.client import CliError, SidecarClient
 from fasterdb_admin.commands import health as health_cmd
 from fasterdb_admin.commands import pools as pools_cmd
 from fasterdb_admin.commands import replicas as replicas_cmd
-from fasterdb_admin.exitcodes import Exit
-from fasterdb_admin.kube import across_pods, emit_across_pods
+from fasterdb_admin.exitcodes import Exit, worst
+from fasterdb_admin.kube import _context_namespace, pod_proxy_client
 from tests.harness import SidecarProcess, run_cli, wait_for
 
 
@@ -26,41 +29,41 @@ def test_one_row_per_pod_and_the_worst_exit(
     sidecar: SidecarProcess, pg: HotStandbyCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pods = clients(**{"sidecar-a": sidecar.url, "sidecar-b": sidecar.url})
-    code, results = across_pods(pods, health_cmd.fetch_health)
-    assert code == Exit.OK and [r["pod"] for r in results] == ["sidecar-a", "sidecar-b"]
-    emit_across_pods(results, "json", health_cmd.health_table, as_json=health_cmd.as_json)
+    results = ask_pods(pods, health_cmd.fetch_health)
+    assert [(r.pod, r.code) for r in results] == [("sidecar-a", Exit.OK), ("sidecar-b", Exit.OK)]
+    assert report_pods(health_cmd.SERVICE, results, "json") == Exit.OK
     out = json.loads(capsys.readouterr().out)
     assert [p["exit"] for p in out["pods"]] == ["OK", "OK"]
     assert out["pods"][0]["result"]["primary"]["ok"] is True
 
     gone = clients(**{"sidecar-a": sidecar.url, "sidecar-gone": f"http://127.0.0.1:{free_port()}"})
-    code, results = across_pods(gone, health_cmd.fetch_health)
-    assert code == Exit.UNKNOWN
-    assert results[1]["exit"] == "UNKNOWN" and "cannot reach" in results[1]["error"]
+    results = ask_pods(gone, health_cmd.fetch_health)
+    assert worst([r.code for r in results]) == Exit.UNKNOWN
+    assert results[1].code == Exit.UNKNOWN and "cannot reach" in str(results[1].error)
 
-    emit_across_pods(results, "table", health_cmd.health_table)
+    assert report_pods(health_cmd.SERVICE, results, "table") == Exit.UNKNOWN
     table = capsys.readouterr().out
     assert "pod sidecar-a: OK" in table and "pod sidecar-gone: UNKNOWN" in table
 
     pg.stop_node(pg.primary)
     # a definite CRITICAL outranks the unreachable pod's UNKNOWN
-    wait_for(lambda: across_pods(gone, health_cmd.fetch_health)[0] == Exit.CRITICAL, what="CRITICAL")
+    wait_for(lambda: worst([r.code for r in ask_pods(gone, health_cmd.fetch_health)]) == Exit.CRITICAL, what="CRITICAL")
 
 
 def test_replicas_and_pools_across_pods(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     pods = clients(**{"a": sidecar.url, "b": sidecar.url})
-    code, results = across_pods(pods, lambda c: replicas_cmd.fetch(c, replicas_cmd.Limits()))
-    assert code == Exit.OK
-    line = replicas_cmd.nagios_across_pods(results)
+    results = ask_pods(pods, lambda c: replicas_cmd.fetch(c, replicas_cmd.Limits()))
+    assert worst([r.code for r in results]) == Exit.OK
+    line = pods_line(replicas_cmd.SERVICE, results)
     assert line.startswith("REPLICAS OK - a: replica-1 streaming") and "'a/replica-1_lag_bytes'=0B;" in line
     assert "'b/replica-1_lag_seconds'=" in line and len(line.splitlines()) == 1
 
     pg.stop_node(pg.replica_nodes[0])
-    code, results = wait_for(
-        lambda: (r := across_pods(pods, pools_cmd.fetch_and_judge))[0] == Exit.WARNING and r,
+    results = wait_for(
+        lambda: (r := ask_pods(pods, pools_cmd.fetch)) and worst([p.code for p in r]) == Exit.WARNING and r,
         what="a replica pool not ready: WARNING",
     )
-    assert all(r["result"].pools[1].ready is False for r in results)
+    assert all(r.verdict is not None and r.verdict.body.pools[1].ready is False for r in results)
 
 
 def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProcess) -> None:
@@ -70,8 +73,6 @@ def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProc
     import urllib.request
 
     from kubernetes import client as kclient
-
-    from fasterdb_admin.kube import _context_namespace, pod_proxy_client
 
     seen: list[tuple[str, str | None]] = []
     prefix = "/api/v1/namespaces/apps/pods/sidecar-0:8080/proxy"
@@ -105,8 +106,8 @@ def test_pod_proxy_client_speaks_the_api_servers_proxy_path(sidecar: SidecarProc
         configuration.api_key = {"authorization": "sa-token"}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         proxied = pod_proxy_client(configuration, "apps", "sidecar-0", 8080, 5.0)
-        code, check = health_cmd.fetch_health(proxied)
-        assert code == Exit.OK and check.body.primary.ok is True
+        check = health_cmd.fetch_health(proxied)
+        assert check.code == Exit.OK and check.body.primary.ok is True
         assert seen[-1] == (prefix + "/health/db?replicas=true", "Bearer sa-token")
 
         configuration.api_key = {"authorization": "wrong"}
@@ -177,10 +178,25 @@ class TlsApiServer:
                     return self.reply(404, {"kind": "Status", "message": "not found"})
                 try:
                     upstream = urllib.request.urlopen(sidecar_url + path[len(prefix) :], timeout=5)
-                    status, body = upstream.status, upstream.read()
                 except urllib.error.HTTPError as exc:
-                    status, body = exc.code, exc.read()
-                self.reply(status, body)
+                    return self.reply(exc.code, exc.read())
+                if upstream.headers.get("content-type", "").startswith("text/event-stream"):
+                    return self.relay(upstream)
+                self.reply(upstream.status, upstream.read())
+
+            def relay(self, upstream: Any) -> None:
+                """A stream passed on as it comes, like the API server's proxy (the body ends at close)."""
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                try:
+                    while line := upstream.readline():
+                        self.wfile.write(line)
+                        self.wfile.flush()
+                except OSError:  # the client went away
+                    pass
+                finally:
+                    upstream.close()
 
             def reply(self, status: int, body: object) -> None:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -266,7 +282,7 @@ HPAS = {
 }
 
 
-def _pod(name: str, phase: str, *, native: bool | None) -> dict[str, object]:
+def _pod(name: str, phase: str, *, native: bool | None) -> dict[str, Any]:
     sidecar = {
         "name": "fasterdb-sidecar",
         "image": "fasterdb-sidecar",
@@ -274,42 +290,93 @@ def _pod(name: str, phase: str, *, native: bool | None) -> dict[str, object]:
     }
     app = {"name": "app", "image": "shop", "ports": [{"name": "http", "containerPort": 9000}]}
     spec: dict[str, object] = {"containers": [app]}
+    status: dict[str, object] = {"phase": phase}
     if native:
         spec["initContainers"] = [dict(sidecar, restartPolicy="Always")]
-    return {"metadata": {"name": name, "namespace": "apps"}, "spec": spec, "status": {"phase": phase}}
+        ready = phase == "Running"
+        status["initContainerStatuses"] = [
+            {"name": "fasterdb-sidecar", "ready": ready, "image": "x", "imageID": "", "restartCount": 0}
+        ]
+    return {"metadata": {"name": name, "namespace": "apps"}, "spec": spec, "status": status}
 
 
-def test_kube_authenticates_with_the_kubeconfigs_client_certificate(sidecar: SidecarProcess, tmp_path: Path) -> None:
+ApiServer = tuple[TlsApiServer, dict[str, str]]
+
+
+@pytest.fixture()
+def api_server(sidecar: SidecarProcess, tmp_path: Path) -> Iterator[ApiServer]:
+    """The stand-in API server in front of the sidecar, and the environment of a kubeconfig for it."""
     server = TlsApiServer(sidecar.url)
     try:
-        kubeconfig = str(server.kubeconfig(tmp_path / "config"))
-        result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": kubeconfig})
-        assert result.returncode == 0, (result.stdout, result.stderr)
-        pods = json.loads(result.stdout)["pods"]
-        # Only the running pod with a fasterdb-sidecar container (here a native sidecar) is asked.
-        assert [p["pod"] for p in pods] == ["shop-7d9-abc"] and pods[0]["result"]["primary"]["ok"] is True
-        assert set(server.users) == {"kubernetes-admin"}  # the pod-proxy requests too, not anonymous
-
-        # Without a client certificate the same request is anonymous: one clear line, UNKNOWN.
-        anonymous = str(server.kubeconfig(tmp_path / "anon", client_cert=False))
-        result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": anonymous})
-        assert result.returncode == 3 and "HTTP 403" in result.stderr and len(result.stderr.splitlines()) == 1
+        yield server, {"KUBECONFIG": str(server.kubeconfig(tmp_path / "config"))}
     finally:
         server.close()
 
 
-def test_budget_reads_the_deployment_its_surge_and_its_autoscaler(sidecar: SidecarProcess, tmp_path: Path) -> None:
-    server = TlsApiServer(sidecar.url)
-    try:
-        kubeconfig = str(server.kubeconfig(tmp_path / "config"))
-        result = run_cli("budget", "--kube", "--deployment", "shop", "-o", "json", env={"KUBECONFIG": kubeconfig})
-        assert result.returncode in (0, 1, 2), result.stderr
-        document = json.loads(result.stdout)
-        # The HPA's maximum (6) beats the replicas (3); maxSurge 25 % of 6 rounds up to 2.
-        assert (document["pods"], document["surge"]) == (6, 2)
-        assert document["source"] == "Deployment shop: replicas 3, HPA max 6 (asked pod shop-7d9-abc)"
-        assert document["fleet"] == 8 * document["per_pod"]
-        usage = run_cli("budget", "--kube", "--pods", "3", "--deployment", "shop", env={"KUBECONFIG": kubeconfig})
-        assert usage.returncode == 3 and "usage error" in usage.stderr
-    finally:
-        server.close()
+def test_kube_authenticates_with_the_kubeconfigs_client_certificate(api_server: ApiServer, tmp_path: Path) -> None:
+    server, kubeconfig = api_server
+    result = run_cli("health", "--kube", "-o", "json", env=kubeconfig)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    pods = json.loads(result.stdout)["pods"]
+    # Only the running pod with a fasterdb-sidecar container (here a native sidecar) is asked.
+    assert [p["pod"] for p in pods] == ["shop-7d9-abc"] and pods[0]["result"]["primary"]["ok"] is True
+    assert set(server.users) == {"kubernetes-admin"}  # the pod-proxy requests too, not anonymous
+
+    # Without a client certificate the same request is anonymous: one clear line, UNKNOWN.
+    anonymous = str(server.kubeconfig(tmp_path / "anon", client_cert=False))
+    result = run_cli("health", "--kube", "-o", "json", env={"KUBECONFIG": anonymous})
+    assert result.returncode == 3 and "HTTP 403" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_budget_reads_the_deployment_its_surge_and_its_autoscaler(api_server: ApiServer) -> None:
+    kubeconfig = api_server[1]
+    result = run_cli("budget", "--kube", "--deployment", "shop", "-o", "json", env=kubeconfig)
+    assert result.returncode in (0, 1, 2), result.stderr
+    document = json.loads(result.stdout)
+    # The HPA's maximum (6) beats the replicas (3); maxSurge 25 % of 6 rounds up to 2.
+    assert (document["pods"], document["surge"]) == (6, 2)
+    assert document["source"] == "Deployment shop: replicas 3, HPA max 6 (asked pod shop-7d9-abc)"
+    assert document["fleet"] == 8 * document["per_pod"]
+    usage = run_cli("budget", "--kube", "--pods", "3", "--deployment", "shop", env=kubeconfig)
+    assert usage.returncode == 3 and "usage error" in usage.stderr
+
+
+def test_a_check_across_pods_is_one_nagios_line(api_server: ApiServer) -> None:
+    kubeconfig = api_server[1]
+    result = run_cli("check-replicas", "--kube", "-o", "nagios", env=kubeconfig)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("REPLICAS OK - shop-7d9-abc: replica-1 streaming lag 0 B/")
+    assert "'shop-7d9-abc/replica-1_lag_bytes'=0B;" in result.stdout and len(result.stdout.splitlines()) == 1
+
+
+def test_watch_with_kube_follows_one_ready_pod_and_says_which(api_server: ApiServer) -> None:
+    kubeconfig = api_server[1]
+    args = ["pool-stats", "--kube", "--watch", "--interval", "0.2", "--frames", "2", "-o", "json"]
+    result = run_cli(*args, env=kubeconfig)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["pools"][0]["name"] for line in result.stdout.splitlines()] == ["primary", "primary"]
+    assert result.stderr == (
+        "fasterdb-admin: --kube: asking pod shop-7d9-abc in namespace apps (ready; 1 sidecar pod found) "
+        "through the API server's pod proxy\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["transfer", "--from", "1", "--to", "2", "--amount", "1.00"],
+        ["jobs", "list"],
+        ["db", "migrate"],
+        ["accounts", "show", "1"],
+    ],
+)
+def test_admin_commands_with_kube_say_how_to_reach_a_sidecar(api_server: ApiServer, command: list[str]) -> None:
+    """The API server removes the Authorization header (the admin token) before it proxies to a pod."""
+    kubeconfig = api_server[1]
+    result = run_cli(*command, "--token", "t" * 20, "--kube", "--context", "standin", env=kubeconfig)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr == (
+        "fasterdb-admin: --kube cannot carry the admin token (the API server's pod proxy removes the "
+        "Authorization header): run `kubectl --context standin -n apps port-forward pod/shop-7d9-abc 18080:8080` "
+        "and use --url http://127.0.0.1:18080\n"
+    )

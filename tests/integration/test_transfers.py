@@ -299,10 +299,19 @@ def test_cli_transfer_and_accounts(admin: SidecarProcess) -> None:
     assert "retry" not in poor.stderr  # a retry cannot help: no advice to retry
     bad = run_cli("transfer", "--from", "3", "--to", "1", "--amount", "1.001", *base)
     assert bad.returncode == 2 and "more than 2 decimals" in bad.stderr
+    # Token failures are configuration errors (3) in every command, with the same words.
     no_token = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url)
-    assert no_token.returncode == 2 and "set FASTERDB_ADMIN_TOKEN or use --token" in no_token.stderr
-    wrong = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", "--url", admin.url, "--token", "x" * 20)
-    assert wrong.returncode == 2 and "the admin token was refused" in wrong.stderr
+    assert no_token.returncode == 3 and "set FASTERDB_ADMIN_TOKEN or use --token" in no_token.stderr
+    assert "retry" not in no_token.stderr  # nothing was sent
+    wrong_token = ["--url", admin.url, "--token", "x" * 20]
+    wrong = run_cli("transfer", "--from", "1", "--to", "2", "--amount", "1", *wrong_token)
+    assert wrong.returncode == 3 and "the admin token was refused" in wrong.stderr
+    for command in (["db", "migrate"], ["jobs", "list"], ["accounts", "show", "1"], ["activity"]):
+        refused = run_cli(*command, *wrong_token)
+        assert refused.returncode == 3 and refused.stderr.endswith(
+            ": the admin token was refused: it is not the sidecar's FASTERDB_ADMIN_TOKEN (check --token or "
+            "FASTERDB_ADMIN_TOKEN)\n"
+        ), (command, refused.stderr)
     usage = run_cli("transfer", "--from", "x", "--to", "2", "--amount", "1", *base)
     assert usage.returncode == 3
     shown = run_cli("accounts", "show", "1", "--primary", *base, "-o", "json")
