@@ -10,7 +10,9 @@ from fasterdb.errors import ServiceError
 from fasterdb.pools.managed import Databases, ManagedPool, PoolConfig
 
 from . import __version__
+from .app_reports import AppReports
 from .auth import AdminAuth
+from .catalog.budget import sidecar_footprint
 from .catalog.views import Catalog
 from .db.migrations import Migration, migrate
 from .drain import InFlight, wind_down
@@ -83,6 +85,7 @@ class Sidecar:
             unknown_lag=settings.job_unknown_lag,
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
+        self.reports = AppReports()  # the application's pools, as its processes report them
         self.collector = SidecarCollector(
             self.databases,
             self.health,
@@ -90,6 +93,7 @@ class Sidecar:
             lambda: dict(self.ledger.counts),
             lambda: self.worker.throttled,
             self.worker.seconds_without_progress,
+            self.reports,
         )
         self.lifecycle = Lifecycle()
 
@@ -127,9 +131,10 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
         api, sidecar.health, Startup(sidecar.lifecycle, sidecar.databases, settings.startup_require_primary)
     )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
-    pools.register(api, sidecar.databases, sidecar.health, lambda: sidecar.lifecycle.draining)
+    pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, lambda: sidecar.lifecycle.draining)
     metrics.register(api, sidecar.collector, sidecar.catalog)
-    db.register(api, sidecar.catalog, sidecar.auth, settings.pool_max_size)
+    footprint = sidecar_footprint(settings.pool_min_size, settings.jobs_enabled)
+    db.register(api, sidecar.catalog, sidecar.auth, sidecar.reports, footprint, settings.pool_max_size)
     admin.register(api, sidecar.migrate)
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)

@@ -98,12 +98,14 @@ class Settings(BaseSettings):
     replica_dsns: Annotated[list[NamedDSN], NoDecode, BeforeValidator(_parse_replicas)] = []
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    pool_min_size: Annotated[int, Field(ge=0, le=1000)] = 1
+    # The sidecar keeps no pooled connection open by itself (probes, scrapes and the database view
+    # use each pool's one monitor connection); maintenance borrows up to the max and gives back.
+    pool_min_size: Annotated[int, Field(ge=0, le=1000)] = 0
     pool_max_size: Annotated[int, Field(ge=1, le=1000)] = 10
     command_timeout: Seconds = 30.0
     connect_timeout: Seconds = 5.0
     acquire_timeout: Seconds = 5.0
-    max_inactive_connection_lifetime: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    max_inactive_connection_lifetime: Annotated[float, Field(ge=0, le=86400)] = 30.0
     health_timeout: Annotated[float, Field(ge=0.05, le=60)] = 1.0
     health_cache_ttl: Annotated[float, Field(ge=0, le=60)] = 1.0
     # Seconds one catalog view (/db/*, the fasterdb_pg_* metrics) serves every caller.

@@ -51,8 +51,8 @@ class BudgetCheck(Verdict):
             f"{b.per_pod} + {b.others} others"
         )
         if self.code is not Exit.OK:
-            sized = "the application's pool max" if b.app_pool_max else "FASTERDB_POOL_MAX_SIZE"
-            line += f"; set {sized} to at most {b.recommended_pool_max}" if b.recommended_pool_max else "; nothing fits"
+            fits = f"; set the application's pool max to at most {b.recommended_pool_max} per pod"
+            line += fits if b.recommended_pool_max else "; nothing fits"
         return line
 
     def perfdata(self, prefix: str = "") -> list[str]:
@@ -65,8 +65,11 @@ class BudgetCheck(Verdict):
         ]
 
 
+APP_POOLS = {"given": "--app-pool-max", "reported": "as the application reports them", "none": "none reported"}
+
+
 def fetch(
-    client: SidecarClient, pods: int, surge: int, app_pool_max: int, app_name: str | None, source: str
+    client: SidecarClient, pods: int, surge: int, app_pool_max: int | None, app_name: str | None, source: str
 ) -> BudgetCheck:
     """Ask /db/budget for this fleet."""
     reply = client.get("/db/budget", pods=pods, surge=surge, app_pool_max=app_pool_max, app_name=app_name)
@@ -85,7 +88,7 @@ def table(check: BudgetCheck) -> Group:
         [
             "per pod",
             b.per_pod,
-            f"sidecar pool {b.pool_max} + its monitor connection 1 + application pool {b.app_pool_max}",
+            f"sidecar {b.sidecar_per_pod} + application pools {b.app_pool_max} ({APP_POOLS[b.app_pool_source]})",
         ],
         ["fleet", b.fleet, "(pods + surge) x per pod"],
         ["others now connected", b.others, "client backends that are not the fleet's"],
@@ -125,9 +128,15 @@ def budget(
         int | None, typer.Option("--surge", min=0, max=100000, metavar="N", help="Extra pods during a rolling update.")
     ] = None,
     app_pool_max: Annotated[
-        int,
-        typer.Option("--app-pool-max", min=0, max=10000, metavar="N", help="The application's own pool max per pod."),
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--app-pool-max",
+            min=0,
+            max=10000,
+            metavar="N",
+            help="The application's pools' max per pod (default: as the application reports it to its sidecar).",
+        ),
+    ] = None,
     app_name: Annotated[
         str | None,
         typer.Option(
@@ -143,8 +152,9 @@ def budget(
 ) -> Exit:
     """Connections the fleet may open against the primary's usable ones: OK, WARNING > 80 %, CRITICAL > 100 %.
 
-    Per pod: the sidecar's pool max, its monitor connection and --app-pool-max. With --kube and
-    --deployment, pods, surge and the autoscaler's maximum come from the cluster.
+    Per pod: what the sidecar keeps open and the application's pools' max, as the application
+    reports it (or --app-pool-max). With --kube and --deployment, pods, surge and the autoscaler's
+    maximum come from the cluster, the application's pools from one of its pods.
 
     \b
     Example:

@@ -81,7 +81,7 @@ class Sidecar:
             # Both address families (IPv6-only clusters too); the sidecar falls back to IPv4.
             {"name": "FASTERDB_HOST", "value": "::"},
             {"name": "FASTERDB_PORT", "value": str(self.port)},
-            {"name": "FASTERDB_POOL_MIN_SIZE", "value": "1"},
+            {"name": "FASTERDB_POOL_MIN_SIZE", "value": "0"},
             {"name": "FASTERDB_POOL_MAX_SIZE", "value": "10"},
             {"name": "FASTERDB_MAX_LAG_BYTES", "value": "16MB"},
             {"name": "FASTERDB_MAX_LAG_SECONDS", "value": "10"},

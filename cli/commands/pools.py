@@ -40,7 +40,10 @@ COLUMNS = [
 
 def label(pool: PoolBody) -> str:
     """The sidecar's pools by name; an application's (reported by the kit) under its name and instance."""
-    return pool.name if pool.source == "sidecar" else f"{pool.app or 'app'}/{pool.name}"
+    if pool.source == "sidecar":
+        return pool.name
+    process = pool.instance.rpartition(":")[2] if isinstance(pool.instance, str) else ""
+    return f"{pool.app or 'app'}@{process}/{pool.name}" if process else f"{pool.app or 'app'}/{pool.name}"
 
 
 def judge(document: PoolsBody) -> Exit:

@@ -54,6 +54,7 @@ SWITCHOVER = frozenset(
     }
 )
 CATCH_UP_POLL = 0.01  # seconds between a read-after replica's replay checks
+COUNTED = ("read_after:waited", "read_after:fallback", "read:replica_error", "write_holds")
 
 
 class ReadsRejected(ServiceError):
@@ -90,8 +91,9 @@ class Database:
             knowledge_max_age=settings.knowledge_max_age,
         )
         self.tokens = ReadAfter(settings.read_after_key)
-        self.counts: Counter[str] = Counter()  # the kit's figures beside the router's (reported)
         self.read_keys = {name: f"reads:{name}" for name in [PRIMARY, *self.replicas]}  # counter keys, once
+        # The kit's figures beside the router's (reported to the sidecar), each at 0 from the start.
+        self.counts: Counter[str] = Counter(dict.fromkeys([*self.read_keys.values(), *COUNTED], 0))
         self.link = (
             SidecarLink(settings.sidecar_url, settings.sidecar_interval, self._observe, self.report)
             if settings.sidecar_url

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from fasterdb.sidecar import ReplicaView, View
 
@@ -139,7 +139,8 @@ class Router:
         self.view: View | None = None
         self.rotations: dict[Budget, dict[str, Rotation]] = {}
         self.window = SpillWindow()
-        self.counts: Counter[str] = Counter()
+        # Every reason counted from the start (at 0), so its series exists before the first such read.
+        self.counts: Counter[str] = Counter({f"route:{reason}": 0 for reason in get_args(Reason)})
         self._turn = itertools.count()
         # The common read (default budget, no token) while the view holds: the replicas in
         # rotation, until the first of them could have drifted past the budget or the view aged out.

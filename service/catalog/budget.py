@@ -1,10 +1,12 @@
 """The fleet's connection budget: will pods x pool max (plus everyone else) exhaust max_connections?
 
-Per pod the sidecar may open its primary pool's max plus its monitor connection, and the
-application may open its own pool's max (given by the caller: the sidecar cannot see it). The
-fleet is the pods at the autoscaler's maximum plus the rolling update's surge. Everything else
-connected now (client backends not opened by a fasterdb sidecar, nor, when its name is given,
-by the application) is counted as it is.
+Per pod the sidecar holds what it really keeps open on the primary (its monitor connection, its
+pool's minimum, the job worker's one), and the application may open its own pools' max — as its
+processes report it to the sidecar, or as the caller says. The fleet is the pods at the
+autoscaler's maximum plus the rolling update's surge. Everything else connected now (client
+backends not opened by a fasterdb sidecar, nor by the application) is counted as it is.
+(Maintenance — transfers, jobs — borrows up to the sidecar's pool max for a while on top; it is
+shown, not counted: it runs on one pod at a time, not on the fleet.)
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class Fleet:
 
     pods: int
     surge: int = 0
-    app_pool_max: int = 0
-    app_name: str | None = None  # application_name prefix of the application's own connections
+    app_pool_max: int = 0  # the application's pools' max on the primary, per pod
+    app_names: tuple[str, ...] = ()  # application_name prefixes of the application's own connections
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ class Budget:
     """The primary's connections against what the fleet may open."""
 
     fleet: Fleet
-    pool_max: int  # the sidecar's pool max
+    sidecar: int  # connections one sidecar keeps on the primary
+    pool_max: int  # what its maintenance may borrow on top (not counted: one pod at a time)
     per_pod: int  # connections one pod may open to the primary
     connections: int  # (pods + surge) x per_pod
     others: int  # client backends now open that are not the fleet's
@@ -72,26 +75,30 @@ class Budget:
     recommended_pool_max: int  # the largest pool max that keeps required at or below 80 % of usable
 
 
-def budget(activity: Activity, fleet: Fleet, pool_max: int) -> Budget:
-    """The budget of the primary's connections for ``fleet`` with the sidecar pool max ``pool_max``."""
+def sidecar_footprint(pool_min: int, jobs_enabled: bool) -> int:
+    """Connections one sidecar keeps on the primary: the monitor, the pool's minimum (at least the
+    job worker's one connection, which it polls with every few seconds)."""
+    return MONITOR_CONNECTIONS + max(pool_min, 1 if jobs_enabled else 0)
+
+
+def budget(activity: Activity, fleet: Fleet, sidecar: int, pool_max: int) -> Budget:
+    """The budget of the primary's connections for ``fleet``, each pod's sidecar keeping ``sidecar``."""
 
     def theirs(application: str) -> bool:
-        if application.startswith(SIDECAR_APPLICATION):
-            return True
-        return bool(fleet.app_name) and application.startswith(fleet.app_name or "")
+        return application.startswith((SIDECAR_APPLICATION, *(f"{name}@" for name in fleet.app_names)))
 
     others = sum(1 for b in activity.backends if not theirs(b.application))
     pods = fleet.pods + fleet.surge
-    per_pod = pool_max + MONITOR_CONNECTIONS + fleet.app_pool_max
+    per_pod = sidecar + fleet.app_pool_max
     fleet_connections = pods * per_pod
     required = fleet_connections + others
     room = usable(activity)
     ratio = required / room if room > 0 else math.inf
-    # The pool being sized: the application's when it is given, else the sidecar's.
-    fixed = per_pod - (fleet.app_pool_max if fleet.app_pool_max else pool_max)
-    fits = math.floor((TARGET_RATIO * room - others) / pods) - fixed if pods else 0
+    # The pool being sized is the application's: what fits beside the sidecars and everyone else.
+    fits = math.floor((TARGET_RATIO * room - others) / pods) - sidecar if pods else 0
     return Budget(
         fleet=fleet,
+        sidecar=sidecar,
         pool_max=pool_max,
         per_pod=per_pod,
         connections=fleet_connections,

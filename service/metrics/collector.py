@@ -7,18 +7,19 @@ and lag caches that the refresher (and probes) keep fresh.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import get_args
+from typing import Protocol, get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fasterdb.contract import ReplicaState
 from fasterdb.pools.managed import Databases
-from fasterdb.pools.stats import PoolSnapshot
 
+from ..app_reports import AppReports
 from ..health.checks import PoolHealth
 from ..jobs.worker import THROTTLE_KINDS
 from ..replication.lag import LagMeter
+from .apps import app_routing
 
 REPLICA_STATES = get_args(ReplicaState)
 # Every outcome a transfer can have, so each counter series exists (at 0) from the start.
@@ -34,8 +35,40 @@ TRANSFER_OUTCOMES = (
 )
 
 
-# The pool families: (name after fasterdb_pool_, help, how to read it from a PoolSnapshot).
-POOL_GAUGES: tuple[tuple[str, str, Callable[[PoolSnapshot], int]], ...] = (
+class PoolFigures(Protocol):
+    """What a pool family reads: the sidecar's PoolSnapshot, or an application's reported PoolBody."""
+
+    @property
+    def min_size(self) -> int: ...
+
+    @property
+    def max_size(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def idle(self) -> int: ...
+
+    @property
+    def in_use(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+    @property
+    def acquired_total(self) -> int: ...
+
+    @property
+    def acquire_timeouts_total(self) -> int: ...
+
+    @property
+    def acquire_errors_total(self) -> int: ...
+
+
+# The pool families: (name after fasterdb_pool_, help, how to read it from a pool's figures).
+POOL_LABELS = ["pool", "source", "app", "process"]  # source: sidecar | app; app, process: application pools
+POOL_GAUGES: tuple[tuple[str, str, Callable[[PoolFigures], int]], ...] = (
     ("size", "Open connections", lambda s: s.size),
     ("idle", "Open connections not in use", lambda s: s.idle),
     ("in_use", "Connections acquired and not yet released", lambda s: s.in_use),
@@ -43,7 +76,7 @@ POOL_GAUGES: tuple[tuple[str, str, Callable[[PoolSnapshot], int]], ...] = (
     ("min_size", "Configured minimum size", lambda s: s.min_size),
     ("max_size", "Configured maximum size", lambda s: s.max_size),
 )
-POOL_COUNTERS: tuple[tuple[str, str, Callable[[PoolSnapshot], int]], ...] = (
+POOL_COUNTERS: tuple[tuple[str, str, Callable[[PoolFigures], int]], ...] = (
     ("acquired", "Successful acquires", lambda s: s.acquired_total),
     ("acquire_timeouts", "Acquires that timed out", lambda s: s.acquire_timeouts_total),
     ("acquire_errors", "Acquires that failed to connect", lambda s: s.acquire_errors_total),
@@ -61,8 +94,10 @@ class SidecarCollector(Collector):
         transfer_counts: Callable[[], dict[str, int]] | None = None,
         job_throttle: Callable[[], str | None] | None = None,
         job_stalled: Callable[[], float] | None = None,
+        reports: AppReports | None = None,
     ) -> None:
         self.databases = databases
+        self.reports = reports
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
@@ -74,27 +109,33 @@ class SidecarCollector(Collector):
         up = GaugeMetricFamily("fasterdb_db_up", "1 when the pool's last health check succeeded", labels=["pool"])
         role = GaugeMetricFamily("fasterdb_pool_info", "Pool role (always 1)", labels=["pool", "role"])
         gauges = [
-            (GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"]), read)
+            (GaugeMetricFamily(f"fasterdb_pool_{key}", help_, labels=POOL_LABELS), read)
             for key, help_, read in POOL_GAUGES
         ]
         counters = [
-            (CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=["pool"]), read)
+            (CounterMetricFamily(f"fasterdb_pool_{key}", help_, labels=POOL_LABELS), read)
             for key, help_, read in POOL_COUNTERS
         ]
         wait = HistogramMetricFamily(
-            "fasterdb_pool_acquire_wait_seconds", "Time spent waiting for a connection", labels=["pool"]
+            "fasterdb_pool_acquire_wait_seconds",
+            "Time spent waiting for a connection (the sidecar's pools; /pools has the application's p50/p99/max)",
+            labels=POOL_LABELS,
         )
         for pool in self.databases:
             check = self.health.last(pool.name)
             up.add_metric([pool.name], 1.0 if check and check.ok else 0.0)
             role.add_metric([pool.name, pool.role], 1.0)
+            labels = [pool.name, "sidecar", "", ""]
             s = pool.snapshot()
             for family, read in gauges + counters:
-                family.add_metric([pool.name], float(read(s)))
+                family.add_metric(labels, float(read(s)))
             stats = pool.stats
-            wait.add_metric(
-                [pool.name], [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum
-            )
+            wait.add_metric(labels, [(b, float(c)) for b, c in stats.cumulative_buckets()], sum_value=stats.wait_sum)
+        reports = self.reports.current() if self.reports is not None else []
+        for report in reports:
+            for app_pool in report.pools:
+                for family, read in gauges + counters:
+                    family.add_metric([app_pool.name, "app", report.app, report.instance], float(read(app_pool)))
         yield up
         yield role
         yield from (family for family, _ in gauges)
@@ -155,3 +196,4 @@ class SidecarCollector(Collector):
         for pool in self.databases:
             internal.add_metric([pool.name, "jobs"], float(pool.internal_stats.acquired_total))
         yield internal
+        yield from app_routing(reports)

@@ -22,6 +22,7 @@ from fasterdb.contract import (
     timestamp,
 )
 
+from ..app_reports import AppReports
 from ..auth import AdminAuth
 from ..catalog.activity import UNKNOWN_STATE, ActivitySummary, summarize
 from ..catalog.budget import GUIDANCE, Budget, Fleet, budget
@@ -136,13 +137,15 @@ def wraparound_body(view: Wraparound, pool: str, at: float) -> WraparoundBody:
     )
 
 
-def budget_body(b: Budget, activity: Activity) -> BudgetBody:
+def budget_body(b: Budget, activity: Activity, app_pool_source: str) -> BudgetBody:
     """The /db/budget body."""
     return BudgetBody(
         pods=b.fleet.pods,
         surge=b.fleet.surge,
         pool_max=b.pool_max,
+        sidecar_per_pod=b.sidecar,
         app_pool_max=b.fleet.app_pool_max,
+        app_pool_source=app_pool_source,  # type: ignore[arg-type]  # given | reported | none
         per_pod=b.per_pod,
         fleet=b.connections,
         others=b.others,
@@ -158,7 +161,7 @@ def budget_body(b: Budget, activity: Activity) -> BudgetBody:
     )
 
 
-def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None:
+def register(api: Api, catalog: Catalog, auth: AdminAuth, reports: AppReports, sidecar: int, pool_max: int) -> None:
     """The database-view endpoints, reading the server only through ``catalog``'s caches."""
     names = [p.name for p in catalog.databases]
     pool = Param(
@@ -225,15 +228,14 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None
             "app_pool_max",
             "query",
             {"type": "integer", "minimum": 0, "maximum": 10000},
-            "the application's own pool max per pod",
+            "the application's pools' max on the primary per pod (default: as this pod's application reports it)",
             integer(0, 10000),
-            0,
         ),
         Param(
             "app_name",
             "query",
             _APP_NAME_SCHEMA,
-            "application_name prefix of the application's connections (counted by app_pool_max, not as others)",
+            "application_name prefix of the application's connections (default: the reporting applications')",
             _application_name,
         ),
         description="ok up to 80 % of usable, warning up to 100 %, critical beyond.",
@@ -263,5 +265,11 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, pool_max: int) -> None
         """Will the fleet exhaust the primary's max_connections?"""
         p = call.params
         seen = await catalog.activity()
-        fleet = Fleet(p["pods"], p["surge"], p["app_pool_max"], p["app_name"])
-        return json_reply(budget_body(budget(seen.value, fleet, pool_max), seen.value))
+        reported = reports.current()
+        app_pool_max, source = p["app_pool_max"], "given"
+        if app_pool_max is None:
+            app_pool_max = reports.primary_pool_max()
+            source = "reported" if reported else "none"
+        names = (p["app_name"],) if p["app_name"] else tuple(sorted({r.app for r in reported}))
+        fleet = Fleet(p["pods"], p["surge"], app_pool_max, names)
+        return json_reply(budget_body(budget(seen.value, fleet, sidecar, pool_max), seen.value, source))

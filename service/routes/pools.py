@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from FasterAPI import EventSourceResponse, Response
 
-from fasterdb.contract import PoolBody, PoolsBody, WaitMs
+from fasterdb.contract import AppReport, PoolBody, PoolsBody, ReportAccepted, WaitMs
 from fasterdb.contract import timestamp as iso
+from fasterdb.errors import Forbidden, ServiceError
 from fasterdb.pools.managed import Databases
 
+from ..app_reports import AppReports, TooManyProcesses
 from ..health.checks import PoolHealth
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, number
@@ -58,8 +61,44 @@ STREAM = Operation(
 )
 
 
-def pools_body(databases: Databases, health: PoolHealth) -> PoolsBody:
-    """The /pools body. ``ready`` is the pool's latest health check, the same one /health/db serves."""
+REPORT = Operation(
+    "POST",
+    "/pools/report",
+    "pools_report",
+    "The application's pools (the kit reports them over loopback once per interval)",
+    "pools",
+    (
+        Reply(202, "kept until three intervals old", ReportAccepted),
+        Reply(403, "not from the pod's own processes (loopback only)"),
+        Reply(503, "reports from too many processes"),
+    ),
+    body=AppReport,
+    body_limit=256 * 1024,
+    invalid_code="invalid_report",
+    description="Only the pod's own processes can report: a request from any other address is 403, so the "
+    "Service cannot reach it. The pools then appear in /pools with source app, and in /metrics.",
+)
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` (the peer's address) is this machine's loopback, IPv4-mapped forms included."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def app_pool_body(report: AppReport, pool: PoolBody) -> PoolBody:
+    """One of an application's pools as /pools shows it: named by its application and process."""
+    return msgspec.structs.replace(pool, source="app", app=report.app, instance=report.instance)
+
+
+def pools_body(databases: Databases, health: PoolHealth, reports: AppReports | None = None) -> PoolsBody:
+    """The /pools body. ``ready`` is the pool's latest health check, the same one /health/db serves;
+    the application's pools (as reported) follow the sidecar's."""
     pools = []
     for pool in databases:
         check = health.last(pool.name)
@@ -83,16 +122,32 @@ def pools_body(databases: Databases, health: PoolHealth) -> PoolsBody:
                 acquire_wait_ms=WaitMs(wait.p50, wait.p99, wait.max),
             )
         )
+    for report in reports.current() if reports is not None else []:
+        pools.extend(app_pool_body(report, pool) for pool in report.pools)
     return PoolsBody(collected_at=iso(time.time()), pools=pools)
 
 
-def register(api: Api, databases: Databases, health: PoolHealth, stopping: Callable[[], bool]) -> None:
+def register(
+    api: Api, databases: Databases, health: PoolHealth, reports: AppReports, stopping: Callable[[], bool]
+) -> None:
     """The pool statistics endpoints; ``stopping`` ends streams when the sidecar shuts down."""
 
     async def fresh() -> PoolsBody:
         # Refresh readiness through the single-flight cache (at most one query per pool per TTL).
         await asyncio.gather(*(health.check(p.name) for p in databases))
-        return pools_body(databases, health)
+        return pools_body(databases, health, reports)
+
+    @api.route(REPORT)
+    async def report(call: Call) -> Response:
+        """Keep an application process's report (loopback only)."""
+        client = call.request._scope.get("client") or ("", 0)
+        if not loopback(str(client[0])):
+            raise Forbidden("pool reports are taken from the pod's own processes only (loopback)")
+        try:
+            ttl = reports.accept(call.body)
+        except TooManyProcesses as exc:
+            raise ServiceError(str(exc), code="too_many_reporters", status=503) from None
+        return json_reply(ReportAccepted(ttl), 202)
 
     @api.route(POOLS)
     async def pools(call: Call) -> Response:

@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from devtools.hot_standby import HotStandbyCluster
 from tests import faults
 from tests.chart.conftest import CHART, find, render
-from tests.harness import SidecarProcess, wait_for
+from tests.harness import SidecarProcess, example_app, wait_for
 
 ALERTS = sorted(p.stem for p in (CHART / "alerts").glob("*.yaml"))
 RELEASE, NAMESPACE = "my-db-sidecar", "apps"
@@ -164,17 +164,28 @@ CASES: dict[str, Case] = {
         ]
     ),
     "FasterdbDatabaseViewUnavailable": Case([("fasterdb_pg_view_up", {"view": "slots"}, "0x60", "1x60")]),
+    "FasterdbReadsSpillingToPrimary": Case(
+        [
+            ("fasterdb_app_read_routes_total", {"reason": "lag"}, "0+40x60", "0+5x60"),
+            ("fasterdb_app_read_routes_total", {"reason": "replica"}, "0+10x60", "0+45x60"),
+        ]
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def real(sidecar_env: dict[str, str]) -> Iterator[list[Sample]]:
-    """One real scrape of a sidecar that has done a transfer and run a job (every family present)."""
+    """One real scrape of a sidecar with the database view and the example application reporting."""
     env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA="mon_" + str(int(time.time() * 1000)))
-    with SidecarProcess(env) as sidecar:
+    with SidecarProcess(env) as sidecar, example_app(sidecar_env, sidecar=sidecar, name="shop"):
         yield wait_for(
-            lambda: (s := scrape(sidecar)) and any(n.startswith("fasterdb_pg_slot_active") for n, _, _ in s) and s,
-            what="a scrape with the database view",
+            lambda: (
+                (s := scrape(sidecar))
+                and any(n.startswith("fasterdb_pg_slot_active") for n, _, _ in s)
+                and any(n == "fasterdb_app_read_routes_total" for n, _, _ in s)
+                and s
+            ),
+            what="a scrape with the database view and the application's figures",
         )
 
 
@@ -268,13 +279,22 @@ def fires_on_the_scrape(
     alert: str,
     about: tuple[str, dict[str, str]],
     values: dict[str, Any] | None = None,
+    *,
+    growing: bool = False,
 ) -> None:
     """Feed a whole real scrape (held for an hour) to promtool: ``alert`` must fire, about the sample
-    named by ``about`` (metric name, labels)."""
+    named by ``about`` (metric name, labels). ``growing``: counters (``_total``) go on growing at
+    the rate the scrape shows (each minute by its value), for alerts on rates."""
     rule_file = rules(values)
     rule = rule_map(rule_file)[alert]
+
+    def values_of(name: str, value: float) -> str:
+        if growing and name.endswith("_total"):
+            return f"{number(value)}+{number(value)}x60"
+        return f"{number(value)}x60"
+
     series = [
-        {"series": series_text(name, {**labels, **TARGET}), "values": f"{number(value)}x60"}
+        {"series": series_text(name, {**labels, **TARGET}), "values": values_of(name, value)}
         for name, labels, value in samples
         if not name.endswith("_created")
     ]
@@ -337,6 +357,7 @@ def test_real_conditions_fire_their_alerts(sidecar_env: dict[str, str], pg: HotS
                     and any(n == "fasterdb_pool_waiting" and lb.get("pool") == "primary" and v >= 1 for n, lb, v in s)
                     and s
                 ),
+                30,
                 what="tasks waiting for a primary connection",
             )
         for thread in threads:
@@ -358,6 +379,47 @@ def test_real_conditions_fire_their_alerts(sidecar_env: dict[str, str], pg: HotS
     fires_on_the_scrape(tmp_path, down, "FasterdbPrimaryUnavailable", ("fasterdb_db_up", {"pool": "primary"}))
 
 
+def test_reads_spilling_onto_the_primary_fire_their_alert(
+    sidecar_env: dict[str, str], pg: HotStandbyCluster, tmp_path: Path
+) -> None:
+    replica = pg.replica_nodes[0]
+    app_env = {**sidecar_env, "FASTERDB_READ_MAX_LAG_SECONDS": "0.5"}
+    with SidecarProcess(sidecar_env) as sidecar, example_app(app_env, sidecar=sidecar, name="shop") as app:
+        wait_for(lambda: httpx.post(app.url + "/items", json={"name": "x"}).status_code == 201, 20, what="the app")
+        item = httpx.post(app.url + "/items", json={"name": "y"}).json()["id"]
+        faults.pause_replay(pg, replica)
+        try:
+            wait_for(
+                lambda: (
+                    (faults.write_wal(pg, 0.1) or True)
+                    and app.get(f"/items/{item}").headers.get("fasterdb-served-by") != "replica-1"
+                ),
+                20,
+                0.1,
+                "reads leaving the paused replica",
+            )
+            with httpx.Client(timeout=10) as client:
+                for _ in range(60):  # reads while no replica is within their budget: spilled or refused
+                    client.get(f"{app.url}/items/{item}")
+            spilling = wait_for(
+                lambda: (
+                    (s := scrape(sidecar))
+                    and sum(
+                        v
+                        for n, lb, v in s
+                        if n == "fasterdb_app_read_routes_total" and lb.get("reason") in ("lag", "rejected")
+                    )
+                    >= 60
+                    and s
+                ),
+                what="the spills in the scrape",
+            )
+        finally:
+            faults.resume_replay(pg, replica)
+    about = ("fasterdb_app_read_routes_total", {"app": "shop", "reason": "lag"})
+    fires_on_the_scrape(tmp_path, spilling, "FasterdbReadsSpillingToPrimary", about, growing=True)
+
+
 # -- the dashboard ---------------------------------------------------------------------------------
 
 DASHBOARD = CHART / "dashboards" / "fasterdb-sidecar.json"
@@ -374,7 +436,7 @@ def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 def test_every_dashboard_query_parses_and_names_only_scraped_metrics(real: list[Sample], tmp_path: Path) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     queries = panel_queries(dashboard)
-    assert len(queries) >= 20
+    assert len(queries) >= 25
     # Templating works without edits: every query follows $namespace and $pod, through ${datasource}.
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"

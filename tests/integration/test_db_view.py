@@ -326,9 +326,11 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
                 assert result.returncode == 2 and "greedy" in result.stdout
 
                 over = get(sidecar, "/db/budget?pods=4&surge=1")
-                # (4 + 1) pods x (pool max 4 + monitor 1) + the greedy connections (and nothing else)
-                assert over["per_pod"] == 5 and over["fleet"] == 25 and over["others"] == len(held)
-                assert over["required"] == 25 + len(held) and over["usable"] == 17 and over["status"] == "critical"
+                # (4 + 1) pods x (the sidecar's monitor and job-worker connections, no application
+                # reporting) + the greedy connections (and nothing else); its pool max 4 is only borrowed.
+                assert over["per_pod"] == over["sidecar_per_pod"] == 2 and over["app_pool_source"] == "none"
+                assert over["fleet"] == 10 and over["others"] == len(held) and over["pool_max"] == 4
+                assert over["required"] == 10 + len(held) and over["usable"] == 17 and over["status"] == "critical"
                 assert over["recommended_pool_max"] == 0  # nothing fits beside the greedy connections
                 budget = run_cli("budget", "--url", sidecar.url, "--pods", "4", "--surge", "1", "-o", "nagios")
                 assert budget.returncode == 2 and budget.stdout.startswith("BUDGET CRITICAL - ")
@@ -338,14 +340,15 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
                     loop.run_until_complete(conn.close())
                 loop.close()
             fits = get(sidecar, "/db/budget?pods=2")
-            assert fits["others"] == 0 and fits["required"] == 10 and fits["status"] == "ok"
-            # 80 % of 17 = 13.6 -> 6 per pod -> a pool max of 5 beside the monitor connection.
-            assert fits["recommended_pool_max"] == 5
-            warn = run_cli("budget", "--url", sidecar.url, "--pods", "3")  # 15 of 17
-            assert warn.returncode == 1 and "set FASTERDB_POOL_MAX_SIZE to at most 3" in warn.stdout
+            assert fits["others"] == 0 and fits["required"] == 4 and fits["status"] == "ok"
+            # 80 % of 17 = 13.6 -> 6 per pod -> the application's pools at most 4 beside the sidecar's 2.
+            assert fits["recommended_pool_max"] == 4
+            warn = run_cli("budget", "--url", sidecar.url, "--pods", "3", "--app-pool-max", "3")  # 15 of 17
+            assert warn.returncode == 1 and "set the application's pool max to at most 2 per pod" in warn.stdout
             assert "pool max by workload" in warn.stdout
             document = json.loads(
-                run_cli("budget", "--url", sidecar.url, "--pods", "2", "--app-pool-max", "2", "-o", "json").stdout
+                run_cli("budget", "--url", sidecar.url, "--pods", "2", "--app-pool-max", "5", "-o", "json").stdout
             )
-            # 2 x (4 + 1 + 2) = 14 of 17: over 80 %; the application's pool should be at most 1.
-            assert document["per_pod"] == 7 and document["check"] == "WARNING" and document["recommended_pool_max"] == 1
+            # 2 x (2 + 5) = 14 of 17: over 80 %; the application's pools should be at most 4 per pod.
+            assert document["per_pod"] == 7 and document["check"] == "WARNING" and document["recommended_pool_max"] == 4
+            assert document["app_pool_source"] == "given"

@@ -8,7 +8,7 @@ import pytest
 
 from fasterdb.contract import budget_status
 from fasterdb_sidecar.catalog.activity import UNKNOWN_STATE, summarize
-from fasterdb_sidecar.catalog.budget import Fleet, budget
+from fasterdb_sidecar.catalog.budget import Fleet, budget, sidecar_footprint
 from fasterdb_sidecar.catalog.sql import Activity, Backend, Database, Wraparound
 from fasterdb_sidecar.catalog.wraparound import worst_ratios, wraparound_ratio
 
@@ -78,18 +78,21 @@ def test_budget_verdict_thresholds(ratio: float, status: str) -> None:
 def test_budget_counts_the_fleet_and_everyone_else() -> None:
     view = activity(
         backend(1, app="fasterdb-sidecar/primary"),
-        backend(2, app="orders-7f9c"),
+        backend(2, app="orders@orders-7f9c/primary"),
         backend(3, app="psql"),
-        backend(4, app="psql"),
+        backend(4, app="ordersreport"),  # another application whose name starts alike: not ours
         max_connections=105,  # usable 100
     )
-    b = budget(view, Fleet(pods=4, surge=1, app_pool_max=10, app_name="orders"), pool_max=5)
-    assert b.per_pod == 5 + 1 + 10 and b.connections == 5 * 16 and b.others == 2
+    sidecar = sidecar_footprint(pool_min=0, jobs_enabled=True)
+    assert sidecar == 2  # the monitor connection and the job worker's one
+    b = budget(view, Fleet(pods=4, surge=1, app_pool_max=14, app_names=("orders",)), sidecar, pool_max=10)
+    assert b.per_pod == 2 + 14 and b.connections == 5 * 16 and b.others == 2
     assert b.required == 82 and b.usable == 100 and b.status == "warning"
-    # The application's pool is the one sized: 80 % of 100, minus the others, over 5 pods, minus 6.
-    assert b.recommended_pool_max == math.floor((80 - 2) / 5) - 6
+    # The application's pools are what is sized: 80 % of 100, minus the others, over 5 pods, minus 2.
+    assert b.recommended_pool_max == math.floor((80 - 2) / 5) - 2
+    assert sidecar_footprint(pool_min=3, jobs_enabled=False) == 4
 
 
 def test_a_server_without_usable_connections_is_critical() -> None:
-    b = budget(activity(max_connections=5), Fleet(pods=1), pool_max=1)
+    b = budget(activity(max_connections=5), Fleet(pods=1), 1, pool_max=1)
     assert b.usable == 0 and math.isinf(b.ratio) and b.status == "critical"

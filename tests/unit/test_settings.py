@@ -22,8 +22,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
     s = load_settings()
-    assert (s.host, s.port, s.pool_min_size, s.pool_max_size) == ("0.0.0.0", 8080, 1, 10)
-    assert (s.command_timeout, s.max_inactive_connection_lifetime) == (30, 300)
+    # Round 3 (issue 21): the sidecar keeps no pooled connection open and gives borrowed ones back
+    # after 30 s (the contract's first table said 1 and 300).
+    assert (s.host, s.port, s.pool_min_size, s.pool_max_size) == ("0.0.0.0", 8080, 0, 10)
+    assert (s.command_timeout, s.max_inactive_connection_lifetime) == (30, 30)
     assert (s.health_timeout, s.health_cache_ttl) == (1.0, 1.0)
     assert (s.max_lag_bytes, s.max_lag_seconds) == (16 * 1024**2, 10)
     assert s.admin_token is None and s.schema_name == "fasterdb"

@@ -25,7 +25,7 @@ from .common import AMOUNT_PATTERN, AccountId, Amount, ErrorBody, ErrorDetail, I
 from .health import DbHealthBody, LiveBody, PoolHealth, ReplicaBody, ReplicasBody, StartupBody
 from .jobs import JobBody, JobItemError, JobItemRequest, JobRequest, JobsBody
 from .ledger import AccountBody, AccountRequest, MigrateBody, SeedBody, SeedRequest, TransferBody, TransferRequest
-from .pools import AppReport, PoolBody, PoolsBody, WaitMs
+from .pools import AppReport, PoolBody, PoolsBody, ReportAccepted, WaitMs
 from .vocabulary import (
     BUDGET_CRITICAL_RATIO,
     BUDGET_WARNING_RATIO,
@@ -70,6 +70,7 @@ __all__ = [
     "PoolBody",
     "PoolsBody",
     "AppReport",
+    "ReportAccepted",
     "Seconds",
     "Session",
     "LockWaiter",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -142,8 +142,10 @@ class BudgetBody(msgspec.Struct):
 
     pods: int
     surge: int
-    pool_max: Annotated[int, Meta(description="this sidecar's FASTERDB_POOL_MAX_SIZE")]
-    app_pool_max: Annotated[int, Meta(description="the application's own pool max per pod (as given)")]
+    pool_max: Annotated[
+        int, Meta(description="this sidecar's FASTERDB_POOL_MAX_SIZE: what maintenance may borrow (not counted)")
+    ]
+    app_pool_max: Annotated[int, Meta(description="the application's pools' max on the primary, per pod")]
     per_pod: Annotated[int, Meta(description="connections one pod may open to the primary")]
     fleet: Annotated[int, Meta(description="(pods + surge) x per_pod")]
     others: Annotated[int, Meta(description="client backends now open that are not the fleet's")]
@@ -158,3 +160,10 @@ class BudgetBody(msgspec.Struct):
     reserved_connections: int
     superuser_reserved_connections: int
     guidance: list[PoolGuidance]
+    sidecar_per_pod: Annotated[
+        int, Meta(description="connections one sidecar keeps on the primary (monitor, pool minimum, job worker)")
+    ] = 0
+    app_pool_source: Annotated[
+        Literal["given", "reported", "none"],
+        Meta(description="where app_pool_max comes from: the query, the application's reports, or nowhere"),
+    ] = "none"

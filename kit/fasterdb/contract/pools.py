@@ -40,7 +40,8 @@ class PoolBody(msgspec.Struct):
     source: Annotated[Literal["sidecar", "app"], Meta(description="the sidecar's own pool, or the application's")] = (
         "sidecar"
     )
-    app: Annotated[str | UnsetType, Meta(description="application pools: FASTERDB_APP_NAME and instance")] = UNSET
+    app: Annotated[str | UnsetType, Meta(description="application pools: the application (FASTERDB_APP_NAME)")] = UNSET
+    instance: Annotated[str | UnsetType, Meta(description="application pools: the process (host:pid)")] = UNSET
 
 
 class PoolsBody(msgspec.Struct):
@@ -58,3 +59,9 @@ class AppReport(msgspec.Struct, forbid_unknown_fields=True):
     interval: Annotated[float, Meta(gt=0, le=60, description="seconds until the next report")]
     pools: Annotated[list[PoolBody], Meta(max_length=64)]
     counters: Annotated[dict[str, int], Meta(description="routing figures since start (reads by target, ...)")]
+
+
+class ReportAccepted(msgspec.Struct):
+    """POST /pools/report: kept, and for how long without a newer report."""
+
+    expires_in: Annotated[float, Meta(ge=0, description="seconds until the report expires (three intervals)")]

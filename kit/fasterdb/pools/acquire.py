@@ -35,7 +35,7 @@ class Acquirable(Protocol):
     name: str
     asyncpg_pool: asyncpg.Pool | None
     deadlines: Deadlines
-    held: int  # connections acquired through Acquire and not yet released
+    held: int  # connections acquired (or being acquired on the fast path) through Acquire, not yet released
 
     @property
     def max_size(self) -> int:
@@ -72,14 +72,18 @@ class Acquire:
         pool = managed.asyncpg_pool
         if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
             # A connection (or a free slot to open one, bounded by the connect timeout) is there
-            # now: nothing to wait for, so no deadline to arm and no wait to time.
+            # now: nothing to wait for, so no deadline to arm and no wait to time. The slot is
+            # taken before the await, so concurrent acquires cannot all believe it theirs.
+            managed.held += 1
             try:
                 conn = await pool.acquire()
-            except DRIVER_ERRORS as exc:
-                stats.acquire_errors_total += 1
-                raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+            except BaseException as exc:
+                managed.held -= 1
+                if isinstance(exc, DRIVER_ERRORS):
+                    stats.acquire_errors_total += 1
+                    raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+                raise
             self._pool, self._conn = pool, conn
-            managed.held += 1
             stats.immediate += 1
             stats.acquired_total += 1
             return conn

@@ -1,11 +1,12 @@
 """Pools: the primary and one per replica, opened without needing a reachable database.
 
 asyncpg connects ``init_size`` (which must be at least ``min_size``) connections when a pool is
-created and fails if it cannot. So each ManagedPool creates its asyncpg pool in a background
-task that retries with backoff, and an acquire that finds no pool yet tries once itself (bounded
-by its timeout). The sidecar thus starts, and serves /health/live, while PostgreSQL is down.
-Once created, asyncpg keeps the ``min_size`` floor and reconnects lazily on acquire, so the pool
-recovers by itself when its server comes back.
+created and fails if it cannot (with a ``min_size`` of 0 a probe connection takes their place).
+So each ManagedPool creates its asyncpg pool in a background task that retries with backoff, and
+an acquire that finds no pool yet tries once itself (bounded by its timeout). The sidecar (and an
+application) thus starts, and serves, while PostgreSQL is down. Once created, asyncpg keeps the
+``min_size`` floor and reconnects lazily on acquire, so the pool recovers by itself when its
+server comes back.
 
 Acquiring is in ``fasterdb.pools.acquire``; transactions and their retry policy in
 ``fasterdb.pools.transactions``.
@@ -172,6 +173,13 @@ class ManagedPool:
 
     async def _create(self) -> asyncpg.Pool:
         statement_ms = int(self.config.command_timeout * 1000)
+        if self.config.min_size == 0:
+            # asyncpg creates a pool without a connection then: one now, closed at once, is what
+            # says "the database was reachable" (start-up, readiness) without keeping anything open.
+            probe = await asyncpg.connect(
+                **self._connect_kwargs(), server_settings={"application_name": f"{self.application_name}/probe"}
+            )
+            await probe.close(timeout=self.config.connect_timeout)
         return await asyncpg.create_pool(
             **self._connect_kwargs(),
             init_size=self.config.min_size,
