@@ -45,7 +45,8 @@ if ! have_pg_binaries; then
 fi
 
 # Test tools from Debian, installed the same way when missing (root only): shellcheck lints the
-# deploy/ scripts; promtool (package prometheus) checks metrics and alert rules. The Prometheus
+# deploy/ scripts; promtool (package prometheus) checks metrics and alert rules; chromium runs the
+# browser tests. The Prometheus
 # server that comes with promtool is not started (policy-rc.d), and nothing listens on 9090.
 apt_install() {  # command package
   command -v "$1" >/dev/null 2>&1 && return 0
@@ -63,6 +64,8 @@ apt_install() {  # command package
 if [ "$extras" != "${extras#*test}" ]; then
   apt_install shellcheck shellcheck
   apt_install promtool prometheus
+  # The browser tests drive Debian's Chromium through Playwright (never a browser download).
+  apt_install chromium chromium
 fi
 
 # checkov checks the rendered chart's security; it pins many libraries of its own, so it lives in
@@ -89,13 +92,26 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     && [ "$(cut -d' ' -f1 "$stamp")" = "$(cut -d' ' -f1 <<<"$want")" ]; then
     exit 0
   fi
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # pip's notices and the build backend's warning boxes (setuptools' "Editable installation")
+  # give nothing to act on: they go to a log that is shown, whole, only when pip fails.
+  pip_log=$(mktemp)
+  pip_quietly() {
+    "$venv/bin/python" -m pip "$@" >"$pip_log" 2>&1 || {
+      cat "$pip_log" >&2
+      rm -f "$pip_log"
+      echo "bootstrap: pip $* failed (its output is above)" >&2
+      exit 1
+    }
+  }
+  echo "bootstrap: installing fasterdb-ops into $venv${extras:+ (with $extras)}" >&2
+  pip_quietly install -q --upgrade pip
   # Two distributions from this checkout: the application kit (kit/, imports as fasterdb) and
   # fasterdb-ops (the sidecar and the CLI), which requires it. Editable, so the tests run the source.
   if [ -n "$extras" ]; then
-    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}[${extras}]"
+    pip_quietly install -q -e "$root/kit" -e "${root}[${extras}]"
   else
-    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
+    pip_quietly install -q -e "$root/kit" -e "${root}"
   fi
+  rm -f "$pip_log"
   echo "$want" > "$stamp"
 fi
