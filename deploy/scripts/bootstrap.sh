@@ -95,22 +95,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # pip's notices and the build backend's warning boxes (setuptools' "Editable installation")
   # give nothing to act on: they go to a log that is shown, whole, only when pip fails.
   pip_log=$(mktemp)
-  pip_quietly() {
-    "$venv/bin/python" -m pip "$@" >"$pip_log" 2>&1 || {
+  quietly() {  # command...: run it; its output is shown only when it fails
+    "$@" >"$pip_log" 2>&1 || {
       cat "$pip_log" >&2
       rm -f "$pip_log"
-      echo "bootstrap: pip $* failed (its output is above)" >&2
+      echo "bootstrap: this failed (its output is above): ${*#"$venv/bin/"}" >&2
       exit 1
     }
   }
   echo "bootstrap: installing fasterdb-ops into $venv${extras:+ (with $extras)}" >&2
-  pip_quietly install -q --upgrade pip
+  quietly "$venv/bin/python" -m pip install -q --upgrade pip
   # Two distributions from this checkout: the application kit (kit/, imports as fasterdb) and
   # fasterdb-ops (the sidecar and the CLI), which requires it. Editable, so the tests run the source.
   if [ -n "$extras" ]; then
-    pip_quietly install -q -e "$root/kit" -e "${root}[${extras}]"
+    quietly "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}[${extras}]"
   else
-    pip_quietly install -q -e "$root/kit" -e "${root}"
+    quietly "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
   fi
   rm -f "$pip_log"
   echo "$want" > "$stamp"
