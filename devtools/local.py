@@ -71,6 +71,12 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def browse_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server listening on ``host:port``."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Start the local cluster, then the sidecar on it (``--host``/``--port`` as the sidecar's)."""
     from fasterdb_sidecar.main import PROG
@@ -94,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1)
     try:
         with local_cluster(PROG):
+            if port is not None and port < 65536:
+                url = browse_url(host, port)
+                print(f"{PROG}: status page {url}/ · API docs (Swagger UI) {url}/docs", file=sys.stderr)
             sidecar_main(args)
     except LocalClusterError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from typing import Any
 
+import msgspec
 from FasterAPI import Faster, HTTPException, RequestValidationError
 
 from fasterdb.errors import ServiceError
@@ -33,10 +37,15 @@ from .ledger.ledger import Ledger
 from .lifecycle import Lifecycle
 from .metrics.collector import SidecarCollector
 from .replication.lag import LagMeter, Thresholds
-from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, transfers
+from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, status, transfers
 from .settings import Settings
+from .status.feed import Feed
+from .status.history import LagHistory, follow
+from .status.view import StatusSource, StatusView
 
 log = logging.getLogger("fasterdb.app")
+STATUS_INTERVAL = 1.0  # seconds between the status page's updates
+MAX_STATUS_STREAMS = 32  # open status pages one sidecar serves at once (they share one producer)
 
 
 class Sidecar:
@@ -96,6 +105,28 @@ class Sidecar:
             self.reports,
         )
         self.lifecycle = Lifecycle()
+        self.lag_history = LagHistory()
+        self.status = StatusSource(
+            self.health,
+            self.lag,
+            self.lag_defaults,
+            self._pool_rows,
+            self.catalog,
+            self.worker,
+            settings.jobs_enabled,
+            self.lifecycle,
+            self.lag_history,
+        )
+        self.status_feed: Feed[StatusView] = Feed(
+            self.status.collect, STATUS_INTERVAL, MAX_STATUS_STREAMS, lambda: self.lifecycle.draining
+        )
+        self._history_task: asyncio.Task[None] | None = None
+
+    async def _pool_rows(self) -> list[dict[str, Any]]:
+        """The /pools entries as JSON objects (what /pools serves, with readiness refreshed through its cache)."""
+        await asyncio.gather(*(self.health.check(p.name) for p in self.databases))
+        rows: list[dict[str, Any]] = msgspec.to_builtins(pools.pools_body(self.databases, self.health).pools)
+        return rows
 
     async def migrate(self) -> Migration:
         """Create or upgrade the sidecar's schema (idempotent, safe concurrently); the worker looks at once."""
@@ -109,6 +140,7 @@ class Sidecar:
         if self.settings.jobs_enabled:
             self.worker.start()
         self.refresher.start()
+        self._history_task = asyncio.create_task(follow(self.lag_history, self.lag.last), name="lag-history")
         self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
 
@@ -121,6 +153,10 @@ class Sidecar:
     async def _stop_background(self) -> None:
         await self.worker.stop()
         await self.refresher.stop()
+        if self._history_task is not None:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._history_task
 
 
 def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
@@ -139,6 +175,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)
     jobs.register(api, sidecar.jobs)
+    status.register(api, sidecar.status, sidecar.status_feed)
     docs.register(api)
     app = build_app(api, sidecar.lifecycle)
     app.on_startup(sidecar.start)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from fasterdb.dsn import DsnError, parse_dsn
+from fasterdb.dsn import Dsn, DsnError, parse_dsn
 from fasterdb.sizes import SizeError, parse_size
 
 ENV_PREFIX = "FASTERDB_"
@@ -40,14 +40,40 @@ class NamedDSN:
         return f"NamedDSN(name={self.name!r}, dsn='**********')"
 
 
+def _tls_problem(dsn: Dsn) -> str | None:
+    """Why the TLS files a DSN names cannot work, or None: checked at start, not at the first connect.
+
+    The driver opens them only when it connects, and a missing one then reads as a vague
+    "network error" on every attempt. Paths are used as written (no '~'), like the driver does.
+    """
+    for name, path in dsn.ssl_files.items():
+        if name == "sslrootcert" and path == "system":
+            return (
+                "sslrootcert=system (libpq's system CA store) is not supported by the driver (asyncpg): "
+                "name a CA bundle file, e.g. /etc/ssl/certs/ca-certificates.crt"
+            )
+        if not os.path.exists(path):
+            return f"{name} file {path} does not exist"
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            return f"{name} file {path} is not a readable file"
+    # Without sslrootcert the driver tries PGSSLROOTCERT, then ~/.postgresql/root.crt.
+    default_ca = os.environ.get("PGSSLROOTCERT") or Path.home() / ".postgresql" / "root.crt"
+    verifies = dsn.sslmode in ("verify-ca", "verify-full")
+    if verifies and "sslrootcert" not in dsn.ssl_files and not Path(default_ca).is_file():
+        return f"sslmode={dsn.sslmode} needs sslrootcert=/path/to/ca.pem (the server's CA certificate or bundle)"
+    return None
+
+
 def _check_dsn(dsn: str, what: str) -> str:
     dsn = dsn.strip()
     if not dsn:
         raise ValueError(f"{what}empty")
     try:
-        parse_dsn(dsn)
+        problem = _tls_problem(parse_dsn(dsn))
     except DsnError as exc:
         raise ValueError(f"{what}{exc}") from None
+    if problem is not None:
+        raise ValueError(what + problem)
     return dsn
 
 

@@ -80,14 +80,27 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     && [ "$(cut -d' ' -f1 "$stamp")" = "$(cut -d' ' -f1 <<<"$want")" ]; then
     exit 0
   fi
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # pip's notices and the build backend's warning boxes (setuptools' "Editable installation")
+  # give nothing to act on: they go to a log that is shown, whole, only when pip fails.
+  pip_log=$(mktemp)
+  quietly() {  # command...: run it; its output is shown only when it fails
+    "$@" >"$pip_log" 2>&1 || {
+      cat "$pip_log" >&2
+      rm -f "$pip_log"
+      echo "bootstrap: this failed (its output is above): ${*#"$venv/bin/"}" >&2
+      exit 1
+    }
+  }
+  echo "bootstrap: installing fasterdb-ops into $venv${extras:+ (with $extras)}" >&2
+  quietly "$venv/bin/python" -m pip install -q --upgrade pip
   # Two distributions from this checkout: the application kit (kit/, imports as fasterdb) and
   # fasterdb-ops (the sidecar and the CLI), which requires it. Editable, so the tests run the source.
   if [ -n "$extras" ]; then
-    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}[${extras}]"
+    quietly "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}[${extras}]"
   else
-    "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
+    quietly "$venv/bin/python" -m pip install -q -e "$root/kit" -e "${root}"
   fi
+  rm -f "$pip_log"
   echo "$want" > "$stamp"
 fi
 
@@ -100,5 +113,12 @@ if wants_tests; then
       || { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         --no-install-recommends shellcheck; }; } >/dev/null 2>&1 \
       || echo "bootstrap: shellcheck not found and cannot apt-get it (tests that need it will fail)" >&2
+  fi
+  # The browser tests drive Debian's Chromium through Playwright (never a browser download).
+  if ! command -v chromium >/dev/null 2>&1; then
+    { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+      || { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends chromium; }; } >/dev/null 2>&1 \
+      || echo "bootstrap: chromium not found and cannot apt-get it (the browser tests will fail): install chromium" >&2
   fi
 fi

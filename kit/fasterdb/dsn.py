@@ -16,6 +16,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 TARGET_SESSION_ATTRS = ("any", "primary", "standby", "read-write", "read-only", "prefer-standby")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# Query parameters that name a file the driver opens when it connects (not at start-up).
+SSL_FILES = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
 
 
 class DsnError(ValueError):
@@ -31,6 +34,8 @@ class Dsn:
     database: str | None
     target_session_attrs: str | None  # from the DSN's query, None when it does not say
     secrets: tuple[str, ...] = field(default=(), repr=False)  # the password as written and as decoded
+    sslmode: str | None = None  # from the DSN's query, None when it does not say
+    ssl_files: dict[str, str] = field(default_factory=dict)  # SSL_FILES the query names -> path
 
     def safe(self) -> str:
         """``postgresql://user@host:port,host2:port/db`` without any credential, for messages."""
@@ -82,11 +87,17 @@ def parse_dsn(text: str) -> Dsn:
     attrs = query["target_session_attrs"][-1] if "target_session_attrs" in query else None
     if attrs is not None and attrs not in TARGET_SESSION_ATTRS:
         raise DsnError(f"target_session_attrs must be one of {', '.join(TARGET_SESSION_ATTRS)}")
+    sslmode = query["sslmode"][-1] if "sslmode" in query else None
+    if sslmode is not None and sslmode not in SSL_MODES:
+        raise DsnError(f"sslmode must be one of {', '.join(SSL_MODES)}")
+    # As the driver reads them: the last value of each, percent-decoded, not expanded (no '~').
+    ssl_files = {name: query[name][-1] for name in SSL_FILES if name in query}
     password = unquote(password_raw)
     query_password = query.get("password", [""])[-1]
-    secrets = tuple(s for s in {password_raw, password, query_password} if s)
+    key_password = query.get("sslpassword", [""])[-1]
+    secrets = tuple(s for s in {password_raw, password, query_password, key_password} if s)
     database = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
-    return Dsn(unquote(user_raw) or None, hosts, unquote(database) or None, attrs, secrets)
+    return Dsn(unquote(user_raw) or None, hosts, unquote(database) or None, attrs, secrets, sslmode, ssl_files)
 
 
 def _host_port(spec: str) -> tuple[str, int | None]:

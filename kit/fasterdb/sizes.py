@@ -21,7 +21,14 @@ _UNITS = {
     "tb": 1024**4,
     "tib": 1024**4,
 }
-_SIZE_RE = re.compile(r"^[ ]*([0-9]+(?:\.[0-9]+)?)[ ]*([a-zA-Z]*)[ ]*$", re.ASCII)
+# The grammar, once: the parser accepts exactly what this matches (and what comes to whole bytes
+# within MAX_SIZE). It is written in the regex subset that Python and JSON Schema (ECMA-262) read
+# alike, so the OpenAPI document and the chart's values schema use it as it is; only ASCII
+# spaces, never tabs. tests/unit/test_sizes.py checks the three and the README against each other.
+SIZE_PATTERN = r"^ *[0-9]+(\.[0-9]+)? *([bB]|[kKmMgGtT][iI]?[bB])? *$"
+_SIZE_RE = re.compile(SIZE_PATTERN, re.ASCII)
+# Looser, only to tell "unknown unit" apart from "not a size" in the error message.
+_SHAPE_RE = re.compile(r"^ *([0-9]+(?:\.[0-9]+)?) *([a-zA-Z]*) *$", re.ASCII)
 # Far above any WAL distance that makes sense, low enough to stay an exact int64 in PostgreSQL.
 MAX_SIZE = 2**62
 
@@ -39,19 +46,19 @@ def parse_size(value: str | int) -> int:
         if value < 0:
             raise SizeError(f"size must not be negative: {value}")
     else:
-        match = _SIZE_RE.match(value)
-        if not match:
+        shape = _SHAPE_RE.fullmatch(value)  # fullmatch: "$" alone would let a final "\n" through
+        if shape and shape.group(2).lower() not in _UNITS:
+            raise SizeError(
+                f"invalid size unit {shape.group(2)!r} in {value.strip()!r}: "
+                "use B, kB, MB, GB, TB (or KiB, MiB, GiB, TiB)"
+            )
+        if not shape or not _SIZE_RE.fullmatch(value):
             shown = value.strip() or "(empty)"
             raise SizeError(
                 f"invalid size {shown!r}: use a number of bytes or a number with a unit "
                 "B, kB, MB, GB, TB (or KiB, MiB, GiB, TiB; 1024-based)"
             )
-        number, unit = Decimal(match.group(1)), match.group(2).lower()
-        if unit not in _UNITS:
-            raise SizeError(
-                f"invalid size unit {match.group(2)!r} in {value.strip()!r}: "
-                "use B, kB, MB, GB, TB (or KiB, MiB, GiB, TiB)"
-            )
+        number, unit = Decimal(shape.group(1)), shape.group(2).lower()
     result = number * _UNITS[unit]
     if result != int(result):
         raise SizeError(f"size {value!r} is not a whole number of bytes")

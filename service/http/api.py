@@ -63,6 +63,9 @@ class Operation:
     example: dict[str, Any] | None = None  # a valid request body, for the document and Swagger UI
     admin: bool = False
     description: str = ""
+    # False for a page's own files (Swagger UI's scripts and styles): routed, HEAD and 405 like any
+    # operation, but not API operations, so not in /openapi.json (nor listed by Swagger UI).
+    in_schema: bool = True
 
     def all_replies(self) -> list[Reply]:
         """The declared replies plus the automatic error replies of this kind of operation."""

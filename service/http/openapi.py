@@ -29,6 +29,7 @@ def _struct_types(operations: Iterable[Operation]) -> list[type[msgspec.Struct]]
 
 def openapi_document(operations: list[Operation], *, title: str, version: str, description: str) -> dict[str, Any]:
     """The whole document: info, paths, components (schemas, securitySchemes)."""
+    operations = [op for op in operations if op.in_schema]
     types = _struct_types(operations)
     refs, components = msgspec.json.schema_components(types, ref_template=REF)
     ref_of = dict(zip(types, refs, strict=True))

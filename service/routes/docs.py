@@ -3,7 +3,10 @@
 Swagger UI's files come from the installed ``swagger-ui-py`` package (pinned; it ships Swagger UI
 5, which renders OpenAPI 3.1): nothing is loaded from a public CDN, so the page works in an
 air-gapped cluster and the admin token typed into Authorize never reaches a third-party script.
-Every URL in the page is relative, so it also works through the API server's pod proxy.
+Every URL in the page is relative, so it also works through the API server's pod proxy; the page
+is served at ``/docs`` and ``/docs/`` (the router treats them alike) with its links written for
+the URL it was asked under. The page's own files are routed but kept out of the document, so
+Swagger UI does not list them as operations.
 """
 
 from __future__ import annotations
@@ -29,23 +32,26 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'"
 )
+# {here}: how the page's URL reaches /docs/ ("docs/" from /docs, "" from /docs/).
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>fasterdb-sidecar API</title>
-  <link rel="stylesheet" href="docs/swagger-ui.css">
-  <link rel="icon" type="image/png" href="docs/favicon.png">
+  <link rel="stylesheet" href="{here}swagger-ui.css">
+  <link rel="icon" type="image/png" href="{here}favicon.png">
 </head>
 <body>
   <div id="swagger-ui"></div>
-  <script src="docs/swagger-ui-bundle.js"></script>
-  <script src="docs/init.js"></script>
+  <script src="{here}swagger-ui-bundle.js"></script>
+  <script src="{here}init.js"></script>
 </body>
 </html>
 """
+# The document's URL is taken relative to this script's own (…/docs/init.js), which is the same
+# whether the page was asked for as /docs or /docs/, and under any path prefix.
 INIT = """window.ui = SwaggerUIBundle({
-  url: "openapi.json",
+  url: new URL("../openapi.json", document.currentScript.src).href,
   dom_id: "#swagger-ui",
   deepLinking: true,
   persistAuthorization: false,
@@ -74,6 +80,7 @@ def _static(name: str, media_type: str, summary: str) -> Operation:
         summary,
         "docs",
         (Reply(200, summary, None, media_type=media_type, schema={"type": "string"}),),
+        in_schema=False,
     )
 
 
@@ -108,8 +115,9 @@ def register(api: Api) -> None:
 
     @api.route(page)
     async def docs(call: Call) -> Response:
-        """The Swagger UI page."""
-        return Response(PAGE, headers={"content-security-policy": CSP}, media_type="text/html")
+        """The Swagger UI page, its links relative to the URL it was asked under (/docs or /docs/)."""
+        here = "" if call.request.path.endswith("/") else "docs/"
+        return Response(PAGE.format(here=here), headers={"content-security-policy": CSP}, media_type="text/html")
 
     @api.route(_static("init.js", "application/javascript", "Swagger UI's start-up script"))
     async def init(call: Call) -> Response:

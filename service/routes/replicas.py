@@ -9,13 +9,15 @@ from FasterAPI import Response
 
 from fasterdb.contract import ReplicaBody, ReplicasBody
 from fasterdb.lsn import format_lsn
+from fasterdb.sizes import SIZE_PATTERN
 
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, ParamError, choice, number, size
 from ..replication.lag import LagMeter, Thresholds, evaluate
 
-# What the server accepts (service.sizes), narrowed to values that cannot overflow.
-SIZE_SCHEMA = {"type": "string", "pattern": r"^([0-9]{1,9}\s?([kKmMgG]i?[bB]|[bB])?|[0-9]{1,6}\s?[tT]i?[bB])$"}
+# Exactly the parser's grammar (fasterdb.sizes); values that come to fractional bytes or overflow
+# match it and are still a 400 with the reason.
+SIZE_SCHEMA = {"type": "string", "pattern": SIZE_PATTERN}
 
 
 def _no_replicas(raw: str) -> str:

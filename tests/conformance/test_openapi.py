@@ -4,7 +4,7 @@ schemathesis (its own command line, as a user runs it) generates requests from /
 the examples, then the coverage phase (boundary values, wrong types, undeclared methods), then
 property-based fuzzing, with every check on but "positive data accepted" (two different accounts
 and existing accounts are rules JSON Schema cannot say). Fixed seed, bounded examples; the SSE
-stream is left out (it never ends) and tested in test_http.py.
+streams are left out (they never end) and tested in test_http.py and test_status_page.py.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_the_document_is_valid_openapi_and_complete(admin_sidecar: SidecarProces
     expected = {
         "/health/live", "/health/db", "/health/replicas", "/pools", "/pools/stream", "/metrics",
         "/openapi.json", "/docs", "/admin/migrate", "/accounts", "/accounts/{account_id}", "/transfers",
-        "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel",
+        "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/", "/status/stream",
     }  # fmt: skip
     assert expected <= set(doc["paths"])
     for path, item in doc["paths"].items():
@@ -72,6 +72,8 @@ def test_schemathesis_finds_nothing(admin_sidecar: SidecarProcess, authorized: b
         "20261125",
         "--exclude-path",
         "/pools/stream",
+        "--exclude-path",
+        "/status/stream",
         "--request-timeout",
         "10",
         "--no-color",

@@ -77,6 +77,10 @@ def test_every_module_of_the_checkout_is_in_the_wheel(wheels: dict[str, Path]) -
     for folder, package in (("service", "fasterdb_sidecar"), ("cli", "fasterdb_admin")):
         missing = [f for f in _sources(folder) if f"{package}/{f}" not in shipped]
         assert not missing, f"{folder}/ modules missing from the wheel (pyproject's package list): {missing}"
+    # The status page's style and script are package data, read at run time.
+    data = [*(ROOT / "service").rglob("*.css"), *(ROOT / "service").rglob("*.js")]
+    assets = [p.relative_to(ROOT / "service").as_posix() for p in data]
+    assert assets and not [a for a in assets if f"fasterdb_sidecar/{a}" not in shipped], assets
 
 
 def test_a_fresh_virtualenv_gets_exactly_these_names(wheels: dict[str, Path], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import signal
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness import SidecarProcess, wait_for
@@ -23,6 +24,10 @@ def test_make_run_serves_prints_how_to_connect_and_cleans_up() -> None:
         assert found and Path(found.group(1)).stat().st_mode & 0o777 == 0o600
         assert Path(found.group(1)).read_text().startswith("postgresql://")
         assert "admin token: export FASTERDB_ADMIN_TOKEN=$(cat " in logs
+        urls = re.search(r"status page (http://\S+/) · API docs \(Swagger UI\) (http://\S+/docs)\n", logs)
+        assert urls and urls.group(1) == sidecar.url + "/", logs
+        for url in urls.groups():  # both answer as printed
+            assert httpx.get(url, timeout=10).headers["content-type"] == "text/html; charset=utf-8"
         assert "postgresql://" not in logs  # no DSN in what it printed
         assert sidecar.proc is not None
         base = Path(found.group(1)).parent

@@ -214,3 +214,57 @@ def test_a_misspelt_required_setting_is_named(monkeypatch: pytest.MonkeyPatch) -
         load_settings()
     assert str(info.value) == "FASTERDB_PRIMARY_DSN: required but not set (FASTERDB_PRIMARY_DNS is set: a typo?)"
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("sslmode=verify-full&sslrootcert=/nonexistent.pem", "sslrootcert file /nonexistent.pem does not exist"),
+        ("sslmode=require&sslcert=/nonexistent/client.crt", "sslcert file /nonexistent/client.crt does not exist"),
+        ("sslkey=%2Fno%20such%2Fclient.key", "sslkey file /no such/client.key does not exist"),  # decoded as asyncpg
+        ("sslmode=verify-full&sslrootcert=/tmp", "sslrootcert file /tmp is not a readable file"),
+        ("sslmode=verify-full&sslrootcert=system", "sslrootcert=system"),
+        ("sslmode=verify-ful", "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full"),
+    ],
+)
+def test_tls_files_that_cannot_work_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, query: str, expected: str
+) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", f"{DSN}?{query}")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("FASTERDB_PRIMARY_DSN: ") and expected in message, message
+    assert SECRET not in message and "\n" not in message
+
+
+def test_tls_files_of_a_replica_and_verification_without_a_ca(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.postgresql/root.crt for the driver to fall back on
+    monkeypatch.delenv("PGSSLROOTCERT", raising=False)
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", f"{DSN}?sslmode=verify-full&sslrootcert={ca}")
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS", f"east={DSN}?sslmode=verify-ca")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "FASTERDB_REPLICA_DSNS: replica 'east': sslmode=verify-ca needs sslrootcert=/path/to/ca.pem "
+        "(the server's CA certificate or bundle)"
+    )
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS", f"east={DSN}?sslmode=verify-ca&sslrootcert={ca}")
+    assert load_settings().replica_dsns[0].name == "east"
+
+
+def test_a_missing_ca_file_stops_the_process_with_exit_2() -> None:
+    import os
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FASTERDB_")}
+    full["FASTERDB_PRIMARY_DSN"] = f"{DSN}?sslmode=verify-full&sslrootcert=/nonexistent.pem"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fasterdb_sidecar"], env=full, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "fasterdb-sidecar: configuration error: "
+        "FASTERDB_PRIMARY_DSN: sslrootcert file /nonexistent.pem does not exist\n"
+    )

@@ -48,6 +48,8 @@ def classify(exc: BaseException) -> str:
         return "not primary"  # a read-only server, or no host of the DSN takes writes
     if isinstance(exc, socket.gaierror):
         return "host not found"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls certificate verify failed"  # an untrusted CA (sslrootcert) or a host name the certificate lacks
     if isinstance(exc, ssl.SSLError):
         return "tls error"
     if isinstance(

@@ -1,0 +1,1 @@
+"""The status page's data: what a person watches during an incident, from what open endpoints show."""
