@@ -27,7 +27,15 @@ def main() -> dict[str, float]:
         for _ in range(ROUNDS):  # interleaved, so drift affects both sides alike
             live.append(wrk(sidecar.url + "/health/live", SECONDS, prefix=prefix))
             db.append(wrk(sidecar.url + "/health/db", SECONDS, prefix=prefix))
+            for path in ("/metrics", "/db/activity", "/health/replicas"):  # a scrape and the views too
+                httpx.get(sidecar.url + path, timeout=10)
         rss_loaded = rss_mb(sidecar.proc.pid)
+        footprint = {
+            node.name: int(
+                pg.sql(node, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'fasterdb-sidecar/%'")
+            )
+            for node in pg.nodes
+        }
     assert all(r.non_2xx == 0 for r in live + db), "non-2xx answers during the benchmark"
     live_rps, db_rps = median([r.rps for r in live]), median([r.rps for r in db])
     ratio = db_rps / live_rps
@@ -37,6 +45,8 @@ def main() -> dict[str, float]:
     print(f"  ratio db/live {ratio:10.2f}   (target >= 0.80)")
     print(f"  sidecar RSS   {rss_start:10.1f} MiB after start-up, {rss_loaded:.1f} MiB after load")
     print("                (target <= 64 MiB)")
+    shown = ", ".join(f"{name} {count}" for name, count in footprint.items())
+    print(f"  connections per pod, per server: {shown}   (target: primary <= 2, each replica <= 1)")
     return {"health_ratio": ratio, "rss_start_mb": rss_start}
 
 
