@@ -11,7 +11,8 @@ import msgspec
 from FasterAPI import Faster, HTTPException, RequestValidationError
 
 from fasterdb.errors import ServiceError
-from fasterdb.pools.managed import Databases, ManagedPool, PoolConfig
+from fasterdb.pools.databases import Databases
+from fasterdb.pools.managed import ManagedPool, PoolConfig
 
 from . import __version__
 from .app_reports import AppReports
@@ -38,7 +39,8 @@ from .lifecycle import Lifecycle
 from .metrics.collector import SidecarCollector
 from .replication.lag import LagMeter, Thresholds
 from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, status, transfers
-from .settings import Settings
+from .secret_files import SecretFiles
+from .settings import Settings, load_settings
 from .status.feed import Feed
 from .status.history import LagHistory, follow
 from .status.view import StatusSource, StatusView
@@ -95,6 +97,13 @@ class Sidecar:
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.reports = AppReports()  # the application's pools, as its processes report them
+        self.secrets = SecretFiles(
+            settings,
+            lambda: load_settings(host=settings.host, port=settings.port),
+            self.databases,
+            self.auth,
+            settings.secret_reload_interval,
+        )
         self.collector = SidecarCollector(
             self.databases,
             self.health,
@@ -140,6 +149,7 @@ class Sidecar:
         if self.settings.jobs_enabled:
             self.worker.start()
         self.refresher.start()
+        self.secrets.start()
         self._history_task = asyncio.create_task(follow(self.lag_history, self.lag.last), name="lag-history")
         self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
@@ -151,6 +161,7 @@ class Sidecar:
         log.info("sidecar stopped")
 
     async def _stop_background(self) -> None:
+        await self.secrets.stop()
         await self.worker.stop()
         await self.refresher.stop()
         if self._history_task is not None:

@@ -14,6 +14,10 @@ class AdminAuth:
     """Checks ``Authorization: Bearer <FASTERDB_ADMIN_TOKEN>`` in constant time."""
 
     def __init__(self, token: SecretStr | None) -> None:
+        self.replace(token)
+
+    def replace(self, token: SecretStr | None) -> None:
+        """Use ``token`` from now on (a rotated Secret); None turns the admin endpoints off."""
         self._token = token.get_secret_value().encode() if token is not None else None
 
     @property

@@ -72,3 +72,11 @@ def configure_logging(level: str = "info", fmt: str = "json", secrets: tuple[str
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+def add_secrets(*secrets: str) -> None:
+    """Mask ``secrets`` too from now on (rotated passwords and tokens), in every configured handler."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactingFilter):
+                found.secrets = tuple(dict.fromkeys((*found.secrets, *(s for s in secrets if s))))

@@ -7,22 +7,10 @@ import logging
 import os
 import sys
 
-from fasterdb.dsn import parse_dsn
-
 from . import __version__
-from .settings import ConfigError, Settings, load_settings, unknown_variables
+from .settings import ConfigError, Settings, load_settings, secrets_of, unknown_variables
 
 PROG = "fasterdb-sidecar"
-
-
-def _secrets(settings: Settings) -> tuple[str, ...]:
-    """Every password (as written and as the driver decodes it) and the token, for the log mask."""
-    found: list[str] = []
-    for dsn in [settings.primary_dsn, *(r.dsn for r in settings.replica_dsns)]:
-        found.extend(parse_dsn(dsn.get_secret_value()).secrets)
-    if settings.admin_token is not None:
-        found.append(settings.admin_token.get_secret_value())
-    return tuple(found)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +31,7 @@ def serve(settings: Settings) -> int:
     from .drain import serve as run
     from .logs import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format, _secrets(settings))
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
     log = logging.getLogger("fasterdb.main")
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)

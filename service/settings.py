@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     job_unknown_lag: Literal["throttle", "ignore"] = "throttle"
     # A transfer (every try of it, the waits for a connection included) answers within this.
     retry_budget: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # Seconds between looks at the FASTERDB_*_FILE secrets (a rotated DSN or token applies without
+    # a restart); 0: read once at start.
+    secret_reload_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -242,3 +245,13 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     known = {_env_name((name,)) for name in Settings.model_fields} | _CLI_VARIABLES
     known |= {_env_name((name,)) + "_FILE" for name in SECRET_FIELDS}
     return sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """Every password (as written and as the driver decodes it) and the token, for the log mask."""
+    found: list[str] = []
+    for dsn in [settings.primary_dsn, *(r.dsn for r in settings.replica_dsns)]:
+        found.extend(parse_dsn(dsn.get_secret_value()).secrets)
+    if settings.admin_token is not None:
+        found.append(settings.admin_token.get_secret_value())
+    return tuple(found)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from fasterdb.errors import DatabaseUnavailable, NotFound
-from fasterdb.pools.managed import Databases, ManagedPool
+from fasterdb.pools.databases import Databases
+from fasterdb.pools.managed import ManagedPool
 
 from ..db.monitor import Bounded
 from ..single_flight import SingleFlight

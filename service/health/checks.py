@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fasterdb.errors import DatabaseUnavailable
-from fasterdb.pools.managed import Databases, ManagedPool
+from fasterdb.pools.databases import Databases
+from fasterdb.pools.managed import ManagedPool
 
 from ..single_flight import SingleFlight
 from ..transitions import TransitionLog

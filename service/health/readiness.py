@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 
 from ..lifecycle import Lifecycle
 from .checks import PoolCheck, PoolHealth

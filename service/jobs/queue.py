@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fasterdb.errors import Conflict, NotFound
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 from fasterdb.pools.transactions import transaction
 
 from . import sql

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Literal
 
 from fasterdb.errors import DatabaseUnavailable, ServiceError
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 from fasterdb.pools.transactions import run_transaction
 from fasterdb.sizes import format_size
 

@@ -7,7 +7,8 @@ from collections import Counter
 from decimal import Decimal
 
 from fasterdb.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
-from fasterdb.pools.managed import Databases, ManagedPool
+from fasterdb.pools.databases import Databases
+from fasterdb.pools.managed import ManagedPool
 from fasterdb.pools.transactions import run_transaction, transaction
 
 from ..health.checks import PoolHealth

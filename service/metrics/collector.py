@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from fasterdb.contract import ReplicaState
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 
 from ..app_reports import AppReports
 from ..health.checks import PoolHealth

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 
 from ..db.monitor import Bounded
 from ..single_flight import SingleFlight

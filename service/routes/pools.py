@@ -13,7 +13,7 @@ from FasterAPI import EventSourceResponse, Response
 from fasterdb.contract import AppReport, PoolBody, PoolsBody, ReportAccepted, WaitMs
 from fasterdb.contract import timestamp as iso
 from fasterdb.errors import Forbidden, ServiceError
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 
 from ..app_reports import AppReports, TooManyProcesses
 from ..health.checks import PoolHealth

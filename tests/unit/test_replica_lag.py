@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fasterdb.lsn import format_lsn, parse_lsn
-from fasterdb.pools.managed import Databases
+from fasterdb.pools.databases import Databases
 from fasterdb_sidecar.db.monitor import Bounded
 from fasterdb_sidecar.replication.lag import LagMeter, ReplicaLag, Snapshot, Thresholds, evaluate
 from fasterdb_sidecar.replication.sql import ReplicaPosition

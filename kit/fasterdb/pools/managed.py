@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -172,7 +172,6 @@ class ManagedPool:
         }
 
     async def _create(self) -> asyncpg.Pool:
-        statement_ms = int(self.config.command_timeout * 1000)
         if self.config.min_size == 0:
             # asyncpg creates a pool without a connection then: one now, closed at once, is what
             # says "the database was reachable" (start-up, readiness) without keeping anything open.
@@ -181,18 +180,24 @@ class ManagedPool:
             )
             await probe.close(timeout=self.config.connect_timeout)
         return await asyncpg.create_pool(
-            **self._connect_kwargs(),
+            **self._pooled_connect_kwargs(),
             init_size=self.config.min_size,
             min_size=self.config.min_size,
             max_size=self.config.max_size,
             max_inactive_connection_lifetime=self.config.max_inactive_connection_lifetime,
-            server_settings={
+            reset=keep_session,
+        )
+
+    def _pooled_connect_kwargs(self) -> dict[str, Any]:
+        statement_ms = int(self.config.command_timeout * 1000)
+        return {
+            **self._connect_kwargs(),
+            "server_settings": {
                 "application_name": self.application_name,
                 "statement_timeout": str(statement_ms),
                 "idle_in_transaction_session_timeout": str(max(statement_ms, 60_000)),
             },
-            reset=keep_session,
-        )
+        }
 
     @asynccontextmanager
     async def check_connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -223,6 +228,16 @@ class ManagedPool:
                 self._check_conn = None
                 conn.terminate()
                 raise
+
+    async def replace_dsn(self, dsn: str) -> None:
+        """Connect with ``dsn`` from now on (rotated credentials, another host): new connections use it,
+        the pool's connections are replaced as they are next used, the check connection at once."""
+        self._dsn = dsn
+        said = parse_dsn(dsn).target_session_attrs
+        self.target_session_attrs = said or ("read-write" if self.role == "primary" else "any")
+        if self.asyncpg_pool is not None:
+            self.asyncpg_pool.set_connect_args(**self._pooled_connect_kwargs())
+        await self.expire()
 
     async def expire(self) -> None:
         """Replace every connection on its next use (the server they hold lost its role)."""
@@ -282,28 +297,3 @@ class ManagedPool:
             acquire_errors_total=s.acquire_errors_total,
             acquire_wait_ms=s.recent_wait_ms(),
         )
-
-
-class Databases:
-    """The primary pool and the replica pools, opened and closed together."""
-
-    def __init__(self, primary: ManagedPool, replicas: list[ManagedPool]) -> None:
-        self.primary = primary
-        self.replicas = replicas
-
-    def __iter__(self) -> Iterator[ManagedPool]:
-        yield self.primary
-        yield from self.replicas
-
-    def named(self, name: str) -> ManagedPool | None:
-        """The pool called ``name``, if there is one."""
-        return next((p for p in self if p.name == name), None)
-
-    async def open(self) -> None:
-        """Open every pool (no connection is made here)."""
-        for pool in self:
-            await pool.open()
-
-    async def close(self, timeout: float = 10.0) -> None:
-        """Close every pool concurrently, each within ``timeout``."""
-        await asyncio.gather(*(p.close(timeout) for p in self), return_exceptions=True)
