@@ -180,7 +180,7 @@ def test_the_log_mask_covers_the_password_as_the_driver_decodes_it(
     from urllib.parse import quote
 
     from fasterdb_sidecar.logs import configure_logging
-    from fasterdb_sidecar.main import _secrets
+    from fasterdb_sidecar.settings import secrets_of as _secrets
 
     password = "p@ss:w/rd%#?x-1"
     written = quote(password, safe="")
