@@ -42,7 +42,7 @@ class ActivitySummary:
     @property
     def connections(self) -> int:
         """Client backends now."""
-        return len(self.activity.backends)
+        return sum(g.connections for g in self.activity.groups)
 
 
 def usable(activity: Activity) -> int:
@@ -54,10 +54,11 @@ def summarize(activity: Activity) -> ActivitySummary:
     """The summary of one server's sessions."""
     backends = activity.backends
     others = [b for b in backends if b.pid != activity.me]
-    by_state = Counter(b.state or UNKNOWN_STATE for b in backends)
+    by_state: Counter[str] = Counter()
     apps: dict[str, Counter[str]] = defaultdict(Counter)
-    for b in backends:
-        apps[b.application][b.state or UNKNOWN_STATE] += 1
+    for g in activity.groups:
+        by_state[g.state or UNKNOWN_STATE] += g.connections
+        apps[g.application][g.state or UNKNOWN_STATE] += g.connections
     by_application = sorted(
         ((name, dict(states)) for name, states in apps.items()), key=lambda a: (-sum(a[1].values()), a[0])
     )
@@ -71,7 +72,7 @@ def summarize(activity: Activity) -> ActivitySummary:
     return ActivitySummary(
         activity=activity,
         usable=room,
-        headroom=room - len(backends),
+        headroom=room - sum(by_state.values()),
         by_state=dict(sorted(by_state.items())),
         by_application=by_application,
         oldest_xact=max(in_xact, key=lambda b: b.xact_seconds or 0.0, default=None),

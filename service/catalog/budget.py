@@ -87,7 +87,7 @@ def budget(activity: Activity, fleet: Fleet, sidecar: int, pool_max: int) -> Bud
     def theirs(application: str) -> bool:
         return application.startswith((SIDECAR_APPLICATION, *(f"{name}@" for name in fleet.app_names)))
 
-    others = sum(1 for b in activity.backends if not theirs(b.application))
+    others = sum(g.connections for g in activity.groups if not theirs(g.application))
     pods = fleet.pods + fleet.surge
     per_pod = sidecar + fleet.app_pool_max
     fleet_connections = pods * per_pod

@@ -17,26 +17,55 @@ from fasterdb.pools.managed import Connection, ManagedPool
 
 from ..db.monitor import Bounded, run_bounded
 
+# One scan of pg_stat_activity, folded on the server: the connections counted by application and
+# state, and only the sessions worth naming (the oldest transaction, the longest idle in
+# transaction, every lock waiter and what blocks it) as rows. 500 backends cost a few rows, not 500.
 ACTIVITY_SQL = """
+WITH a AS MATERIALIZED (
+  SELECT a.pid, a.state, a.application_name, a.usename, a.client_addr, a.xact_start, a.state_change,
+         a.wait_event_type = 'Lock' AS waiting
+  FROM pg_stat_activity a
+  WHERE a.backend_type = 'client backend'
+), named AS MATERIALIZED (
+  (SELECT pid FROM a WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL ORDER BY xact_start LIMIT 1)
+  UNION
+  (SELECT pid FROM a WHERE pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'
+   ORDER BY state_change LIMIT 1)
+  UNION
+  SELECT pid FROM a WHERE waiting
+), blocked AS MATERIALIZED (
+  SELECT pid, pg_blocking_pids(pid) AS blocked_by FROM a WHERE waiting
+), shown AS (
+  SELECT pid FROM named
+  UNION
+  SELECT unnest(blocked_by) FROM blocked  -- the sessions the waiters wait for
+)
 SELECT current_setting('max_connections')::int AS max_connections,
        current_setting('superuser_reserved_connections')::int AS superuser_reserved,
        coalesce(current_setting('reserved_connections', true), '0')::int AS reserved,
        pg_backend_pid() AS me,
        coalesce((
-         SELECT json_agg(b ORDER BY b.pid) FROM (
-           SELECT a.pid, a.state, coalesce(a.application_name, '') AS application,
-                  a.usename AS "user", host(a.client_addr) AS client_addr,
-                  extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS xact_seconds,
-                  extract(epoch FROM clock_timestamp() - a.state_change)::float8 AS state_seconds,
-                  a.wait_event_type = 'Lock' AS waiting,
-                  CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) END AS blocked_by,
-                  CASE WHEN a.wait_event_type = 'Lock' THEN (
+         SELECT json_agg(g) FROM (
+           SELECT coalesce(application_name, '') AS application, state, count(*)::int AS connections
+           FROM a GROUP BY 1, 2
+         ) g
+       ), '[]')::text AS groups,
+       coalesce((
+         SELECT json_agg(s ORDER BY s.pid) FROM (
+           SELECT p.pid, p.state, coalesce(p.application_name, '') AS application,
+                  p.usename AS "user", host(p.client_addr) AS client_addr,
+                  extract(epoch FROM clock_timestamp() - p.xact_start)::float8 AS xact_seconds,
+                  extract(epoch FROM clock_timestamp() - p.state_change)::float8 AS state_seconds,
+                  p.waiting,
+                  b.blocked_by,
+                  CASE WHEN b.pid IS NOT NULL THEN (
                     SELECT extract(epoch FROM clock_timestamp() - min((to_jsonb(l) ->> 'waitstart')::timestamptz))
-                    FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted
+                    FROM pg_locks l WHERE l.pid = p.pid AND NOT l.granted
                   )::float8 END AS lock_wait_seconds
-           FROM pg_stat_activity a
-           WHERE a.backend_type = 'client backend'
-         ) b
+           FROM a p
+           JOIN shown USING (pid)
+           LEFT JOIN blocked b USING (pid)
+         ) s
        ), '[]')::text AS backends
 """
 
@@ -109,15 +138,24 @@ class Database(msgspec.Struct, frozen=True):
     allows_connections: bool
 
 
+class Group(msgspec.Struct, frozen=True):
+    """How many client backends of one application are in one state."""
+
+    application: str
+    state: str | None  # None: the role may not see other users' sessions (grant pg_monitor)
+    connections: int
+
+
 @dataclass(frozen=True)
 class Activity:
-    """The connection settings and every client backend, at one moment."""
+    """The connection settings, the client backends counted, and the sessions worth naming."""
 
     max_connections: int
     superuser_reserved: int
     reserved: int
     me: int  # the pid of the connection that asked
-    backends: list[Backend]
+    groups: list[Group]  # every client backend, counted by application and state
+    backends: list[Backend]  # the oldest transaction, the longest idle in transaction, lock waiters and blockers
 
 
 @dataclass(frozen=True)
@@ -131,8 +169,9 @@ class Wraparound:
 
 async def _activity(conn: Connection) -> Activity:
     row = await conn.fetchrow(ACTIVITY_SQL)
+    groups = msgspec.json.decode(row["groups"], type=list[Group])
     backends = msgspec.json.decode(row["backends"], type=list[Backend])
-    return Activity(row["max_connections"], row["superuser_reserved"], row["reserved"], row["me"], backends)
+    return Activity(row["max_connections"], row["superuser_reserved"], row["reserved"], row["me"], groups, backends)
 
 
 async def _slots(conn: Connection) -> list[Slot]:

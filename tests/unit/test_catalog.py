@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 
 from fasterdb.contract import budget_status
 from fasterdb_sidecar.catalog.activity import UNKNOWN_STATE, summarize
 from fasterdb_sidecar.catalog.budget import Fleet, budget, sidecar_footprint
-from fasterdb_sidecar.catalog.sql import Activity, Backend, Database, Wraparound
+from fasterdb_sidecar.catalog.sql import Activity, Backend, Database, Group, Wraparound
 from fasterdb_sidecar.catalog.wraparound import worst_ratios, wraparound_ratio
 
 
@@ -28,7 +29,10 @@ def backend(pid: int, state: str | None = "idle", app: str = "app", **kw: object
 
 
 def activity(*backends: Backend, me: int = 1, max_connections: int = 100) -> Activity:
-    return Activity(max_connections, 3, 2, me, list(backends))
+    """What the activity statement returns for these backends: all counted, all named."""
+    counted = Counter((b.application, b.state) for b in backends)
+    groups = [Group(app, state, n) for (app, state), n in counted.items()]
+    return Activity(max_connections, 3, 2, me, groups, list(backends))
 
 
 def test_summary_counts_states_and_names_the_oldest_without_the_asker() -> None:
