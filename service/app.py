@@ -37,6 +37,7 @@ from .jobs.worker import JobWorker
 from .ledger.ledger import Ledger
 from .lifecycle import Lifecycle
 from .metrics.collector import SidecarCollector
+from .metrics.loop_lag import LoopLag
 from .replication.lag import LagMeter, Thresholds
 from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, status, transfers
 from .secret_files import SecretFiles
@@ -97,6 +98,7 @@ class Sidecar:
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.reports = AppReports()  # the application's pools, as its processes report them
+        self.loop_lag = LoopLag()
         self.secrets = SecretFiles(
             settings,
             lambda: load_settings(host=settings.host, port=settings.port),
@@ -112,6 +114,7 @@ class Sidecar:
             lambda: self.worker.throttled,
             self.worker.seconds_without_progress,
             self.reports,
+            self.loop_lag,
         )
         self.lifecycle = Lifecycle()
         self.lag_history = LagHistory()
@@ -150,6 +153,7 @@ class Sidecar:
             self.worker.start()
         self.refresher.start()
         self.secrets.start()
+        self.loop_lag.start()
         self._history_task = asyncio.create_task(follow(self.lag_history, self.lag.last), name="lag-history")
         self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
@@ -162,6 +166,7 @@ class Sidecar:
 
     async def _stop_background(self) -> None:
         await self.secrets.stop()
+        await self.loop_lag.stop()
         await self.worker.stop()
         await self.refresher.stop()
         if self._history_task is not None:

@@ -20,6 +20,7 @@ from ..health.checks import PoolHealth
 from ..jobs.worker import THROTTLE_KINDS
 from ..replication.lag import LagMeter
 from .apps import app_routing
+from .loop_lag import LoopLag
 
 REPLICA_STATES = get_args(ReplicaState)
 # Every outcome a transfer can have, so each counter series exists (at 0) from the start.
@@ -95,9 +96,11 @@ class SidecarCollector(Collector):
         job_throttle: Callable[[], str | None] | None = None,
         job_stalled: Callable[[], float] | None = None,
         reports: AppReports | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self.databases = databases
         self.reports = reports
+        self.loop_lag = loop_lag
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
@@ -197,3 +200,10 @@ class SidecarCollector(Collector):
             internal.add_metric([pool.name, "jobs"], float(pool.internal_stats.acquired_total))
         yield internal
         yield from app_routing(reports)
+        if self.loop_lag is not None:
+            yield GaugeMetricFamily(
+                "fasterdb_event_loop_lag_seconds",
+                "The sidecar's event loop: the largest delay in waking a task over the last 15 s "
+                "(every request and probe waits as much)",
+                value=self.loop_lag.worst(),
+            )
