@@ -159,3 +159,23 @@ def test_writes_ride_through_a_switchover_on_a_multi_host_dsn() -> None:
             rows = c.sql(new, "SELECT count(*) FROM items WHERE name LIKE 'w%'")
             assert int(rows) == 40  # every acknowledged write is on the new primary
             assert all(app.get(f"/items/{i}").status_code == 200 for i in created)
+
+
+def test_the_app_starts_and_answers_with_the_database_down() -> None:
+    closed = free_port()
+    env = {
+        "FASTERDB_PRIMARY_DSN": f"postgresql://app:pw@127.0.0.1:{closed}/app",
+        "FASTERDB_CONNECT_TIMEOUT": "0.5",
+        "FASTERDB_ACQUIRE_TIMEOUT": "1",
+        "FASTERDB_WRITE_HOLD_SECONDS": "0.5",
+        **KEY,
+    }
+    with example_app(env, name="nodb") as app:
+        assert app.get("/health/db").status_code == 503
+        answer = httpx.post(app.url + "/items", json={"name": "x"}, timeout=10)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["error"]["code"] == "database_unavailable"
+        assert "127.0.0.1" not in answer.text and "pw" not in answer.text  # no driver text, no DSN
+        read = app.get("/items/1")
+        assert read.status_code == 503 and read.json()["error"]["code"] == "database_unavailable"
+        assert "Traceback" not in app.logs()
