@@ -144,6 +144,9 @@ def serve(
         access_log=False,
         lifespan="on",
         server_header=False,
+        # The peer's address is the client's (the report endpoint takes loopback only): no
+        # X-Forwarded-For rewriting it, and no middleware for it on every request.
+        proxy_headers=False,
         # Step 2, fractions included (uvicorn uses it as an asyncio timeout).
         timeout_graceful_shutdown=shutdown_timeout,  # type: ignore[arg-type]
     )

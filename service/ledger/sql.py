@@ -15,54 +15,57 @@ from fasterdb.pools.managed import Connection
 from ..db.migrations import qualified
 
 
-async def existing_transfers(conn: Connection, schema: str, keys: list[str]) -> dict[str, Any]:
-    """The transfers already recorded under any of ``keys``, by key."""
+async def lock_and_find(
+    conn: Connection, schema: str, ids: list[int], keys: list[str]
+) -> tuple[dict[int, Decimal], dict[str, Any]]:
+    """One statement: lock the accounts ``ids`` in ascending id order (no deadlocks by construction)
+    and read their balances, and find the transfers already recorded under any of ``keys``."""
+    s = qualified(schema)
     rows = await conn.fetch(
-        f"SELECT id, idempotency_key, from_account, to_account, amount, from_balance_after,"
-        f" to_balance_after FROM {qualified(schema)}.transfers WHERE idempotency_key = ANY($1::text[])",
+        f"WITH locked AS (SELECT id, balance FROM {s}.accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE)"
+        " SELECT NULL::text AS idempotency_key, id, NULL::bigint AS from_account, NULL::bigint AS to_account,"
+        " NULL::numeric AS amount, NULL::numeric AS from_balance_after, NULL::numeric AS to_balance_after, balance"
+        " FROM locked"
+        " UNION ALL"
+        " SELECT idempotency_key, id, from_account, to_account, amount, from_balance_after, to_balance_after, NULL"
+        f" FROM {s}.transfers WHERE idempotency_key = ANY($2::text[])",
+        sorted(ids),
         keys,
     )
-    return {r["idempotency_key"]: r for r in rows}
+    balances = {r["id"]: r["balance"] for r in rows if r["idempotency_key"] is None}
+    return balances, {r["idempotency_key"]: r for r in rows if r["idempotency_key"] is not None}
 
 
-async def lock_accounts(conn: Connection, schema: str, ids: list[int]) -> dict[int, Decimal]:
-    """Lock the accounts ``ids`` in ascending id order (no deadlocks by construction); their balances."""
-    rows = await conn.fetch(
-        f"SELECT id, balance FROM {qualified(schema)}.accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-        sorted(ids),
-    )
-    return {r["id"]: r["balance"] for r in rows}
-
-
-async def insert_transfers(
-    conn: Connection, schema: str, rows: Sequence[tuple[str, int, int, Decimal, Decimal, Decimal]], job_id: int | None
+async def record(
+    conn: Connection,
+    schema: str,
+    rows: Sequence[tuple[str, int, int, Decimal, Decimal, Decimal]],
+    job_id: int | None,
+    balances: dict[int, Decimal],
 ) -> dict[str, int]:
-    """Insert (key, from, to, amount, from balance after, to balance after) rows; the new ids by key.
+    """One statement: insert the (key, from, to, amount, from balance after, to balance after) rows
+    and write the accounts' new ``balances``; the new transfers' ids by key.
 
     A key inserted concurrently is skipped (ON CONFLICT DO NOTHING): fewer ids than rows means a
-    race was lost and the caller's transaction must run again.
+    race was lost and the caller's transaction must run again (the balances roll back with it).
     """
+    s = qualified(schema)
+    ids = sorted(balances)
     inserted = await conn.fetch(
-        f"INSERT INTO {qualified(schema)}.transfers (idempotency_key, from_account, to_account, amount,"
+        f"WITH ins AS (INSERT INTO {s}.transfers (idempotency_key, from_account, to_account, amount,"
         " from_balance_after, to_balance_after, job_id)"
         " SELECT k, f, t, a, fb, tb, $7 FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
         " $4::numeric[], $5::numeric[], $6::numeric[]) AS u(k, f, t, a, fb, tb)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key),"
+        f" upd AS (UPDATE {s}.accounts AS a SET balance = u.balance"
+        " FROM unnest($8::bigint[], $9::numeric[]) AS u(id, balance) WHERE a.id = u.id)"
+        " SELECT id, idempotency_key FROM ins",
         *([row[i] for row in rows] for i in range(6)),
         job_id,
-    )
-    return {r["idempotency_key"]: r["id"] for r in inserted}
-
-
-async def set_balances(conn: Connection, schema: str, balances: dict[int, Decimal]) -> None:
-    """Write the accounts' new balances in one statement."""
-    ids = sorted(balances)
-    await conn.execute(
-        f"UPDATE {qualified(schema)}.accounts AS a SET balance = u.balance"
-        " FROM unnest($1::bigint[], $2::numeric[]) AS u(id, balance) WHERE a.id = u.id",
         ids,
         [balances[i] for i in ids],
     )
+    return {r["idempotency_key"]: r["id"] for r in inserted}
 
 
 async def create_account(conn: Connection, schema: str, account_id: int, balance: Decimal) -> bool:
