@@ -316,7 +316,10 @@ class Read:
     async def __aenter__(self) -> asyncpg.Connection:
         db = self._db
         state = current()
-        position = state.read_after if state is not None else None
+        position = None
+        if state is not None:  # the token the request carried, or this request's own write: the later
+            seen = [p for p in (state.read_after, state.write_position) if p is not None]
+            position = max(seen) if seen else None
         choice = db.router.choose(self._budget, position)
         target = choice.target
         if choice.reason == "rejected":
