@@ -77,6 +77,7 @@ class Database:
             command_timeout=settings.command_timeout,
             connect_timeout=settings.connect_timeout,
             acquire_timeout=settings.acquire_timeout,
+            reset_session=True,  # the application's code may SET, LISTEN or lock for the session
         )
         self.owner = owner
         self.primary = ManagedPool(PRIMARY, "primary", settings.primary_dsn, config, owner=owner)

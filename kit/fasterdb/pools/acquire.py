@@ -141,6 +141,10 @@ class Acquire:
         if pool is None or conn is None:
             return
         self._conn = None
-        self._managed.held -= 1
-        # asyncpg shields release from cancellation; a broken connection is discarded there.
-        await pool.release(conn)
+        # asyncpg shields release from cancellation; a broken connection is discarded there. The
+        # slot counts as held until asyncpg's holder is free again (a reset is a round trip): the
+        # fast path relies on "fewer held than the maximum" meaning a free holder.
+        try:
+            await pool.release(conn)
+        finally:
+            self._managed.held -= 1
