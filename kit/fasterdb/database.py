@@ -33,6 +33,7 @@ from fasterdb.contract import AppReport, PoolBody, WaitMs
 from fasterdb.errors import DatabaseUnavailable, ServiceError
 from fasterdb.lsn import format_lsn, parse_lsn
 from fasterdb.pools.acquire import Acquire
+from fasterdb.pools.driver import DRIVER_ERRORS
 from fasterdb.pools.managed import ManagedPool, PoolConfig
 from fasterdb.pools.transactions import Isolation, run_transaction, transaction
 from fasterdb.read_after import ReadAfter
@@ -53,6 +54,7 @@ SWITCHOVER = frozenset(
         "database starting up or shutting down",
     }
 )
+POSITION_SQL = "SELECT pg_current_wal_insert_lsn()::text"  # at or past the end of a commit made before
 CATCH_UP_POLL = 0.01  # seconds between a read-after replica's replay checks
 COUNTED = ("read_after:waited", "read_after:fallback", "read:replica_error", "write_holds")
 
@@ -256,13 +258,33 @@ class Database:
     def _label(self, state: RequestState | None) -> str:
         return f"{self.owner} {state.route}" if state is not None and state.route else self.owner
 
-    @staticmethod
-    def _position_recorder(state: RequestState | None) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
+    def _position_recorder(self, state: RequestState | None) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
         if state is None:
             return None
 
         async def record(conn: asyncpg.Connection) -> None:
-            position = parse_lsn(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+            try:
+                text = await conn.fetchval(POSITION_SQL)
+            except DRIVER_ERRORS as exc:
+                # COMMIT succeeded: only its position was lost with the connection. Any later
+                # position will do, so another connection of the primary pool is asked; the
+                # committed write never fails here (a 503 would invite a retry: a second write).
+                try:
+                    conn.terminate()  # cut off on a server that may not answer: do not wait on it
+                except asyncpg.InterfaceError:
+                    pass  # lost and released back to the pool by asyncpg already
+                try:
+                    async with self.primary.acquire() as other:
+                        text = await other.fetchval(POSITION_SQL)
+                except (DatabaseUnavailable, *DRIVER_ERRORS) as again:
+                    log.warning(
+                        "a committed write's WAL position is unknown (%s, then %s): its response carries no "
+                        "read-after token",
+                        type(exc).__name__,
+                        type(again).__name__,
+                    )
+                    return
+            position = parse_lsn(text)
             if position is not None:
                 state.write_position = max(position, state.write_position or 0)
 
