@@ -293,3 +293,40 @@ def test_a_token_read_waits_on_a_frozen_replica_no_longer_than_the_read_after_wa
         wait_for(lambda: idle(served, db), 10, what="connections back")
     assert answer.status_code == 200 and answer.json() == {"by": "primary"}, answer.text
     assert took < 1.5, f"a token read took {took:.1f} s (read-after wait 0.25 s, command timeout 3 s)"
+
+
+@pytest.mark.parametrize("leave_transaction_open", [True, False])
+def test_a_read_that_succeeded_is_answered_even_if_its_connection_breaks_before_the_release(
+    pg: HotStandbyCluster, leave_transaction_open: bool
+) -> None:
+    # The block got its rows; then the server ends the session (a switchover's shutdown, as in a
+    # burst of requests during one) before the release. asyncpg's release resets the session
+    # (ROLLBACK of a transaction the handler left open; the pool's reset query) and raises when it
+    # cannot: that error left `async with db.read()` and failed a request that had its answer —
+    # a 503, or a bare 500 for asyncpg's InternalClientError, seen in a switchover under load.
+    db = Database(kit_settings(pg))
+    app = new_app(db)
+    faults_left = [1]  # the first request only
+
+    @app.get("/read")
+    async def read() -> Response:
+        async with db.read() as conn:
+            if leave_transaction_open:
+                await conn.execute("BEGIN")  # careless: never committed
+            pid = conn.get_server_pid()
+
+            def ended_after_the_read(record: Any) -> None:
+                if record.query.startswith("SELECT 41") and faults_left:  # as soon as the answer arrived
+                    faults_left.pop()
+                    os.kill(pid, signal.SIGTERM)
+
+            conn.add_query_logger(ended_after_the_read)
+            value = await conn.fetchval("SELECT 41 + 1")
+        return Response(f'{{"value": {value}}}'.encode(), media_type="application/json")
+
+    with InProcessApp(app) as served:
+        ready(served, db)
+        answer = httpx.get(served.url + "/read", timeout=10)
+        wait_for(lambda: idle(served, db), 10, what="connections back")
+        assert httpx.get(served.url + "/read", timeout=10).status_code == 200  # the pool carries on
+    assert answer.status_code == 200 and answer.json() == {"value": 42}, answer.text
