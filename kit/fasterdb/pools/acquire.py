@@ -146,5 +146,10 @@ class Acquire:
         # fast path relies on "fewer held than the maximum" meaning a free holder.
         try:
             await pool.release(conn)
+        except DRIVER_ERRORS:
+            # The reset (ROLLBACK, the session reset) failed: asyncpg has terminated the connection,
+            # and the block's outcome stands. Failing it here would fail a read that got its rows,
+            # a write that committed.
+            pass
         finally:
             self._managed.held -= 1
