@@ -338,6 +338,31 @@ def test_a_read_that_succeeded_is_answered_even_if_its_connection_breaks_before_
 # -- failover -----------------------------------------------------------------------------------
 
 
+def test_reads_carry_on_from_the_replica_while_the_primary_is_down(
+    pg: HotStandbyCluster, sidecar_env: dict[str, str]
+) -> None:
+    # Issue 20 (failover): writes are held during a switchover, "reads carry on meanwhile". With
+    # the primary down the sidecar cannot measure lag (no primary position): the replica's lag is
+    # unknown, the router counts it as unable to serve and sends every read to the primary — the
+    # one server that is down. A row written before the outage is 503 on every read though the
+    # replica that has it answers.
+    env = {**sidecar_env, "FASTERDB_READ_AFTER_KEY": KEY}
+    with SidecarProcess(sidecar_env) as sidecar, example_app(env, sidecar=sidecar, name="outage") as app:
+        wait_for(lambda: httpx.post(app.url + "/items", json={"name": "x"}).status_code == 201, 20, what="app")
+        item = httpx.post(app.url + "/items", json={"name": "before the outage"}).json()["id"]
+        wait_for(
+            lambda: app.get(f"/items/{item}").headers.get("fasterdb-served-by") == "replica-1",
+            20,
+            what="the row read from the replica",
+        )
+        pg.stop_node(pg.primary, "immediate")  # the autouse fixture starts it again
+        wait_for(lambda: sidecar.get("/health/replicas").json()["primary_lsn"] is None, 10, what="the primary down")
+        wait_for(lambda: app.get(f"/items/{item}").status_code == 200, 10, 0.1, "a read while the primary is down")
+        answers = [app.get(f"/items/{item}") for _ in range(10)]
+    assert [a.status_code for a in answers] == [200] * 10, answers[0].text
+    assert all(a.headers["fasterdb-served-by"] == "replica-1" for a in answers)
+
+
 def test_a_burst_of_writes_through_a_switchover_is_answered_truthfully() -> None:
     # Eight clients write without pause through a multi-host DSN while the primary stops and the
     # replica is promoted. Every answer must say what happened: 201 for a row that is there, a
