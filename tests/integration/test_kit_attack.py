@@ -151,6 +151,44 @@ def test_a_committed_write_whose_position_query_fails_is_not_answered_as_retryab
     assert answer.headers.get("fasterdb-read-after", "").startswith("v1.")  # and reads can find it
 
 
+def test_a_token_read_waits_for_a_replica_that_catches_up(pg: HotStandbyCluster, tables: None) -> None:
+    # A token newer than the sidecar's last view of the replica: the read waits up to
+    # FASTERDB_READ_AFTER_WAIT on the replica, checking pg_last_wal_replay_lsn() >= $1::pg_lsn.
+    # asyncpg's pg_lsn codec takes an int; the kit passes the position as text ("0/3001290"), so
+    # the check fails on the client every time (DataError, swallowed): every such read falls
+    # back to the primary, and the replica wait never works (read_after:waited stays 0).
+    db = Database(kit_settings(pg))
+    app = new_app(db)
+
+    @app.post("/items")
+    async def create() -> Response:
+        async with db.write() as conn:
+            await conn.execute("INSERT INTO public.attack_items (name) VALUES ('token')")
+        return Response(b"{}", 201, media_type="application/json")
+
+    @app.get("/read")
+    async def read() -> Response:
+        async with db.read() as conn:
+            await conn.fetchval("SELECT 1")
+        return Response(f'{{"by": "{served_by()}"}}'.encode(), media_type="application/json")
+
+    with InProcessApp(app) as served:
+        ready(served, db)
+        seen_by_sidecar = _replay_lsn(pg)  # the view is older than the write
+        token = httpx.post(served.url + "/items", timeout=10).headers["fasterdb-read-after"]
+        position = db.tokens.verify(token)
+        assert position is not None
+        wait_for(lambda: _replay_lsn(pg) >= position, 10, what="the replica has replayed the write")
+
+        async def route() -> None:
+            _in_rotation(db, seen_by_sidecar)
+
+        served.call(route)
+        answer = httpx.get(served.url + "/read", headers={"fasterdb-read-after": token}, timeout=10)
+    assert answer.json() == {"by": "replica-1"}, (answer.text, dict(db.counts))
+    assert db.counts["read_after:waited"] == 1 and db.counts["read_after:fallback"] == 0
+
+
 # -- pooled sessions ----------------------------------------------------------------------------
 
 
