@@ -31,7 +31,7 @@ import msgspec
 
 from fasterdb.contract import AppReport, PoolBody, WaitMs
 from fasterdb.errors import DatabaseUnavailable, ServiceError
-from fasterdb.lsn import format_lsn, parse_lsn
+from fasterdb.lsn import parse_lsn
 from fasterdb.pools.acquire import Acquire
 from fasterdb.pools.driver import DRIVER_ERRORS
 from fasterdb.pools.managed import ManagedPool, PoolConfig
@@ -177,10 +177,10 @@ class Database:
         try:
             wait = self.settings.read_after_wait
             deadline = time.monotonic() + wait
-            lsn = format_lsn(position)
             async with asyncio.timeout(wait + CATCH_UP_GRACE):  # a replica that does not answer (hung)
                 while True:
-                    if await conn.fetchval("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn):
+                    # asyncpg's pg_lsn codec takes the byte position (an int), not its text
+                    if await conn.fetchval("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", position):
                         return acquire
                     if time.monotonic() + CATCH_UP_POLL > deadline:
                         break
