@@ -472,3 +472,60 @@ def test_a_burst_of_writes_through_a_switchover_is_answered_truthfully() -> None
         if not ok:
             wrong.append(f"{name}: {answer.status_code} {answer.text[:100]} (written: {name in written})")
     assert not wrong, wrong
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect, not fixed (needs a per-host connect): asyncpg's connect timeout covers all the hosts of a "
+    "multi-host DSN, so a hung first host leaves no time for the next; run with --runxfail to see it fail",
+)
+def test_writes_reach_the_promoted_replica_when_the_old_primary_hangs() -> None:
+    # The failover the multi-host DSN is for: the primary's host stops answering (frozen, or a
+    # network partition: TCP hangs rather than refuses) and the replica is promoted. libpq gives
+    # each host of a multi-host DSN its own connect_timeout; asyncpg's timeout covers the whole
+    # list, and the first host, which hangs, uses all of it. Every new connection of the kit's
+    # primary pool times out on the old host and never tries the new primary: writes fail with
+    # 503 "timeout" for as long as the old host hangs (and "timeout" is not held as a switchover).
+    with HotStandbyCluster(replicas=1) as c:
+        old, new = c.primary, c.replica_nodes[0]
+        password = quote(c.app_password, safe="")
+        both = f"postgresql://{APP_USER}:{password}@127.0.0.1:{old.port},127.0.0.1:{new.port}/{DATABASE}"
+        c.sql(
+            old,
+            "CREATE TABLE public.hung (id serial, x int); GRANT ALL ON public.hung TO PUBLIC; "
+            "GRANT ALL ON SEQUENCE public.hung_id_seq TO PUBLIC",
+        )
+        settings = KitSettings.from_env(
+            {
+                "FASTERDB_PRIMARY_DSN": both,
+                "FASTERDB_SIDECAR_URL": "",
+                "FASTERDB_POOL_MAX_SIZE": "3",
+                "FASTERDB_COMMAND_TIMEOUT": "1",
+                "FASTERDB_CONNECT_TIMEOUT": "1",
+                "FASTERDB_ACQUIRE_TIMEOUT": "2",
+            }
+        )
+        db = Database(settings)
+        app = new_app(db)
+
+        @app.post("/w")
+        async def write() -> Response:
+            async with db.write() as conn:
+                await conn.execute("INSERT INTO public.hung (x) VALUES (1)")
+            return Response(b"{}", 201, media_type="application/json")
+
+        with InProcessApp(app) as served:
+            ready(served, db)
+            assert httpx.post(served.url + "/w", timeout=10).status_code == 201
+            thaw = faults.freeze(old)
+            try:
+                c.pg_ctl(new, "promote")
+                wait_for(lambda: c.sql(new, "SELECT NOT pg_is_in_recovery()") == "t", 20, what="promoted")
+                wait_for(
+                    lambda: httpx.post(served.url + "/w", timeout=30).status_code == 201,
+                    15,
+                    0.1,
+                    "a write on the promoted replica while the old primary hangs",
+                )
+            finally:
+                thaw()
