@@ -31,10 +31,11 @@ import msgspec
 
 from fasterdb.contract import AppReport, PoolBody, WaitMs
 from fasterdb.errors import DatabaseUnavailable, ServiceError
-from fasterdb.lsn import format_lsn, parse_lsn
+from fasterdb.lsn import parse_lsn
 from fasterdb.pools.acquire import Acquire
+from fasterdb.pools.driver import DRIVER_ERRORS
 from fasterdb.pools.managed import ManagedPool, PoolConfig
-from fasterdb.pools.transactions import Isolation, run_transaction, transaction
+from fasterdb.pools.transactions import Isolation, _terminate, run_transaction, transaction
 from fasterdb.read_after import ReadAfter
 from fasterdb.routing import PRIMARY, Budget, Router
 from fasterdb.settings import KitSettings
@@ -53,7 +54,9 @@ SWITCHOVER = frozenset(
         "database starting up or shutting down",
     }
 )
+POSITION_SQL = "SELECT pg_current_wal_insert_lsn()::text"  # at or past the end of a commit made before
 CATCH_UP_POLL = 0.01  # seconds between a read-after replica's replay checks
+CATCH_UP_GRACE = 0.25  # how long the last replay check may run past the wait before the replica counts as hung
 COUNTED = ("read_after:waited", "read_after:fallback", "read:replica_error", "write_holds")
 
 
@@ -77,6 +80,7 @@ class Database:
             command_timeout=settings.command_timeout,
             connect_timeout=settings.connect_timeout,
             acquire_timeout=settings.acquire_timeout,
+            reset_session=True,  # the application's code may SET, LISTEN or lock for the session
         )
         self.owner = owner
         self.primary = ManagedPool(PRIMARY, "primary", settings.primary_dsn, config, owner=owner)
@@ -171,14 +175,19 @@ class Database:
             log.debug("read-after wait on %s failed (%s); reading from the primary", pool.name, exc.category)
             return None
         try:
-            deadline = time.monotonic() + self.settings.read_after_wait
-            lsn = format_lsn(position)
-            while True:
-                if await conn.fetchval("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", lsn):
-                    return acquire
-                if time.monotonic() + CATCH_UP_POLL > deadline:
-                    break
-                await asyncio.sleep(CATCH_UP_POLL)
+            wait = self.settings.read_after_wait
+            deadline = time.monotonic() + wait
+            async with asyncio.timeout(wait + CATCH_UP_GRACE):  # a replica that does not answer (hung)
+                while True:
+                    # asyncpg's pg_lsn codec takes the byte position (an int), not its text
+                    if await conn.fetchval("SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", position):
+                        return acquire
+                    if time.monotonic() + CATCH_UP_POLL > deadline:
+                        break
+                    await asyncio.sleep(CATCH_UP_POLL)
+        except TimeoutError:
+            log.debug("read-after wait on %s: no answer in time; reading from the primary", pool.name)
+            _terminate(conn)  # releasing would wait for asyncpg's cancel request to a server that may be hung
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             log.debug("read-after wait on %s failed (%s); reading from the primary", pool.name, type(exc).__name__)
         except BaseException:
@@ -205,28 +214,31 @@ class Database:
         state = current()
         deadline = time.monotonic() + self.settings.write_hold_seconds
         held = False
-        async with AsyncExitStack() as stack:
-            while True:
-                try:
-                    conn = await stack.enter_async_context(
-                        transaction(
-                            self.primary,
-                            timeout=timeout,
-                            isolation=isolation,
-                            readonly=readonly,
-                            label=self._label(state),
-                            after_commit=self._position_recorder(state) if not readonly else None,
+        try:
+            async with AsyncExitStack() as stack:
+                while True:
+                    try:
+                        conn = await stack.enter_async_context(
+                            transaction(
+                                self.primary,
+                                timeout=timeout,
+                                isolation=isolation,
+                                readonly=readonly,
+                                label=self._label(state),
+                                after_commit=self._position_recorder(state) if not readonly else None,
+                            )
                         )
-                    )
-                    break
-                except DatabaseUnavailable as exc:
-                    if exc.category not in SWITCHOVER or time.monotonic() + 0.1 > deadline:
-                        raise
-                    if not held:
-                        held = True
-                        self.counts["write_holds"] += 1
-                    await asyncio.sleep(0.1)
-            yield conn
+                        break
+                    except DatabaseUnavailable as exc:
+                        if exc.category not in SWITCHOVER or time.monotonic() + 0.1 > deadline:
+                            raise
+                        if not held:
+                            held = True
+                            self.counts["write_holds"] += 1
+                        await asyncio.sleep(0.1)
+                yield conn
+        except TimeoutError as exc:  # FASTERDB_COMMAND_TIMEOUT: BEGIN or a statement of the block cut off
+            raise DatabaseUnavailable("timeout", pool=self.primary.name) from exc
 
     async def run(
         self,
@@ -255,13 +267,33 @@ class Database:
     def _label(self, state: RequestState | None) -> str:
         return f"{self.owner} {state.route}" if state is not None and state.route else self.owner
 
-    @staticmethod
-    def _position_recorder(state: RequestState | None) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
+    def _position_recorder(self, state: RequestState | None) -> Callable[[asyncpg.Connection], Awaitable[None]] | None:
         if state is None:
             return None
 
         async def record(conn: asyncpg.Connection) -> None:
-            position = parse_lsn(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+            try:
+                text = await conn.fetchval(POSITION_SQL)
+            except DRIVER_ERRORS as exc:
+                # COMMIT succeeded: only its position was lost with the connection. Any later
+                # position will do, so another connection of the primary pool is asked; the
+                # committed write never fails here (a 503 would invite a retry: a second write).
+                try:
+                    conn.terminate()  # cut off on a server that may not answer: do not wait on it
+                except asyncpg.InterfaceError:
+                    pass  # lost and released back to the pool by asyncpg already
+                try:
+                    async with self.primary.acquire() as other:
+                        text = await other.fetchval(POSITION_SQL)
+                except (DatabaseUnavailable, *DRIVER_ERRORS) as again:
+                    log.warning(
+                        "a committed write's WAL position is unknown (%s, then %s): its response carries no "
+                        "read-after token",
+                        type(exc).__name__,
+                        type(again).__name__,
+                    )
+                    return
+            position = parse_lsn(text)
             if position is not None:
                 state.write_position = max(position, state.write_position or 0)
 
@@ -305,18 +337,22 @@ class Read:
     A class rather than ``@asynccontextmanager``: it is on the path of every read.
     """
 
-    __slots__ = ("_db", "_budget", "_timeout", "_acquire")
+    __slots__ = ("_db", "_budget", "_timeout", "_acquire", "_target")
 
     def __init__(self, db: Database, budget: Budget | None, timeout: float | None) -> None:
         self._db = db
         self._budget = budget
         self._timeout = timeout
         self._acquire: Acquire | None = None
+        self._target = PRIMARY
 
     async def __aenter__(self) -> asyncpg.Connection:
         db = self._db
         state = current()
-        position = state.read_after if state is not None else None
+        position = None
+        if state is not None:  # the token the request carried, or this request's own write: the later
+            seen = [p for p in (state.read_after, state.write_position) if p is not None]
+            position = max(seen) if seen else None
         choice = db.router.choose(self._budget, position)
         target = choice.target
         if choice.reason == "rejected":
@@ -342,7 +378,7 @@ class Read:
                 conn = await acquire.__aenter__()
         else:
             conn = acquire.connection
-        self._acquire = acquire
+        self._acquire, self._target = acquire, target
         db.counts[db.read_keys[target]] += 1
         if state is not None:
             state.served_by = target
@@ -350,7 +386,15 @@ class Read:
                 state.stale_seconds = db.router.lag_seconds(target)
         return conn
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         acquire, self._acquire = self._acquire, None
-        if acquire is not None:
-            await acquire.__aexit__(*exc_info)
+        if acquire is None:
+            return
+        if isinstance(exc, TimeoutError | asyncio.CancelledError):
+            # A statement cut off (FASTERDB_COMMAND_TIMEOUT, a cancellation) may be waiting on a
+            # server that no longer answers: close the connection rather than wait, in the release,
+            # for asyncpg's cancel request to it (another command timeout), as transactions do.
+            _terminate(acquire.connection)
+        await acquire.__aexit__(exc_type, exc, tb)
+        if isinstance(exc, TimeoutError):
+            raise DatabaseUnavailable("timeout", pool=self._target) from exc

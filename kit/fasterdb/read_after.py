@@ -43,8 +43,8 @@ class ReadAfter:
 
     def verify(self, token: str | None, now: float | None = None) -> int | None:
         """The WAL position ``token`` carries, or None when it is absent, forged, malformed or expired."""
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            return None
+        if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            return None  # (hmac.compare_digest refuses non-ASCII text: a client's bytes, never ours)
         body, _, mac = token.strip().rpartition(".")
         parts = body.split(".")
         if len(parts) != 3 or parts[0] != VERSION or not hmac.compare_digest(mac, self._mac(body)):

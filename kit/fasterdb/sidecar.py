@@ -25,6 +25,8 @@ from fasterdb.lsn import parse_lsn
 
 log = logging.getLogger("fasterdb.kit")
 MAX_BODY = 4 * 1024 * 1024
+# What a broken, odd or slow answer raises (LimitOverrunError: a line longer than the stream's limit).
+ANSWER_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError)
 
 
 class SidecarError(Exception):
@@ -50,7 +52,7 @@ class HttpClient:
                 try:
                     async with asyncio.timeout(self.timeout):
                         return await self._exchange(method, path, body)
-                except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as exc:
+                except ANSWER_ERRORS as exc:
                     await self.close()
                     if not (reused and attempt == 0 and not isinstance(exc, TimeoutError)):
                         raise SidecarError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
@@ -81,8 +83,12 @@ class HttpClient:
             data = await reader.readexactly(length)
         elif headers.get("transfer-encoding", "").lower() == "chunked":
             data = await self._chunked(reader)
-        else:
-            data = await reader.read(MAX_BODY)
+        else:  # the body ends when the server closes
+            data = b""
+            while chunk := await reader.read(64 * 1024):
+                data += chunk
+                if len(data) > MAX_BODY:
+                    raise ValueError("answer too large")
             headers["connection"] = "close"
         if headers.get("connection", "").lower() == "close":
             await self.close()

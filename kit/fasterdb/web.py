@@ -157,5 +157,5 @@ def install(
     app.on_shutdown(stop)
     app.add_middleware(KitMiddleware, tokens=tokens, routes=app)
     app.add_exception_handler(ServiceError, service_error)
-    for driver in (asyncpg.PostgresError, asyncpg.InterfaceError):
+    for driver in (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
         app.add_exception_handler(driver, driver_error)

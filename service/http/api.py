@@ -166,16 +166,29 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw request body, refused (413) beyond ``limit`` bytes.
 
     FasterAPI 0.2.14 offers the raw body only through ``Request._read_body`` (``json()`` would turn
-    amounts into floats), so this is the one place that touches it.
+    amounts into floats), which reads all of it, whatever its size, before anyone can look: the body
+    is read here from the ASGI messages (``Request._receive``), and reading stops past ``limit``
+    (a chunked body declares no length to refuse it by). This is the one place that touches them.
     """
     from fasterdb.errors import ServiceError
 
+    too_large = ServiceError(f"request body larger than {limit} bytes", code="request_too_large", status=413)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise ServiceError(f"request body larger than {limit} bytes", code="request_too_large", status=413)
-    raw: bytes = await request._read_body()
-    if len(raw) > limit:
-        raise ServiceError(f"request body larger than {limit} bytes", code="request_too_large", status=413)
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await request._receive()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    raw = b"".join(parts)
+    request._body, request._body_read = raw, True  # as Request._read_body leaves it
     return raw
 
 

@@ -8,10 +8,12 @@ process restart and a report that expires takes its series with it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
 from fasterdb.contract import AppReport
+from fasterdb.routing import Reason
 
 # (counter prefix in the kit's report, metric name, label after app and process, help)
 FAMILIES = (
@@ -34,15 +36,28 @@ FAMILIES = (
 )
 # Spills: reads the primary served because no replica could (the alert's numerator).
 SPILL_REASONS = ("lag", "down", "unknown", "rejected")
+ROUTE_REASONS = frozenset(get_args(Reason))
+READ_AFTER_OUTCOMES = frozenset({"waited", "fallback"})
+
+
+def _label_values(report: AppReport) -> dict[str, frozenset[str]]:
+    """The label values the kit reports, per prefix: anything else in a report is not exported (a
+    report's keys must not become unbounded series)."""
+    return {
+        "route:": ROUTE_REASONS,
+        "reads:": frozenset(p.name for p in report.pools),
+        "read_after:": READ_AFTER_OUTCOMES,
+    }
 
 
 def app_routing(reports: list[AppReport]) -> Iterator[Metric]:
     """The routing families from the current reports (no series without a report)."""
+    known = [_label_values(report) for report in reports]
     for prefix, name, label, help_ in FAMILIES:
         family = CounterMetricFamily(name, help_, labels=["app", "process", *([label] if label else [])])
-        for report in reports:
+        for report, values in zip(reports, known, strict=True):
             for key, count in sorted(report.counters.items()):
-                if label and key.startswith(prefix):
+                if label and key.startswith(prefix) and key[len(prefix) :] in values[prefix]:
                     family.add_metric([report.app, report.instance, key[len(prefix) :]], float(count))
                 elif not label and key == prefix:
                     family.add_metric([report.app, report.instance], float(count))

@@ -23,7 +23,6 @@ import uvloop
 
 from devtools.hot_standby import HotStandbyCluster
 from fasterdb.database import Database
-from fasterdb.pools.managed import keep_session
 from fasterdb.settings import KitSettings
 from tests.bench.common import median, pin_postgres, two_cpus
 from tests.harness import SidecarProcess, example_app, wait_for
@@ -56,8 +55,7 @@ async def _reads(pg: HotStandbyCluster, sidecar_url: str) -> tuple[list[float], 
         pg.dsn(replica),
         min_size=POOL_SIZE,
         max_size=POOL_SIZE,
-        reset=keep_session,
-        command_timeout=30,
+        command_timeout=30,  # asyncpg's own session reset on release, as the kit's pools do
         server_settings={"application_name": "bench", "statement_timeout": "30000"},
     )
     env = {

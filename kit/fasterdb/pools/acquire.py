@@ -141,6 +141,15 @@ class Acquire:
         if pool is None or conn is None:
             return
         self._conn = None
-        self._managed.held -= 1
-        # asyncpg shields release from cancellation; a broken connection is discarded there.
-        await pool.release(conn)
+        # asyncpg shields release from cancellation; a broken connection is discarded there. The
+        # slot counts as held until asyncpg's holder is free again (a reset is a round trip): the
+        # fast path relies on "fewer held than the maximum" meaning a free holder.
+        try:
+            await pool.release(conn)
+        except DRIVER_ERRORS:
+            # The reset (ROLLBACK, the session reset) failed: asyncpg has terminated the connection,
+            # and the block's outcome stands. Failing it here would fail a read that got its rows,
+            # a write that committed.
+            pass
+        finally:
+            self._managed.held -= 1

@@ -50,13 +50,18 @@ class PoolConfig:
     # The monitor connection's server-side statement_timeout: its checks and catalog queries are
     # cut off by the health deadline on both sides, so the server never works on for nobody.
     monitor_statement_timeout: float = 30.0
+    # Reset each session on release (asyncpg's RESET ALL, pg_advisory_unlock_all(), UNLISTEN *,
+    # CLOSE ALL: one round trip): for pools that run code the owner does not control (the kit's,
+    # an application's). Without it only an open transaction is rolled back (keep_session).
+    reset_session: bool = False
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
     """Release without asyncpg's default reset query (a full round trip per release).
 
-    The sidecar never leaves session state behind — no SET, LISTEN, session-level advisory locks,
-    cursors or temporary tables; every lock is transaction-scoped — so there is nothing to reset.
+    For the sidecar's own pools (``PoolConfig.reset_session`` off): the sidecar never leaves session
+    state behind — no SET, LISTEN, session-level advisory locks, cursors or temporary tables; every
+    lock is transaction-scoped — so there is nothing to reset.
     asyncpg still rolls back an open transaction before calling this.
     """
 
@@ -185,7 +190,7 @@ class ManagedPool:
             min_size=self.config.min_size,
             max_size=self.config.max_size,
             max_inactive_connection_lifetime=self.config.max_inactive_connection_lifetime,
-            reset=keep_session,
+            reset=None if self.config.reset_session else keep_session,
         )
 
     def _pooled_connect_kwargs(self) -> dict[str, Any]:
