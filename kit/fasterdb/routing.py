@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
-from fasterdb.sidecar import ReplicaView, View
+from fasterdb.sidecar import View
 
 ENTER_FRACTION = 0.5  # back into rotation only at or below this share of the budget ...
 HOLD_DOWN_SECONDS = 2.0  # ... for this long
@@ -109,12 +109,6 @@ class SpillWindow:
         return spills <= MIN_SPILLS or spills <= max_share * reads
 
 
-def _usable(replica: ReplicaView | None, age: float) -> tuple[float, int] | None:
-    if replica is None or replica.state not in SERVING_STATES:
-        return None
-    if replica.lag_seconds is None or replica.lag_bytes is None:
-        return None
-    return replica.lag_seconds + age, replica.lag_bytes
 
 
 class Router:
@@ -146,16 +140,39 @@ class Router:
         # rotation, until the first of them could have drifted past the budget or the view aged out.
         self._fast: tuple[Choice, ...] = ()
         self._fast_until = -math.inf
+        # Each replica's last measured lag (seconds, bytes), for while the primary is down.
+        self._last_lag: dict[str, tuple[float, int]] = {}
+
+    def _usable(self, name: str, age: float) -> tuple[float, int] | None:
+        """(lag seconds, lag bytes) a read would see on replica ``name``, or None: it cannot serve.
+
+        Normally the measured lag plus the view's age (lag grows at most 1 s per second). While the
+        sidecar finds the primary unavailable there is no position to measure against, but nor are
+        there new commits to fall behind on: the lag last measured holds (a read-after token is
+        still checked on the replica itself).
+        """
+        assert self.view is not None
+        replica = self.view.replicas.get(name)
+        if replica is None or replica.state not in SERVING_STATES:
+            return None
+        if replica.lag_seconds is not None and replica.lag_bytes is not None:
+            return replica.lag_seconds + age, replica.lag_bytes
+        if self.view.primary_error not in (None, "not primary"):
+            return self._last_lag.get(name)
+        return None
 
     def observe(self, view: View) -> None:
         """A new view from the sidecar: every rotation (every budget seen so far) is updated."""
         self.view = view
+        for name, replica in view.replicas.items():
+            if replica.lag_seconds is not None and replica.lag_bytes is not None:
+                self._last_lag[name] = (replica.lag_seconds, replica.lag_bytes)
         self._rotations(self.default)  # the default budget is tracked from the start
         now = self.clock()
         age = view.age(now)
         for budget, rotations in self.rotations.items():
             for name, rotation in rotations.items():
-                rotation.update(_usable(view.replicas.get(name), age), budget, now)
+                rotation.update(self._usable(name, age), budget, now)
         self._refresh_fast(now)
 
     def _refresh_fast(self, now: float) -> None:
@@ -163,7 +180,7 @@ class Router:
         age, budget = self.view.age(now), self.default
         ready, until = [], now + self.knowledge_max_age - age
         for name, rotation in self.rotations[budget].items():
-            lag = _usable(self.view.replicas.get(name), age)
+            lag = self._usable(name, age)
             if rotation.in_rotation and lag is not None and lag[0] <= budget.seconds:
                 ready.append(Choice(name, "replica"))
                 until = min(until, now + budget.seconds - lag[0])  # lag grows 1 s per second at most
@@ -176,7 +193,7 @@ class Router:
             if self.view is not None:  # a budget first seen now starts from the current view
                 now = self.clock()
                 for name, rotation in rotations.items():
-                    lag = _usable(self.view.replicas.get(name), self.view.age(now))
+                    lag = self._usable(name, self.view.age(now))
                     if lag is not None and lag[0] <= budget.seconds * ENTER_FRACTION:
                         rotation.in_rotation = lag[1] <= budget.bytes * ENTER_FRACTION
         return rotations
@@ -210,7 +227,7 @@ class Router:
             name
             for name in self.replicas
             if rotations[name].in_rotation
-            and (lag := _usable(self.view.replicas.get(name), age)) is not None
+            and (lag := self._usable(name, age)) is not None
             and lag[0] <= budget.seconds
         ]
         if position is not None:
@@ -241,12 +258,12 @@ class Router:
     def _freshest(self, now: float) -> str | None:
         assert self.view is not None
         age = self.view.age(now)
-        lags = {n: lag for n in self.replicas if (lag := _usable(self.view.replicas.get(n), age)) is not None}
+        lags = {n: lag for n in self.replicas if (lag := self._usable(n, age)) is not None}
         return min(lags, key=lambda n: (lags[n][0], lags[n][1])) if lags else None
 
     def lag_seconds(self, name: str) -> float:
         """The replica's lag in seconds as the view says, its age included (inf when unknown)."""
         if self.view is None:
             return math.inf
-        lag = _usable(self.view.replicas.get(name), self.view.age(self.clock()))
+        lag = self._usable(name, self.view.age(self.clock()))
         return math.inf if lag is None else lag[0]

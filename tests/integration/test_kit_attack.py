@@ -376,19 +376,13 @@ def test_a_read_that_succeeded_is_answered_even_if_its_connection_breaks_before_
 # -- failover -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect, not fixed (a routing policy choice): with the primary down, replica lag is unknown and "
-    "every read goes to the primary; run with --runxfail to see it fail",
-)
 def test_reads_carry_on_from_the_replica_while_the_primary_is_down(
     pg: HotStandbyCluster, sidecar_env: dict[str, str]
 ) -> None:
     # Issue 20 (failover): writes are held during a switchover, "reads carry on meanwhile". With
-    # the primary down the sidecar cannot measure lag (no primary position): the replica's lag is
-    # unknown, the router counts it as unable to serve and sends every read to the primary — the
-    # one server that is down. A row written before the outage is 503 on every read though the
-    # replica that has it answers.
+    # the primary down the sidecar cannot measure lag (no primary position), but no commit can
+    # make the replica fall further behind either: the lag last measured holds and the replica
+    # keeps serving (it once sent every read to the primary, the one server that is down).
     env = {**sidecar_env, "FASTERDB_READ_AFTER_KEY": KEY}
     with SidecarProcess(sidecar_env) as sidecar, example_app(env, sidecar=sidecar, name="outage") as app:
         wait_for(lambda: httpx.post(app.url + "/items", json={"name": "x"}).status_code == 201, 20, what="app")
@@ -474,18 +468,12 @@ def test_a_burst_of_writes_through_a_switchover_is_answered_truthfully() -> None
     assert not wrong, wrong
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect, not fixed (needs a per-host connect): asyncpg's connect timeout covers all the hosts of a "
-    "multi-host DSN, so a hung first host leaves no time for the next; run with --runxfail to see it fail",
-)
 def test_writes_reach_the_promoted_replica_when_the_old_primary_hangs() -> None:
     # The failover the multi-host DSN is for: the primary's host stops answering (frozen, or a
     # network partition: TCP hangs rather than refuses) and the replica is promoted. libpq gives
     # each host of a multi-host DSN its own connect_timeout; asyncpg's timeout covers the whole
-    # list, and the first host, which hangs, uses all of it. Every new connection of the kit's
-    # primary pool times out on the old host and never tries the new primary: writes fail with
-    # 503 "timeout" for as long as the old host hangs (and "timeout" is not held as a switchover).
+    # list, so the first host, which hangs, used all of it and writes failed with 503 "timeout"
+    # for as long as it hung. Each host now gets the timeout of its own (fasterdb.pools.hosts).
     with HotStandbyCluster(replicas=1) as c:
         old, new = c.primary, c.replica_nodes[0]
         password = quote(c.app_password, safe="")

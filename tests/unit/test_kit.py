@@ -239,3 +239,20 @@ def test_requests_are_named_by_their_route_template() -> None:
     assert t.match("GET", "/items/42") == "GET /items/{item_id}"
     assert t.match("GET", "/items/search") == "GET /items/search"  # a literal wins
     assert t.match("POST", "/items") == "POST /items" and t.match("DELETE", "/items") is None
+
+
+def test_while_the_primary_is_down_a_replica_keeps_its_last_measured_lag() -> None:
+    clock = Clock()
+    r = router(clock, names=("east",))
+    r.observe(view(clock, east=(0.3, 10, 1)))
+    clock.now += 30  # long past the budget if the lag were still growing
+    down = View(
+        replicas={"east": ReplicaView("east", "disconnected", None, None, 1)},
+        primary_error="connection refused",
+        fetched_at=clock(),
+    )
+    r.observe(down)
+    assert r.choose().target == "east"  # no commits to fall behind on: 0.3 s it was, 0.3 s it is
+    unknown = View(replicas=down.replicas, primary_error=None, fetched_at=clock())
+    r.observe(unknown)  # the primary answers but the lag is unknown: not served
+    assert r.choose().target == PRIMARY

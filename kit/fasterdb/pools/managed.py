@@ -9,7 +9,8 @@ application) thus starts, and serves, while PostgreSQL is down. Once created, as
 server comes back.
 
 Acquiring is in ``fasterdb.pools.acquire``; transactions and their retry policy in
-``fasterdb.pools.transactions``.
+``fasterdb.pools.transactions``; multi-host connects in ``fasterdb.pools.hosts``. (A little over
+300 lines: one class, the pool's whole lifecycle, whose parts are modules of their own already.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.acquire import Acquire
 from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
+from fasterdb.pools.hosts import connect_each_host
 from fasterdb.pools.stats import PoolSnapshot, PoolStats
 
 log = logging.getLogger("fasterdb.pools")
@@ -168,6 +170,11 @@ class ManagedPool:
             raise DatabaseUnavailable("pool closed", pool=self.name)
         return self.asyncpg_pool
 
+    async def connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """asyncpg.connect with this pool's DSN, each host of a multi-host DSN in turn (``hosts``)."""
+        kwargs.setdefault("target_session_attrs", self.target_session_attrs)
+        return await connect_each_host(parse_dsn(self._dsn).hosts, *args, **kwargs)
+
     def _connect_kwargs(self) -> dict[str, Any]:
         return {
             "dsn": self._dsn,
@@ -180,12 +187,13 @@ class ManagedPool:
         if self.config.min_size == 0:
             # asyncpg creates a pool without a connection then: one now, closed at once, is what
             # says "the database was reachable" (start-up, readiness) without keeping anything open.
-            probe = await asyncpg.connect(
+            probe = await self.connect(
                 **self._connect_kwargs(), server_settings={"application_name": f"{self.application_name}/probe"}
             )
             await probe.close(timeout=self.config.connect_timeout)
         return await asyncpg.create_pool(
             **self._pooled_connect_kwargs(),
+            connect=self.connect,
             init_size=self.config.min_size,
             min_size=self.config.min_size,
             max_size=self.config.max_size,
@@ -218,7 +226,7 @@ class ManagedPool:
             if conn is None or conn.is_closed():
                 if self._state == "closed":
                     raise DatabaseUnavailable("pool closed", pool=self.name)
-                conn = await asyncpg.connect(
+                conn = await self.connect(
                     **self._connect_kwargs(),
                     server_settings={
                         # "/monitor": the name operators already filter on in pg_stat_activity.
