@@ -109,8 +109,6 @@ class SpillWindow:
         return spills <= MIN_SPILLS or spills <= max_share * reads
 
 
-
-
 class Router:
     """Decides each read's target from the latest view; counts what it decided."""
 
@@ -226,9 +224,7 @@ class Router:
         ready = [
             name
             for name in self.replicas
-            if rotations[name].in_rotation
-            and (lag := self._usable(name, age)) is not None
-            and lag[0] <= budget.seconds
+            if rotations[name].in_rotation and (lag := self._usable(name, age)) is not None and lag[0] <= budget.seconds
         ]
         if position is not None:
             return self._read_after(ready, position)
