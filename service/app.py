@@ -72,8 +72,8 @@ class Sidecar:
         self.health = PoolHealth(self.databases, settings.health_timeout, settings.health_cache_ttl)
         # Lag history samples further apart than three refresh rounds say nothing of the time between.
         max_gap = 3 * max(settings.monitor_interval, settings.health_cache_ttl, 1.0)
-        self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl, max_gap)
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
+        self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl, max_gap, self.lag_defaults)
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
 
         self.catalog = Catalog(self.databases, self.health.deadline, settings.catalog_cache_ttl)
