@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from typing import Any
 
@@ -155,6 +156,11 @@ class Sidecar:
         self.secrets.start()
         self.loop_lag.start()
         self._history_task = asyncio.create_task(follow(self.lag_history, self.lag.last), name="lag-history")
+        # Everything built so far (modules, settings, the app) lives as long as the process: out of
+        # the collector's generations, a full collection no longer walks it (about 30 ms on a loaded
+        # 2-core machine, which would land in some request's latency).
+        gc.collect()
+        gc.freeze()
         self.lifecycle.serving()
         log.info("sidecar started", extra={"pools": [p.name for p in self.databases], "version": __version__})
 
