@@ -132,5 +132,5 @@ class Figure:
     value: float
     unit: str  # "s", "x", "MiB", ...
     target: str  # as printed, e.g. "<= 1.1"
-    met: bool
+    met: bool | None  # None: printed for information, no target
     patroni: str = ""  # the Patroni figure ("" when there is none to compare)
