@@ -32,9 +32,8 @@ def _table(figures: list[Figure]) -> None:
     print(f"  {'figure':48s} {'measured':>12s}  {'target':10s} {'met':4s} Patroni (issue 24)")
     for f in figures:
         value = f"{f.value:.3f} {f.unit}" if f.unit in ("s",) else f"{f.value:.2f} {f.unit}".rstrip()
-        print(
-            f"  {f.name:48s} {value:>12s}  {f.target:10s} {'-' if f.met is None else 'yes' if f.met else 'NO':4s} {f.patroni}"
-        )
+        met = "-" if f.met is None else "yes" if f.met else "NO"
+        print(f"  {f.name:48s} {value:>12s}  {f.target:10s} {met:4s} {f.patroni}")
 
 
 def main() -> None:
