@@ -133,7 +133,9 @@ class Settings(BaseSettings):
     acquire_timeout: Seconds = 5.0
     max_inactive_connection_lifetime: Annotated[float, Field(ge=0, le=86400)] = 30.0
     health_timeout: Annotated[float, Field(ge=0.05, le=60)] = 1.0
-    health_cache_ttl: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # 0.1 s: a frozen primary shows as 503 within TTL + timeout (~1.05 s), at ~10 checks/s per pool
+    # while probes come continuously (none while nobody asks).
+    health_cache_ttl: Annotated[float, Field(ge=0, le=60)] = 0.1
     # Seconds one catalog view (/db/*, the fasterdb_pg_* metrics) serves every caller.
     catalog_cache_ttl: Annotated[float, Field(ge=0, le=3600)] = 5.0
     max_lag_bytes: ByteSize = 16 * 1024**2

@@ -9,15 +9,28 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+# How long a failed answer may serve callers when the cache TTL is longer: a failure is re-checked
+# on the first call after this, so a cached failure outlives the fault by at most this much (plus
+# one check). Still single-flight: concurrent callers share that one re-check.
+FAILURE_TTL = 0.05
+
 
 class SingleFlight(Generic[T]):
-    """Caches the result of ``fetch`` for ``ttl`` seconds; concurrent misses share one call."""
+    """Caches the result of ``fetch`` for ``ttl`` seconds; concurrent misses share one call.
 
-    def __init__(self, fetch: Callable[[], Awaitable[T]], ttl: float) -> None:
+    ``failed`` tells a failed result (a probe's 503): it is cached for at most ``FAILURE_TTL``
+    seconds instead, so recovery shows on the next call rather than a whole TTL later.
+    """
+
+    def __init__(
+        self, fetch: Callable[[], Awaitable[T]], ttl: float, failed: Callable[[T], bool] | None = None
+    ) -> None:
         self._fetch = fetch
         self._ttl = ttl
+        self._failed = failed
         self._value: T | None = None
         self._stamp = 0.0  # time.monotonic() when _value was produced
+        self._value_failed = False
         self._inflight: asyncio.Task[T] | None = None
 
     @property
@@ -30,8 +43,13 @@ class SingleFlight(Generic[T]):
         return time.monotonic() - self._stamp
 
     async def get(self, max_age: float | None = None) -> T:
-        """The cached value if younger than ``max_age`` (default: the TTL), else a shared fresh fetch."""
+        """The cached value if younger than ``max_age`` (default: the TTL), else a shared fresh fetch.
+
+        A failed value is never served for longer than ``FAILURE_TTL``, whatever ``max_age`` says.
+        """
         limit = self._ttl if max_age is None else max_age
+        if self._value_failed:
+            limit = min(limit, FAILURE_TTL)
         if self._value is not None and self.age() < limit:
             return self._value
         if self._inflight is None:
@@ -42,6 +60,7 @@ class SingleFlight(Generic[T]):
     async def _run(self) -> T:
         try:
             value = await self._fetch()
+            self._value_failed = self._failed is not None and self._failed(value)
             self._value, self._stamp = value, time.monotonic()
             return value
         finally:

@@ -86,7 +86,7 @@ class Sidecar:
             {"name": "FASTERDB_MAX_LAG_BYTES", "value": "16MB"},
             {"name": "FASTERDB_MAX_LAG_SECONDS", "value": "10"},
             {"name": "FASTERDB_HEALTH_TIMEOUT", "value": "1"},
-            {"name": "FASTERDB_HEALTH_CACHE_TTL", "value": "1"},
+            {"name": "FASTERDB_HEALTH_CACHE_TTL", "value": "0.1"},
             {"name": "FASTERDB_JOB_MAX_REPLICA_LAG_BYTES", "value": "64MB"},
             {"name": "FASTERDB_JOB_MAX_POOL_WAITING", "value": "4"},
             {"name": "FASTERDB_SCHEMA", "value": "fasterdb"},

@@ -1,7 +1,9 @@
 """Pool health: cached, single-flight health checks of every pool.
 
 One database check serves every caller inside the cache TTL, and concurrent callers await the
-same in-flight check, so 500 probes per second cost about one query per TTL. Every answer
+same in-flight check, so 500 probes per second cost about one query per TTL. A failed check is
+re-checked on the first probe after ``FAILURE_TTL`` (still one query for all concurrent probes), so
+a cached failure does not outlive the fault. Every answer
 arrives within the health timeout, whatever the database does.
 """
 
@@ -65,6 +67,10 @@ async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
     return PoolCheck(pool.name, pool.role, True, latency, None, time.time())
 
 
+def _failed(check: PoolCheck) -> bool:
+    return not check.ok
+
+
 class PoolHealth:
     """Health of every pool, each behind its own single-flight cache."""
 
@@ -73,7 +79,7 @@ class PoolHealth:
         # Leave a little of the budget for building and sending the response.
         self.deadline = max(timeout - 0.05, timeout * 0.8)
         self._checks: dict[str, SingleFlight[PoolCheck]] = {
-            pool.name: SingleFlight(self._checker(pool), ttl) for pool in databases
+            pool.name: SingleFlight(self._checker(pool), ttl, failed=_failed) for pool in databases
         }
         self.transitions = TransitionLog(log)
 

@@ -69,16 +69,39 @@ class Thresholds:
     max_lag_seconds: float
 
 
+def unsettled(snapshot: Snapshot, defaults: Thresholds | None = None) -> bool:
+    """Whether a measurement shows a fault that may end any moment (re-measured soon, not per TTL).
+
+    An error, a replica not streaming (paused, catching up, disconnected, ...), or one over the
+    default thresholds: what a probe says 503 for, and must stop saying once it is over.
+    """
+    for r in snapshot.replicas:
+        if r.error is not None or r.state != "streaming":
+            return True
+        if defaults is not None and (
+            (r.lag_bytes or 0) > defaults.max_lag_bytes or (r.lag_seconds or 0) > defaults.max_lag_seconds
+        ):
+            return True
+    return snapshot.primary_error is not None
+
+
 class LagMeter:
     """Measures replica lag behind a single-flight cache; keeps the primary's position history."""
 
-    def __init__(self, databases: Databases, deadline: float, ttl: float, max_gap: float = 15.0) -> None:
+    def __init__(
+        self,
+        databases: Databases,
+        deadline: float,
+        ttl: float,
+        max_gap: float = 15.0,
+        defaults: Thresholds | None = None,
+    ) -> None:
         self.databases = databases
         self.deadline = deadline
         # Samples of the primary's position further apart than this say nothing about when the
         # primary moved in between (see _behind_since).
         self.max_gap = max_gap
-        self._cache: SingleFlight[Snapshot] = SingleFlight(self._measure, ttl)
+        self._cache: SingleFlight[Snapshot] = SingleFlight(self._measure, ttl, failed=lambda s: unsettled(s, defaults))
         self._times: deque[float] = deque(maxlen=HISTORY)  # when each primary position was read
         self._lsns: deque[int] = deque(maxlen=HISTORY)  # non-decreasing, except after a failover
         self._failures: deque[float] = deque(maxlen=HISTORY)  # when reading the primary's position failed

@@ -10,7 +10,6 @@ from .. import __version__
 from ..http.api import Api, Call, Operation, Reply
 from ..http.sse import EventStream, event
 from ..status.feed import Feed
-from ..status.page import content_security_policy, document, update
 from ..status.view import StatusSource, StatusView
 
 EVENT = "status"
@@ -61,6 +60,10 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
     @api.route(PAGE)
     async def page(call: Call) -> Response:
         """The page with a fresh snapshot in it (the same caches as the open endpoints)."""
+        # Imported on first use: the page's renderer (HTML, html.entities) is ~0.4 MB of resident
+        # memory that a sidecar nobody opens the page of never needs (issue 24).
+        from ..status.page import content_security_policy, document
+
         headers = {**PAGE_HEADERS, "content-security-policy": content_security_policy()}
         return Response(document(await source.collect(), __version__), headers=headers, media_type="text/html")
 
@@ -68,6 +71,8 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
     async def stream(call: Call) -> EventStream:
         """Updates until the client leaves or the sidecar drains."""
         feed.admit()
+
+        from ..status.page import update
 
         async def events() -> AsyncIterator[bytes]:
             if call.head:

@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 
 from devtools.cluster import ADMIN_USER, DATABASE, TempCluster
-from tests.bench.common import median, wrk
+from tests.bench.common import Figure, median, wrk
 from tests.harness import SidecarProcess
 
 BACKENDS = 500
@@ -72,7 +72,7 @@ def _pgbench_latency_ms(pg: TempCluster, script: Path, seconds: int) -> float:
     return float(re.search(r"latency average = ([\d.]+) ms", out).group(1))  # type: ignore[union-attr]
 
 
-def _activity_cost(pg: TempCluster) -> None:
+def _activity_cost(pg: TempCluster) -> float:
     env = {"FASTERDB_PRIMARY_DSN": pg.dsn(), "FASTERDB_CATALOG_CACHE_TTL": "0", "FASTERDB_HEALTH_TIMEOUT": "5"}
 
     async def hold() -> tuple[list[asyncpg.Connection], asyncpg.Connection, list[asyncio.Future[str]]]:
@@ -106,9 +106,10 @@ def _activity_cost(pg: TempCluster) -> None:
     print(f"  GET /db/activity (wrk, 1 connection, p50)         {median(view):7.2f} ms")
     print(f"  SELECT count(*) FROM pg_stat_activity (pgbench)   {median(plain):7.2f} ms")
     print(f"  ratio                                             {median(view) / median(plain):7.1f}x   (target <= 2)")
+    return median(view) / median(plain)
 
 
-def _scrape_load(pg: TempCluster) -> None:
+def _scrape_load(pg: TempCluster) -> float:
     env = {"FASTERDB_PRIMARY_DSN": pg.dsn(), "FASTERDB_CATALOG_CACHE_TTL": str(TTL)}
     sidecars = [SidecarProcess(env).start() for _ in range(SIDECARS)]
     try:
@@ -144,13 +145,18 @@ def _scrape_load(pg: TempCluster) -> None:
     print(f"  requests answered                 {requests:7d}")
     print(f"  activity statements on the server {calls:7d}   (ceiling: one per sidecar per TTL = {ceiling})")
     print(f"  ratio to the ceiling              {calls / ceiling:7.2f}   (target <= 1.00)")
+    return calls / ceiling
 
 
-def main() -> None:
+def main() -> list[Figure]:
     """Run both parts."""
     with TempCluster(extra_conf={"max_connections": str(BACKENDS + 50)}) as pg:
-        _activity_cost(pg)
-        _scrape_load(pg)
+        activity = _activity_cost(pg)
+        ceiling = _scrape_load(pg)
+    return [
+        Figure("GET /db/activity / count(*) pg_stat_activity", activity, "x", "<= 2", activity <= 2),
+        Figure("catalog statements / one per sidecar per TTL", ceiling, "x", "<= 1", ceiling <= 1),
+    ]
 
 
 if __name__ == "__main__":

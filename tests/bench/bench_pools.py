@@ -19,7 +19,7 @@ import uvloop
 
 from devtools.hot_standby import HotStandbyCluster
 from fasterdb.pools.managed import ManagedPool, PoolConfig, keep_session
-from tests.bench.common import median, pin_postgres, two_cpus
+from tests.bench.common import Figure, median, pin_postgres, two_cpus
 
 WORKERS = 32
 POOL_SIZE = 10
@@ -86,7 +86,7 @@ async def _run(dsn: str) -> dict[str, list[float]]:
         await ours.close()
 
 
-def main() -> dict[str, float]:
+def main() -> list[Figure]:
     """Run the benchmark and print its figures."""
     with HotStandbyCluster(replicas=0) as pg:
         split = two_cpus()
@@ -106,7 +106,7 @@ def main() -> dict[str, float]:
     )
     default = median(rates["bare asyncpg pool, default reset"])
     print(f"  ratio instrumented / asyncpg default pool: {ours / default:.2f}")
-    return {"pool_ratio": ratio}
+    return [Figure("instrumented pool / bare asyncpg pool", ratio, "x", ">= 0.95", ratio >= 0.95)]
 
 
 if __name__ == "__main__":

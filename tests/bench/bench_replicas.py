@@ -1,22 +1,29 @@
-"""Latency of /health/replicas with two replicas against one ``SELECT 1`` round trip to a replica.
+"""Latency of /health/replicas (two replicas) against one ``SELECT 1`` round trip to a replica.
 
-Target: p99 of the endpoint under 3x the p99 of a bare SELECT 1 round trip, with the cache off
-(FASTERDB_HEALTH_CACHE_TTL=0: every request measures the primary and both replicas). The cached
-figure is printed too: that is what probes see in practice.
+Both are measured from one Python client process, one connection each (a keep-alive HTTP/1.1
+socket; an asyncpg connection), in interleaved blocks so that machine load affects both alike;
+nothing is pinned (the sidecar, like the PostgreSQL backend it is compared with, may run on
+either core: pinned to one core that the machine's other load shares, it waits out 4 ms
+scheduler slices the backend does not, and the p99 measures the scheduler). Target: p99 of the endpoint <= 2x the p99 of
+SELECT 1 with the default settings (the measurement cached for FASTERDB_HEALTH_CACHE_TTL, 0.1 s:
+what probes see). Printed too: the cache off (TTL 0: every request measures the primary and both
+replicas concurrently, three round trips) and wrk's view at one connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import asyncpg
 
 from devtools.hot_standby import HotStandbyCluster
-from tests.bench.common import split_cpus, wrk
+from tests.bench.common import Figure, split_cpus, wrk
 from tests.harness import SidecarProcess
 
-REQUESTS = 2000
+BLOCKS = 20
+PER_BLOCK = 250
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -24,45 +31,91 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def _select1(dsn: str) -> list[float]:
+class HttpClient:
+    """One keep-alive HTTP/1.1 connection, the least client-side work per request (no library)."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.port = port
+        self.request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def get(self) -> int:
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        if b"content-length:" in lower:
+            length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+            await self.reader.readexactly(length)
+        else:  # chunked
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _measure(dsn: str, port: int) -> tuple[list[float], list[float]]:
     conn = await asyncpg.connect(dsn)
+    http = HttpClient(port, "/health/replicas")
+    await http.open()
+    sql, endpoint = [], []
     try:
-        for _ in range(100):
+        for _ in range(200):  # warm-up of both
             await conn.fetchval("SELECT 1")
-        samples = []
-        for _ in range(REQUESTS):
-            started = time.perf_counter()
-            await conn.fetchval("SELECT 1")
-            samples.append((time.perf_counter() - started) * 1000)
-        return samples
+            assert await http.get() == 200
+        gc.collect()
+        gc.disable()  # the client's own collections would land in one side's tail
+        for block in range(BLOCKS):
+            sides = ((sql, lambda: conn.fetchval("SELECT 1")), (endpoint, http.get))
+            for samples, call in sides if block % 2 == 0 else reversed(sides):
+                for _ in range(PER_BLOCK):
+                    started = time.perf_counter()
+                    await call()
+                    samples.append((time.perf_counter() - started) * 1000)
     finally:
+        gc.enable()
+        http.close()
         await conn.close()
+    return sql, endpoint
 
 
-def main() -> dict[str, float]:
+def main() -> list[Figure]:
     """Run the benchmark and print its figures."""
+    rows = {}
     with HotStandbyCluster(replicas=2) as pg:
-        select1 = asyncio.run(_select1(pg.dsn(pg.replica_nodes[0])))
-        results = {}
-        for ttl in ("0", "1"):
-            env = {**pg.sidecar_env(), "FASTERDB_HEALTH_CACHE_TTL": ttl}
+        replica_dsn = pg.dsn(pg.replica_nodes[0])
+        for ttl in ("default", "0"):
+            env = pg.sidecar_env() if ttl == "default" else {**pg.sidecar_env(), "FASTERDB_HEALTH_CACHE_TTL": ttl}
             with SidecarProcess(env) as sidecar:
                 assert sidecar.proc is not None
+                rows[ttl] = asyncio.run(_measure(replica_dsn, sidecar.port))
                 prefix = split_cpus(sidecar.proc.pid)
-                wrk(sidecar.url + "/health/replicas", 1, connections=1, prefix=prefix)  # warm-up
-                results[ttl] = wrk(sidecar.url + "/health/replicas", 5, connections=1, prefix=prefix)
-                assert results[ttl].non_2xx == 0
-    base50, base99 = _pct(select1, 0.5), _pct(select1, 0.99)
-    print("== /health/replicas (2 replicas, wrk, 1 connection) vs SELECT 1 on a replica (asyncpg) ==")
-    print(f"  SELECT 1 round trip              p50 {base50:6.3f} ms   p99 {base99:6.3f} ms")
-    for ttl, label in (("0", "uncached (TTL 0)"), ("1", "cached (TTL 1 s)")):
-        r = results[ttl]
+                rows[ttl + " wrk"] = wrk(sidecar.url + "/health/replicas", 3, connections=1, prefix=prefix)
+    print("== /health/replicas (2 replicas) vs SELECT 1 on a replica: one Python client, 1 connection each ==")
+    figures = []
+    for ttl, label in (("default", "default (TTL 0.1 s)"), ("0", "cache off (TTL 0)")):
+        sql, endpoint = rows[ttl]
+        ratio = _pct(endpoint, 0.99) / _pct(sql, 0.99)
         print(
-            f"  /health/replicas {label:16s} p50 {r.p50_ms:6.3f} ms   p99 {r.p99_ms:6.3f} ms   "
-            f"p99 ratio {r.p99_ms / base99:5.2f}x"
+            f"  {label:20s} SELECT 1 p50 {_pct(sql, 0.5):6.3f} p99 {_pct(sql, 0.99):6.3f} ms   "
+            f"/health/replicas p50 {_pct(endpoint, 0.5):6.3f} p99 {_pct(endpoint, 0.99):6.3f} ms   "
+            f"p99 ratio {ratio:5.2f}x"
         )
-    print("  target: p99 < 3x the SELECT 1 p99 (the endpoint's figure includes its HTTP round trip)")
-    return {"replicas_p99_ratio": results["0"].p99_ms / base99}
+        w = rows[ttl + " wrk"]
+        print(f"  {'':20s} wrk at 1 connection: p50 {w.p50_ms:6.3f} ms p99 {w.p99_ms:6.3f} ms")
+        name = "/health/replicas p99 / SELECT 1 p99" + ("" if ttl == "default" else " (cache off)")
+        figures.append(
+            Figure(name, ratio, "x", "<= 2" if ttl == "default" else "-", ratio <= 2 if ttl == "default" else None)
+        )
+    print("  target: p99 ratio <= 2 with the default settings")
+    return figures
 
 
 if __name__ == "__main__":

@@ -122,3 +122,15 @@ def two_cpus() -> tuple[set[int], set[int]] | None:
         return None
     half = len(cpus) // 2
     return set(cpus[:half]), set(cpus[half:])
+
+
+@dataclass
+class Figure:
+    """One figure of ``make bench``: what was measured, its target, and Patroni's from issue 24."""
+
+    name: str
+    value: float
+    unit: str  # "s", "x", "MiB", ...
+    target: str  # as printed, e.g. "<= 1.1"
+    met: bool | None  # None: printed for information, no target
+    patroni: str = ""  # the issue's Patroni figure ("" when there is none to compare)

@@ -9,6 +9,7 @@ import httpx
 
 from devtools.cluster import ADMIN_USER, APP_USER
 from devtools.hot_standby import HotStandbyCluster
+from tests import faults
 from tests.harness import SidecarProcess, silent_listener, wait_for
 
 TIMEOUT = 0.5  # FASTERDB_HEALTH_TIMEOUT of the sidecar_env fixture
@@ -154,6 +155,48 @@ def test_300_concurrent_probes_cost_a_handful_of_queries(pg: HotStandbyCluster, 
         calls = _calls(pg)
         # One query per TTL window that the burst spans (plus one for a window boundary).
         assert 1 <= calls <= int(elapsed / 1.0) + 2, (calls, elapsed)
+
+
+def test_a_cached_failure_ends_with_the_fault_whatever_the_ttl(
+    pg: HotStandbyCluster, sidecar_env: dict[str, str]
+) -> None:
+    # A 60 s TTL and no background monitor: the failures below are seen by the first probes, and
+    # only a re-check on a later probe (not the TTL) can turn them into 200 once the fault is over.
+    env = dict(
+        sidecar_env,
+        FASTERDB_HEALTH_CACHE_TTL="60",
+        FASTERDB_MONITOR_INTERVAL="0",
+        FASTERDB_MAX_LAG_BYTES="1kB",
+    )
+    replica = pg.replica_nodes[0]
+    faults.pause_replay(pg, replica)
+    try:
+        faults.write_wal(pg, 0.1)
+        thaw = faults.freeze(pg.primary)
+        try:
+            sidecar = SidecarProcess(env).start()
+        except BaseException:
+            thaw()
+            raise
+        with sidecar:
+            try:
+                response = sidecar.get("/health/db")
+                assert response.status_code == 503 and response.json()["primary"]["error"] == "timeout"
+            finally:
+                thaw()
+            wait_for(lambda: sidecar.get("/health/db").status_code == 200, 10, what="200 once the primary is thawed")
+    finally:
+        faults.resume_replay(pg, replica)
+    # The pause again with this sidecar (its ok measurement is cached 60 s: force the fault before it).
+    with SidecarProcess(env) as sidecar:
+        faults.pause_replay(pg, replica)
+        try:
+            faults.write_wal(pg, 0.1)
+            body = sidecar.get("/health/replicas").json()
+            assert body["status"] == "lagging" and body["replicas"][0]["state"] == "replay_paused"
+        finally:
+            faults.resume_replay(pg, replica)
+        wait_for(lambda: sidecar.get("/health/replicas").status_code == 200, 10, what="200 once replay resumes")
 
 
 def test_unknown_route_and_method_use_the_error_body(sidecar: SidecarProcess) -> None:

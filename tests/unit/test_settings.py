@@ -26,7 +26,8 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     # after 30 s (the contract's first table said 1 and 300).
     assert (s.host, s.port, s.pool_min_size, s.pool_max_size) == ("0.0.0.0", 8080, 0, 10)
     assert (s.command_timeout, s.max_inactive_connection_lifetime) == (30, 30)
-    assert (s.health_timeout, s.health_cache_ttl) == (1.0, 1.0)
+    # Issue 24: the TTL went from 1.0 to 0.1 s so that a frozen primary is 503 within ~1.05 s.
+    assert (s.health_timeout, s.health_cache_ttl) == (1.0, 0.1)
     assert (s.max_lag_bytes, s.max_lag_seconds) == (16 * 1024**2, 10)
     assert s.admin_token is None and s.schema_name == "fasterdb"
     assert (s.job_max_replica_lag_bytes, s.job_max_pool_waiting) == (64 * 1024**2, 4)

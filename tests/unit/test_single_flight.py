@@ -1,0 +1,104 @@
+"""The single-flight cache: N concurrent callers cause one fetch, and a failure does not outlive its fault."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fasterdb_sidecar.single_flight import FAILURE_TTL, SingleFlight
+
+
+class Source:
+    """A fetch that counts its calls, answers what ``value`` says, and waits for ``gate`` when set."""
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self) -> bool:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        else:
+            await asyncio.sleep(0)
+        return self.value
+
+
+def _cache(source: Source, ttl: float = 60.0) -> SingleFlight[bool]:
+    return SingleFlight(source, ttl, failed=lambda ok: not ok)
+
+
+def test_concurrent_callers_share_one_fetch_ok_and_failed() -> None:
+    async def run() -> None:
+        for value in (True, False):
+            source = Source(value)
+            source.gate = asyncio.Event()
+            cache = _cache(source)
+            callers = [asyncio.ensure_future(cache.get()) for _ in range(200)]
+            await asyncio.sleep(0.01)
+            source.gate.set()
+            assert await asyncio.gather(*callers) == [value] * 200
+            assert source.calls == 1
+
+    asyncio.run(run())
+
+
+def test_a_success_serves_for_the_ttl() -> None:
+    async def run() -> None:
+        source = Source(True)
+        cache = _cache(source)
+        await cache.get()
+        await asyncio.sleep(FAILURE_TTL * 2)
+        assert await cache.get() is True
+        assert source.calls == 1
+
+    asyncio.run(run())
+
+
+def test_a_failure_is_rechecked_once_after_the_failure_ttl_even_under_a_long_ttl() -> None:
+    async def run() -> None:
+        source = Source(False)
+        cache = _cache(source)
+        assert await cache.get() is False
+        assert await cache.get() is False  # inside FAILURE_TTL: served from the cache
+        assert source.calls == 1
+        source.value = True  # the fault ends
+        await asyncio.sleep(FAILURE_TTL * 1.5)
+        # The first callers after FAILURE_TTL: still one shared re-check, and it sees the recovery.
+        source.gate = asyncio.Event()
+        callers = [asyncio.ensure_future(cache.get()) for _ in range(100)]
+        await asyncio.sleep(0.01)
+        source.gate.set()
+        assert await asyncio.gather(*callers) == [True] * 100
+        assert source.calls == 2
+        assert await cache.get() is True and source.calls == 2  # now cached for the long TTL
+
+    asyncio.run(run())
+
+
+def test_max_age_cannot_stretch_a_failure() -> None:
+    async def run() -> None:
+        source = Source(False)
+        cache = _cache(source)
+        await cache.get()
+        await asyncio.sleep(FAILURE_TTL * 1.5)
+        await cache.get(max_age=30)
+        assert source.calls == 2
+
+    asyncio.run(run())
+
+
+def test_a_cancelled_caller_does_not_cancel_the_shared_fetch() -> None:
+    async def run() -> None:
+        source = Source(True)
+        source.gate = asyncio.Event()
+        cache = _cache(source)
+        impatient = asyncio.ensure_future(cache.get())
+        patient = asyncio.ensure_future(cache.get())
+        await asyncio.sleep(0.01)
+        impatient.cancel()
+        source.gate.set()
+        assert await patient is True
+        assert source.calls == 1
+
+    asyncio.run(run())
