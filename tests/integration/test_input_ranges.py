@@ -12,6 +12,7 @@ from tests.harness import SidecarProcess, wait_for
 from tests.integration.test_transfers import AUTH, TOKEN, admin, post, schema  # noqa: F401  (fixtures)
 
 INT64_MAX = 2**63 - 1
+ITEM = {"from_account": 1, "to_account": 2, "amount": "1"}
 
 
 @pytest.mark.parametrize(
