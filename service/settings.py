@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fasterdb.dsn import Dsn, DsnError, parse_dsn
+from fasterdb.env import EnvError, parse_replica_dsns
 from fasterdb.sizes import SizeError, parse_size
 
 ENV_PREFIX = "FASTERDB_"
@@ -21,8 +21,6 @@ ENV_PREFIX = "FASTERDB_"
 SECRET_FIELDS = ("primary_dsn", "replica_dsns", "admin_token")
 # Of those, the ones a Kubernetes Secret may leave out (see load_settings).
 OPTIONAL_SECRET_FIELDS = ("replica_dsns", "admin_token")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_NAMED_DSN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=(\S+://.*)$", re.DOTALL)
 
 
 class ConfigError(Exception):
@@ -84,22 +82,20 @@ def _parse_primary(value: Any) -> Any:
 
 
 def _parse_replicas(value: Any) -> Any:
+    """``name=dsn`` items separated by commas or newlines (a Secret file: one per line); a DSN may
+    name several hosts (``h1,h2``): the list is read by the kit's ``parse_replica_dsns``, which keeps
+    a multi-host DSN's host list whole, so errors name only the replicas that were configured."""
     if value is None:
         return []
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if not isinstance(value, str):
         return value
-    result: list[NamedDSN] = []
-    for i, item in enumerate(p.strip() for p in value.split(",") if p.strip()):
-        match = _NAMED_DSN_RE.match(item)
-        name, dsn = (match.group(1), match.group(2)) if match else (f"replica-{i + 1}", item)
-        if not _NAME_RE.match(name) or name == "primary":
-            raise ValueError(f"replica name {name!r} is not allowed (letters, digits, '.', '_', '-')")
-        if any(r.name == name for r in result):
-            raise ValueError(f"replica name {name!r} is used twice")
-        result.append(NamedDSN(name, SecretStr(_check_dsn(dsn, f"replica {name!r}: "))))
-    return result
+    try:
+        items = parse_replica_dsns(value)
+    except EnvError as exc:
+        raise ValueError(str(exc)) from None
+    return [NamedDSN(name, SecretStr(_check_dsn(dsn, f"replica {name!r}: "))) for name, dsn in items]
 
 
 def _parse_byte_size(value: Any) -> Any:
