@@ -169,6 +169,17 @@ class Settings(BaseSettings):
     # a restart); 0: read once at start.
     secret_reload_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
+    # The split-brain fence (README "Split brain"): seconds between looks at every host's role
+    # (0: off), and whether /health/db turns 503 while it holds (unready) or only reports it (ready).
+    split_brain_check_interval: Annotated[float, Field(ge=0, le=60)] = 0.25
+    split_brain_readiness: Literal["unready", "ready"] = "unready"
+    # A transfer is acknowledged once this many standbys have flushed its COMMIT (replica), or at
+    # COMMIT (primary); auto: replica when a failover is possible (replicas configured or a
+    # multi-host primary DSN), else primary. Past the timeout: 503 not_replicated (retry the key).
+    transfer_ack: Literal["auto", "replica", "primary"] = "auto"
+    transfer_ack_timeout: Seconds = 5.0
+    transfer_ack_standbys: Annotated[int, Field(ge=1, le=32)] = 1
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
         if self.pool_min_size > self.pool_max_size:
@@ -179,6 +190,14 @@ class Settings(BaseSettings):
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
             raise ValueError("FASTERDB_ADMIN_TOKEN is too short: use at least 16 characters")
         return self
+
+
+def ack_mode(settings: Settings) -> Literal["replica", "primary"]:
+    """FASTERDB_TRANSFER_ACK resolved: ``auto`` is ``replica`` wherever a failover is possible."""
+    if settings.transfer_ack != "auto":
+        return settings.transfer_ack
+    failover = bool(settings.replica_dsns) or len(parse_dsn(settings.primary_dsn.get_secret_value()).hosts) > 1
+    return "replica" if failover else "primary"
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 TARGET_SESSION_ATTRS = ("any", "primary", "standby", "read-write", "read-only", "prefer-standby")
@@ -137,3 +137,26 @@ def _host_port(spec: str, *, decode: bool = True) -> tuple[str, int | None]:
         raise DsnError("a host in the DSN is empty")
     # "%2Frun%2Fpg" before the path is the socket directory /run/pg (the driver decodes it).
     return unquote(host) if decode else host, _port(port) if port else None
+
+
+def each_host(text: str) -> list[str]:
+    """One DSN per host of ``text`` (itself when it names one), everything else kept as written —
+    for watching every server a multi-host DSN may reach, each on a connection of its own."""
+    dsn = parse_dsn(text)
+    if len(dsn.hosts) < 2:
+        return [text]
+    scheme, _, rest = text.partition("://")
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostlist = authority.rpartition("@") if "@" in authority else ("", "", authority)
+    if hostlist:
+        return [f"{scheme}://{userinfo}{at}{spec}{tail}" for spec in hostlist.split(",")]
+    # ?host=a,b&port=1,2: one host (and its port) each, the other parameters as written.
+    base, _, query = tail.partition("?")
+    query, hash_, fragment = query.partition("#")
+    params = [p for p in query.split("&") if not p.startswith(("host=", "port="))]
+    out = []
+    for host, port in dsn.hosts:
+        own = [f"host={quote(host, safe='/')}", *([f"port={port}"] if port else []), *params]
+        out.append(f"{scheme}://{authority}{base}?{'&'.join(own)}{hash_}{fragment}")
+    return out

@@ -40,7 +40,8 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def _cause(exc: BaseException) -> str:
     """The error's cause chain as ``Type: text`` (the logging filter masks credentials in it)."""
-    parts, seen = [], set()
+    parts: list[str] = []
+    seen: set[int] = set()
     cause: BaseException | None = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen and len(parts) < 3:
         seen.add(id(cause))
