@@ -78,10 +78,12 @@ class Sidecar:
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
         self.fence = Fence(
-            watched_hosts(_named_dsns(settings), config), settings.split_brain_check_interval, self.health.deadline
+            watched_hosts(list(self.databases), _named_dsns(settings), config),
+            settings.split_brain_check_interval,
+            self.health.deadline,
         )
         self.ack = ReplicationAck(
-            ManagedPool("ack", "primary", settings.primary_dsn.get_secret_value(), config),
+            self.databases.primary,
             ack_mode(settings),
             settings.transfer_ack_timeout,
             self.health.deadline,
@@ -152,9 +154,8 @@ class Sidecar:
         self._history_task: asyncio.Task[None] | None = None
 
     async def _dsns_rotated(self, new: Settings) -> None:
-        """Rotated DSNs reach the fence's and the acknowledgement's own connections too."""
+        """Rotated DSNs reach the fence's own connections too (the pools have them already)."""
         await self.fence.replace_dsns(_named_dsns(new))
-        await self.ack.pool.replace_dsn(new.primary_dsn.get_secret_value())
 
     async def _pool_rows(self) -> list[dict[str, Any]]:
         """The /pools entries as JSON objects (what /pools serves, with readiness refreshed through its cache)."""

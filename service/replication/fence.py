@@ -1,8 +1,9 @@
 """The split-brain fence: money moves only while exactly one server takes writes.
 
 Every host the sidecar can reach — each host of the primary DSN (a multi-host DSN names the
-standbys too) and of every replica DSN — is watched on a connection of its own, all of them every
-``FASTERDB_SPLIT_BRAIN_CHECK_INTERVAL`` seconds. From the round that finds two different servers
+standbys too) and of every replica DSN — is asked every ``FASTERDB_SPLIT_BRAIN_CHECK_INTERVAL``
+seconds: through each pool's monitor connection (no connection of its own), and each host of a
+multi-host DSN on a connection of its own. From the round that finds two different servers
 out of recovery and writable (a promoted replica while the old primary still runs) until a round
 finds at most one, ``reason()`` says why; so it does when no round has finished recently (the
 sidecar cannot tell which server is the primary). Transfers and job batches ask ``reason()``: a
@@ -36,7 +37,7 @@ class Watched:
     """One host the fence watches, named after the setting it comes from (never its address)."""
 
     name: str
-    pool: ManagedPool  # used only for its monitor connection
+    pool: ManagedPool  # asked on its monitor connection
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,12 @@ def host_dsns(named_dsns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def watched_hosts(named_dsns: list[tuple[str, str]], config: PoolConfig) -> list[Watched]:
-    """One Watched per distinct host of the DSNs, each with a pool used only for its monitor connection."""
-    out = []
-    for label, single in host_dsns(named_dsns):
+def watched_hosts(pools: list[ManagedPool], named_dsns: list[tuple[str, str]], config: PoolConfig) -> list[Watched]:
+    """What the fence asks: every pool on its monitor connection (no connection of its own), and
+    every host of a multi-host DSN on a connection of its own (the pool reaches only one of them)."""
+    out = [Watched(pool.name, pool) for pool in pools]
+    multi = [(name, dsn) for name, dsn in named_dsns if len(parse_dsn(dsn).hosts) > 1]
+    for label, single in host_dsns(multi):
         pool = ManagedPool(f"fence:{label}", "replica", single, config)
         pool.target_session_attrs = "any"  # whatever the server is now: that is the question
         out.append(Watched(label, pool))
@@ -88,6 +91,7 @@ class Fence:
         # Without a round for this long the sidecar cannot tell which server is the primary.
         self.stale_after = max(1.0, 4 * interval) + deadline
         self.enabled = interval > 0 and len(watched) > 1  # one host cannot disagree with itself
+        self._own = [w for w in watched if w.pool.name.startswith("fence:")]  # the connections it opened
         self.view: FenceView | None = None
         self.transitions = TransitionLog(log)
         self._task: asyncio.Task[None] | None = None
@@ -175,12 +179,12 @@ class Fence:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.gather(*(w.pool.close(1.0) for w in self.watched), return_exceptions=True)
+        await asyncio.gather(*(w.pool.close(1.0) for w in self._own), return_exceptions=True)
 
     async def replace_dsns(self, named_dsns: list[tuple[str, str]]) -> None:
         """Rotated credentials: each watched host connects with its new DSN from now on."""
-        fresh = dict(host_dsns(named_dsns))
-        for w in self.watched:
+        fresh = dict(host_dsns([(n, d) for n, d in named_dsns if len(parse_dsn(d).hosts) > 1]))
+        for w in self._own:
             if w.name in fresh:
                 await w.pool.replace_dsn(fresh[w.name])
                 w.pool.target_session_attrs = "any"

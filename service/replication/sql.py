@@ -143,19 +143,15 @@ async def read_role(pool: ManagedPool, deadline: float) -> Bounded[ServerRole]:
     return await run_bounded(pool, deadline, _role)
 
 
-async def read_ack(pool: ManagedPool, deadline: float, standbys: int) -> Bounded[AckPosition]:
-    """The primary's WAL position and the standbys' flushed position, under a hard deadline."""
-
-    async def query(conn: Connection) -> AckPosition:
-        row = await conn.fetchrow(ACK_SQL, standbys)
-        confirmed = parse_lsn(row["confirmed_lsn"]) if row["standbys"] >= standbys else None
-        return AckPosition(
-            not row["in_recovery"],
-            parse_lsn(row["insert_lsn"]),
-            row["block_size"],
-            row["standbys"],
-            confirmed,
-            peer(conn),
-        )
-
-    return await run_bounded(pool, deadline, query)
+async def read_ack(conn: Connection, standbys: int) -> AckPosition:
+    """The primary's WAL position and how far ``standbys`` standbys have flushed, on ``conn``."""
+    row = await conn.fetchrow(ACK_SQL, standbys)
+    confirmed = parse_lsn(row["confirmed_lsn"]) if row["standbys"] >= standbys else None
+    return AckPosition(
+        not row["in_recovery"],
+        parse_lsn(row["insert_lsn"]),
+        row["block_size"],
+        row["standbys"],
+        confirmed,
+        peer(conn),
+    )
