@@ -11,8 +11,10 @@ from ..db.monitor import Bounded, run_bounded
 
 # Which server answered: two DSNs may reach the same one (after a failover the replica's DSN
 # can point at the new primary). The start time of its postmaster and its port tell servers apart
-# (a primary and its replicas share the system identifier).
-SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || coalesce(inet_server_port(), 0)"
+# (a primary and its replicas share the system identifier). The configured port, not the
+# connection's: over a Unix socket inet_server_port() is NULL, and one server reached by socket and
+# by TCP must not look like two (the split-brain fence counts writable servers).
+SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || current_setting('port')"
 
 # pg_current_wal_lsn() fails on a server in recovery; ask for the role in the same statement.
 PRIMARY_SQL = f"""

@@ -37,6 +37,9 @@ def test_the_sidecar_serves_over_unix_sockets_and_multi_host_replica_dsns(pg: Ho
         wait_for(lambda: sidecar.get("/health/db").status_code == 200, 15, what="ready over the socket")
         body = wait_for(lambda: (r := sidecar.get("/health/replicas")).status_code == 200 and r.json(), 15)
         assert {r["name"]: r["state"] for r in body["replicas"]} == {"sock": "streaming", "multi": "streaming"}
+        # One server reached by socket and by TCP is one server: no split brain.
+        assert "split_brain" not in sidecar.get("/health/db").json()
+        assert "fasterdb_split_brain 0.0" in sidecar.get("/metrics").text
         assert pg.app_password not in sidecar.logs()
 
 
