@@ -124,7 +124,7 @@ class Fence:
         if reason is None or (view is not None and view.split_brain and not self._stale(view)):
             return reason
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.deadline + 0.1):
+            async with asyncio.timeout(self.deadline):  # /health/db answers within its timeout
                 await self.check()
         return self.reason()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -9,7 +10,17 @@ import pytest
 
 from devtools.cluster import free_port
 from tests.harness import SidecarProcess, wait_for
-from tests.integration.test_transfers import AUTH, TOKEN, admin, post, schema  # noqa: F401  (fixtures)
+from tests.integration.test_transfers import AUTH, TOKEN, new_schema, post
+
+
+@pytest.fixture(scope="module")
+def admin(sidecar_env: dict[str, str]) -> Iterator[SidecarProcess]:
+    """One sidecar with a migrated schema of its own for the module (every case is independent)."""
+    env = dict(sidecar_env, FASTERDB_ADMIN_TOKEN=TOKEN, FASTERDB_SCHEMA=new_schema())
+    with SidecarProcess(env) as proc:
+        assert httpx.post(proc.url + "/admin/migrate", headers=AUTH, timeout=30).status_code == 200
+        yield proc
+
 
 INT64_MAX = 2**63 - 1
 ITEM = {"from_account": 1, "to_account": 2, "amount": "1"}
@@ -55,7 +66,7 @@ ITEM = {"from_account": 1, "to_account": 2, "amount": "1"}
         ),
     ],
 )
-def test_no_input_is_a_500(admin: SidecarProcess, path: str, body: object) -> None:  # noqa: F811
+def test_no_input_is_a_500(admin: SidecarProcess, path: str, body: object) -> None:
     response = post(admin, path, body)
     assert response.status_code < 500, (path, body, response.status_code, response.text)
     if response.status_code >= 400:
@@ -79,7 +90,7 @@ def test_no_input_is_a_500(admin: SidecarProcess, path: str, body: object) -> No
         "/pools/stream?interval=1e400",
     ],
 )
-def test_no_query_is_a_500(admin: SidecarProcess, path: str) -> None:  # noqa: F811
+def test_no_query_is_a_500(admin: SidecarProcess, path: str) -> None:
     if path.startswith("/pools/stream"):
         with httpx.stream("GET", admin.url + path, headers=AUTH, timeout=10) as response:
             assert response.status_code < 500, (path, response.status_code)
