@@ -30,13 +30,33 @@ class HotStandbyCluster(TempCluster):
         """pg_basebackup a new replica of the primary, with its own slot, and start it."""
         slot = name.replace("-", "_")
         node = Node(name, self.base_dir / name, free_port(), self.base_dir / f"{name}.log", slot)
+        self._clone(node, self.primary)
+        self.replica_nodes.append(node)
+        self.start_node(node)
+        return node
+
+    def rebuild_standby(self, node: Node, upstream: Node) -> Node:
+        """Rebuild a stopped server (an old primary after a failover, diverged or not) as a standby
+        of ``upstream``: its data directory replaced by a fresh clone, same port, a slot of its own."""
+        if self.is_running(node):
+            raise ClusterError(f"{node.name} still runs: stop it before rebuilding it")
+        self.run(["rm", "-rf", str(node.datadir)])
+        slot = f"{node.name.replace('-', '_')}_rebuilt"
+        rebuilt = Node(node.name, node.datadir, node.port, node.logfile, slot)
+        self._clone(rebuilt, upstream)
+        self.start_node(rebuilt)
+        return rebuilt
+
+    def _clone(self, node: Node, upstream: Node) -> None:
+        """pg_basebackup ``upstream`` into the node's directory and configure it as its standby."""
+        slot = node.slot or node.name.replace("-", "_")
         self.run(
             [
                 str(self.bindir / "pg_basebackup"),
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(self.primary.port),
+                str(upstream.port),
                 "-U",
                 ADMIN_USER,
                 "-D",
@@ -57,13 +77,10 @@ class HotStandbyCluster(TempCluster):
             node,
             {
                 "port": str(node.port),
-                "primary_conninfo": f"'{self.conninfo(self.primary, name)}'",
+                "primary_conninfo": f"'{self.conninfo(upstream, node.name)}'",
                 "primary_slot_name": f"'{slot}'",
             },
         )
-        self.replica_nodes.append(node)
-        self.start_node(node)
-        return node
 
     def wait_streaming(self, timeout: float = 30.0) -> None:
         """Wait until every replica streams from the primary."""

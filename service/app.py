@@ -39,10 +39,12 @@ from .ledger.ledger import Ledger
 from .lifecycle import Lifecycle
 from .metrics.collector import SidecarCollector
 from .metrics.loop_lag import LoopLag
+from .replication.ack import ReplicationAck
+from .replication.fence import Fence, watched_hosts
 from .replication.lag import LagMeter, Thresholds
 from .routes import accounts, admin, db, docs, health, jobs, metrics, pools, replicas, status, transfers
 from .secret_files import SecretFiles
-from .settings import Settings, load_settings
+from .settings import Settings, ack_mode, load_settings
 from .status.feed import Feed
 from .status.history import LagHistory, follow
 from .status.view import StatusSource, StatusView
@@ -76,6 +78,18 @@ class Sidecar:
         self.lag_defaults = Thresholds(settings.max_lag_bytes, settings.max_lag_seconds)
         self.lag = LagMeter(self.databases, self.health.deadline, settings.health_cache_ttl, max_gap, self.lag_defaults)
         self.refresher = Refresher(self.health, self.lag, settings.monitor_interval)
+        self.fence = Fence(
+            watched_hosts(list(self.databases), _named_dsns(settings), config),
+            settings.split_brain_check_interval,
+            self.health.deadline,
+        )
+        self.ack = ReplicationAck(
+            self.databases.primary,
+            ack_mode(settings),
+            settings.transfer_ack_timeout,
+            self.health.deadline,
+            settings.transfer_ack_standbys,
+        )
 
         self.catalog = Catalog(self.databases, self.health.deadline, settings.catalog_cache_ttl)
         self.auth = AdminAuth(settings.admin_token)
@@ -84,6 +98,8 @@ class Sidecar:
             self.health,
             settings.schema_name,
             retry_budget=settings.retry_budget,
+            fence=self.fence,
+            ack=self.ack,
         )
         self.worker = JobWorker(
             self.databases,
@@ -96,6 +112,7 @@ class Sidecar:
             poll_interval=settings.job_poll_interval,
             lag_max_age=settings.job_lag_max_age,
             unknown_lag=settings.job_unknown_lag,
+            fence=self.fence,
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.reports = AppReports()  # the application's pools, as its processes report them
@@ -106,6 +123,7 @@ class Sidecar:
             self.databases,
             self.auth,
             settings.secret_reload_interval,
+            on_dsns=self._dsns_rotated,
         )
         self.collector = SidecarCollector(
             self.databases,
@@ -116,6 +134,7 @@ class Sidecar:
             self.worker.seconds_without_progress,
             self.reports,
             self.loop_lag,
+            split_brain=lambda: self.fence.fenced,
         )
         self.lifecycle = Lifecycle()
         self.lag_history = LagHistory()
@@ -135,6 +154,10 @@ class Sidecar:
         )
         self._history_task: asyncio.Task[None] | None = None
 
+    async def _dsns_rotated(self, new: Settings) -> None:
+        """Rotated DSNs reach the fence's own connections too (the pools have them already)."""
+        await self.fence.replace_dsns(_named_dsns(new))
+
     async def _pool_rows(self) -> list[dict[str, Any]]:
         """The /pools entries as JSON objects (what /pools serves, with readiness refreshed through its cache)."""
         await asyncio.gather(*(self.health.check(p.name) for p in self.databases))
@@ -153,6 +176,7 @@ class Sidecar:
         if self.settings.jobs_enabled:
             self.worker.start()
         self.refresher.start()
+        self.fence.start()
         self.secrets.start()
         self.loop_lag.start()
         self._history_task = asyncio.create_task(follow(self.lag_history, self.lag.last), name="lag-history")
@@ -175,10 +199,18 @@ class Sidecar:
         await self.loop_lag.stop()
         await self.worker.stop()
         await self.refresher.stop()
+        await self.fence.stop()
+        await self.ack.stop()
         if self._history_task is not None:
             self._history_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._history_task
+
+
+def _named_dsns(settings: Settings) -> list[tuple[str, str]]:
+    return [("primary", settings.primary_dsn.get_secret_value())] + [
+        (r.name, r.dsn.get_secret_value()) for r in settings.replica_dsns
+    ]
 
 
 def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
@@ -186,7 +218,11 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     sidecar = sidecar or Sidecar(settings)
     api = Api(sidecar.auth)
     health.register(
-        api, sidecar.health, Startup(sidecar.lifecycle, sidecar.databases, settings.startup_require_primary)
+        api,
+        sidecar.health,
+        Startup(sidecar.lifecycle, sidecar.databases, settings.startup_require_primary),
+        sidecar.fence,
+        fail_readiness=settings.split_brain_readiness == "unready",
     )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
     pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, lambda: sidecar.lifecycle.draining)

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from fasterdb.pools.databases import Databases
@@ -56,7 +56,9 @@ class SecretFiles:
         auth: AdminAuth,
         interval: float,
         environ: Mapping[str, str] = os.environ,
+        on_dsns: Callable[[Settings], Awaitable[None]] | None = None,
     ) -> None:
+        self.on_dsns = on_dsns  # the connections outside the pools (fence, acknowledgement) follow too
         self.current = current
         self.load = load
         self.databases = databases
@@ -124,6 +126,8 @@ class SecretFiles:
             if new_replicas[name] != old_replicas[name] and pool is not None:
                 await pool.replace_dsn(new_replicas[name])
                 changed.append(f"FASTERDB_REPLICA_DSNS ({name})")
+        if self.on_dsns is not None and any(c.startswith(("FASTERDB_PRIMARY", "FASTERDB_REPLICA")) for c in changed):
+            await self.on_dsns(new)
         if changed:
             log.info("rotated secrets applied: %s", ", ".join(changed))
         return bool(changed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fasterdb.dsn import Dsn, DsnError, parse_dsn
+from fasterdb.env import EnvError, parse_replica_dsns
 from fasterdb.sizes import SizeError, parse_size
 
 ENV_PREFIX = "FASTERDB_"
@@ -21,8 +21,6 @@ ENV_PREFIX = "FASTERDB_"
 SECRET_FIELDS = ("primary_dsn", "replica_dsns", "admin_token")
 # Of those, the ones a Kubernetes Secret may leave out (see load_settings).
 OPTIONAL_SECRET_FIELDS = ("replica_dsns", "admin_token")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_NAMED_DSN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=(\S+://.*)$", re.DOTALL)
 
 
 class ConfigError(Exception):
@@ -84,22 +82,20 @@ def _parse_primary(value: Any) -> Any:
 
 
 def _parse_replicas(value: Any) -> Any:
+    """``name=dsn`` items separated by commas or newlines (a Secret file: one per line); a DSN may
+    name several hosts (``h1,h2``): the list is read by the kit's ``parse_replica_dsns``, which keeps
+    a multi-host DSN's host list whole, so errors name only the replicas that were configured."""
     if value is None:
         return []
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if not isinstance(value, str):
         return value
-    result: list[NamedDSN] = []
-    for i, item in enumerate(p.strip() for p in value.split(",") if p.strip()):
-        match = _NAMED_DSN_RE.match(item)
-        name, dsn = (match.group(1), match.group(2)) if match else (f"replica-{i + 1}", item)
-        if not _NAME_RE.match(name) or name == "primary":
-            raise ValueError(f"replica name {name!r} is not allowed (letters, digits, '.', '_', '-')")
-        if any(r.name == name for r in result):
-            raise ValueError(f"replica name {name!r} is used twice")
-        result.append(NamedDSN(name, SecretStr(_check_dsn(dsn, f"replica {name!r}: "))))
-    return result
+    try:
+        items = parse_replica_dsns(value)
+    except EnvError as exc:
+        raise ValueError(str(exc)) from None
+    return [NamedDSN(name, SecretStr(_check_dsn(dsn, f"replica {name!r}: "))) for name, dsn in items]
 
 
 def _parse_byte_size(value: Any) -> Any:
@@ -175,6 +171,17 @@ class Settings(BaseSettings):
     # a restart); 0: read once at start.
     secret_reload_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
+    # The split-brain fence (README "Split brain"): seconds between looks at every host's role
+    # (0: off), and whether /health/db turns 503 while it holds (unready) or only reports it (ready).
+    split_brain_check_interval: Annotated[float, Field(ge=0, le=60)] = 0.25
+    split_brain_readiness: Literal["unready", "ready"] = "unready"
+    # A transfer is acknowledged once this many standbys have flushed its COMMIT (replica), or at
+    # COMMIT (primary); auto: replica when a failover is possible (replicas configured or a
+    # multi-host primary DSN), else primary. Past the timeout: 503 not_replicated (retry the key).
+    transfer_ack: Literal["auto", "replica", "primary"] = "auto"
+    transfer_ack_timeout: Seconds = 5.0
+    transfer_ack_standbys: Annotated[int, Field(ge=1, le=32)] = 1
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
         if self.pool_min_size > self.pool_max_size:
@@ -185,6 +192,14 @@ class Settings(BaseSettings):
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
             raise ValueError("FASTERDB_ADMIN_TOKEN is too short: use at least 16 characters")
         return self
+
+
+def ack_mode(settings: Settings) -> Literal["replica", "primary"]:
+    """FASTERDB_TRANSFER_ACK resolved: ``auto`` is ``replica`` wherever a failover is possible."""
+    if settings.transfer_ack != "auto":
+        return settings.transfer_ack
+    failover = bool(settings.replica_dsns) or len(parse_dsn(settings.primary_dsn.get_secret_value()).hosts) > 1
+    return "replica" if failover else "primary"
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 TARGET_SESSION_ATTRS = ("any", "primary", "standby", "read-write", "read-only", "prefer-standby")
@@ -74,9 +74,6 @@ def parse_dsn(text: str) -> Dsn:
     for part, what in ((user_raw, "user name"), (password_raw, "password")):
         if _ESCAPE.search(part):
             raise DsnError(f"the {what} holds a '%' that starts no %XX escape; " + _hint("%"))
-    if not hostlist:
-        raise DsnError(f"the DSN names no host (postgresql://user:password@host:port/database); {ENCODE_HINT}")
-    hosts = [_host_port(spec) for spec in hostlist.split(",")]
     try:
         parsed = urlsplit(text)
         query = parse_qs(parsed.query, strict_parsing=True, keep_blank_values=True) if parsed.query else {}
@@ -84,6 +81,7 @@ def parse_dsn(text: str) -> Dsn:
         raise DsnError("the DSN's query string (after '?') is malformed") from None
     if "" in query:
         raise DsnError(f"the DSN's query string has a parameter without a name; {ENCODE_HINT}")
+    hosts = [_host_port(spec) for spec in hostlist.split(",")] if hostlist else _query_hosts(query)
     attrs = query["target_session_attrs"][-1] if "target_session_attrs" in query else None
     if attrs is not None and attrs not in TARGET_SESSION_ATTRS:
         raise DsnError(f"target_session_attrs must be one of {', '.join(TARGET_SESSION_ATTRS)}")
@@ -100,7 +98,34 @@ def parse_dsn(text: str) -> Dsn:
     return Dsn(unquote(user_raw) or None, hosts, unquote(database) or None, attrs, secrets, sslmode, ssl_files)
 
 
-def _host_port(spec: str) -> tuple[str, int | None]:
+def _query_hosts(query: dict[str, list[str]]) -> list[tuple[str, int | None]]:
+    """The hosts of a DSN without one before its path, from ``?host=`` (and ``?port=``), as asyncpg
+    reads them: ``postgresql://u:p@/db?host=/run/pg&port=5432`` is a Unix-socket directory."""
+    spec = query.get("host", [""])[-1]
+    if not spec:
+        raise DsnError(
+            "the DSN names no host (postgresql://user:password@host:port/database, or ?host=/socket/dir "
+            f"for a Unix socket); {ENCODE_HINT}"
+        )
+    hosts = [(h, None) if h.startswith("/") else _host_port(h, decode=False) for h in spec.split(",")]
+    ports_text = query.get("port", [""])[-1]
+    if not ports_text:
+        return hosts
+    ports = [_port(p) for p in ports_text.split(",")]
+    if len(ports) == 1:
+        ports *= len(hosts)
+    if len(ports) != len(hosts):
+        raise DsnError(f"?port= names {len(ports)} ports for {len(hosts)} hosts")
+    return [(h, p) for (h, _), p in zip(hosts, ports, strict=True)]
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        raise DsnError(f"a port in the DSN is not a number between 1 and 65535; {ENCODE_HINT}")
+    return int(text)
+
+
+def _host_port(spec: str, *, decode: bool = True) -> tuple[str, int | None]:
     """One ``host[:port]`` of the host list, as the driver splits it."""
     if spec.startswith("["):  # IPv6
         match = re.fullmatch(r"\[([^\]]+)\](?::([0-9]+))?", spec)
@@ -110,6 +135,28 @@ def _host_port(spec: str) -> tuple[str, int | None]:
     host, _, port = spec.partition(":")
     if not host:
         raise DsnError("a host in the DSN is empty")
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        raise DsnError(f"a port in the DSN is not a number between 1 and 65535; {ENCODE_HINT}")
-    return unquote(host), int(port) if port else None
+    # "%2Frun%2Fpg" before the path is the socket directory /run/pg (the driver decodes it).
+    return unquote(host) if decode else host, _port(port) if port else None
+
+
+def each_host(text: str) -> list[str]:
+    """One DSN per host of ``text`` (itself when it names one), everything else kept as written —
+    for watching every server a multi-host DSN may reach, each on a connection of its own."""
+    dsn = parse_dsn(text)
+    if len(dsn.hosts) < 2:
+        return [text]
+    scheme, _, rest = text.partition("://")
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    userinfo, at, hostlist = authority.rpartition("@") if "@" in authority else ("", "", authority)
+    if hostlist:
+        return [f"{scheme}://{userinfo}{at}{spec}{tail}" for spec in hostlist.split(",")]
+    # ?host=a,b&port=1,2: one host (and its port) each, the other parameters as written.
+    base, _, query = tail.partition("?")
+    query, hash_, fragment = query.partition("#")
+    params = [p for p in query.split("&") if not p.startswith(("host=", "port="))]
+    out = []
+    for host, port in dsn.hosts:
+        own = [f"host={quote(host, safe='/')}", *([f"port={port}"] if port else []), *params]
+        out.append(f"{scheme}://{authority}{base}?{'&'.join(own)}{hash_}{fragment}")
+    return out

@@ -63,6 +63,8 @@ async def check_pool(pool: ManagedPool, deadline: float) -> PoolCheck:
         await pool.expire()
         return PoolCheck(pool.name, pool.role, False, latency, "not primary", time.time())
     if pool.role == "replica" and not in_recovery:
+        if pool.multi_host:  # the host it reached was promoted: the next connect looks for a standby
+            await pool.expire()
         return PoolCheck(pool.name, pool.role, False, latency, "not replica", time.time())
     return PoolCheck(pool.name, pool.role, True, latency, None, time.time())
 

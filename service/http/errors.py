@@ -38,8 +38,32 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     )
 
 
+def _cause(exc: BaseException) -> str:
+    """The error's cause chain as ``Type: text`` (the logging filter masks credentials in it)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(parts) < 3:
+        seen.add(id(cause))
+        parts.append(f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(parts) or "no underlying exception"
+
+
 async def service_error_handler(request: Request, exc: ServiceError) -> Response:
-    """Render one of our errors (with its headers, e.g. WWW-Authenticate on a 401)."""
+    """Render one of our errors (with its headers, e.g. WWW-Authenticate on a 401); a 5xx is logged
+    with its cause (the log filter masks credentials), so no server-side failure goes unrecorded."""
+    if exc.status >= 500:
+        log.warning(
+            "%s %s answered %d %s: %s (cause: %s)",
+            request.method,
+            request.path,
+            exc.status,
+            exc.code,
+            exc.message,
+            _cause(exc),
+            extra={"status": exc.status, "code": exc.code},
+        )
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 

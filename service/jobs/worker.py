@@ -3,9 +3,10 @@
 It claims a job (``FOR UPDATE SKIP LOCKED`` plus a lease), then applies ``batch_size`` items per
 transaction. Before the first batch and between batches it checks the primary pool's waiters and
 replica lag, measured no longer ago than ``FASTERDB_JOB_LAG_MAX_AGE``: above the limits, or when a
-replica's lag is unknown (down, timing out, promoted), the job turns ``throttled`` with a reason
-naming the replica and resumes by itself. A job whose sidecar died is claimed again when its lease
-expires and finishes the remaining items; idempotency keys make a second application impossible.
+replica's lag is unknown (down, timing out, promoted), or while the split-brain fence is closed, the
+job turns ``throttled`` with a reason naming the replica (or the fence) and resumes by itself. A
+job whose sidecar died is claimed again when its lease expires and finishes the remaining items;
+idempotency keys make a second application impossible.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fasterdb.pools.databases import Databases
 from fasterdb.pools.transactions import run_transaction
 from fasterdb.sizes import format_size
 
+from ..replication.fence import Fence
 from ..replication.lag import LagMeter
 from ..transitions import TransitionLog
 from . import sql
@@ -36,8 +38,8 @@ log = logging.getLogger("fasterdb.jobs")
 UNMIGRATED_POLL_SECONDS = 10.0
 MAX_OUTAGE_POLL_SECONDS = 30.0  # the longest pause between looks for jobs while the primary fails
 OUTAGE = "job-worker"  # the TransitionLog key of the worker's own view of the primary
-ThrottleKind = Literal["replica_lag", "replica_unknown", "pool_waiting"]
-THROTTLE_KINDS: tuple[ThrottleKind, ...] = ("replica_lag", "replica_unknown", "pool_waiting")
+ThrottleKind = Literal["replica_lag", "replica_unknown", "pool_waiting", "split_brain"]
+THROTTLE_KINDS: tuple[ThrottleKind, ...] = ("replica_lag", "replica_unknown", "pool_waiting", "split_brain")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ class JobWorker:
         throttle_pause: float = 0.5,
         lag_max_age: float = 0.25,
         unknown_lag: Literal["throttle", "ignore"] = "throttle",
+        fence: Fence | None = None,
     ) -> None:
+        self.fence = fence
         self.databases = databases
         self.lag = lag
         self.schema = schema
@@ -139,7 +143,11 @@ class JobWorker:
                 pass
 
     async def throttle(self) -> Throttle | None:
-        """Why the next batch must wait (waiting tasks, replica lag, unknown lag), or None."""
+        """Why the next batch must wait (split brain, waiting tasks, replica lag, unknown lag), or None."""
+        if self.fence is not None:
+            fenced = await self.fence.settled()
+            if fenced is not None:  # the job pauses (throttled), it does not fail; it resumes when it clears
+                return Throttle("split_brain", f"money movement is fenced: {fenced}")
         waiting = self.databases.primary.stats.waiting
         if waiting > self.max_pool_waiting:
             reason = f"{waiting} tasks wait for a primary connection (limit {self.max_pool_waiting})"

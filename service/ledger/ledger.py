@@ -8,10 +8,12 @@ from decimal import Decimal
 
 from fasterdb.errors import Conflict, DatabaseUnavailable, NotFound, ServiceError
 from fasterdb.pools.databases import Databases
-from fasterdb.pools.managed import ManagedPool
+from fasterdb.pools.managed import Connection, ManagedPool
 from fasterdb.pools.transactions import run_transaction, transaction
 
 from ..health.checks import PoolHealth
+from ..replication.ack import ReplicationAck, peer
+from ..replication.fence import Fence
 from . import sql
 from .money import TransferRequest
 from .transfers import Outcome, apply_transfers
@@ -25,6 +27,17 @@ _FAILURES = {
 }
 
 
+class SplitBrain(ServiceError):
+    """Money does not move while two servers take writes (or the sidecar cannot tell the primary)."""
+
+    status = 503
+    code = "split_brain"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers["retry-after"] = "1"
+
+
 class Ledger:
     """Accounts and transfers on the primary; account reads from a replica unless asked otherwise."""
 
@@ -34,20 +47,35 @@ class Ledger:
         health: PoolHealth,
         schema: str,
         retry_budget: float = 10.0,
+        fence: Fence | None = None,
+        ack: ReplicationAck | None = None,
     ) -> None:
         self.databases = databases
         self.health = health
         self.schema = schema
+        self.fence = fence
+        self.ack = ack
         self.retry_budget = retry_budget  # seconds a transfer may take, every retry included
         self.counts: Counter[str] = Counter()  # transfer outcomes, for fasterdb_transfers_total
 
     async def transfer(self, request: TransferRequest) -> Outcome:
-        """Apply one transfer exactly once per idempotency key; raises the contract's errors."""
+        """Apply one transfer exactly once per idempotency key; raises the contract's errors.
+
+        Fenced while two servers take writes (503 ``split_brain``, nothing applied); acknowledged
+        only once a standby has the COMMIT (``replication.ack``) and the fence is still open.
+        """
+        await self._fenced("nothing was applied")
+        server: list[object] = []
+
+        async def work(conn: Connection) -> list[Outcome]:
+            server[:] = [peer(conn)]  # the server this try commits on (no round trip)
+            return await apply_transfers(conn, self.schema, [request])
+
         try:
             outcome = (
                 await run_transaction(
                     self.databases.primary,
-                    lambda conn: apply_transfers(conn, self.schema, [request]),
+                    work,
                     budget=self.retry_budget,
                     idempotent=True,  # the key makes a second application impossible
                 )
@@ -55,11 +83,30 @@ class Ledger:
         except DatabaseUnavailable:
             self.counts["unavailable"] += 1
             raise
-        self.counts[outcome.kind] += 1
         if outcome.status == "failed":
+            self.counts[outcome.kind] += 1
             code = outcome.code or "transfer_failed"
             raise _FAILURES.get(code, Conflict)(outcome.message or "the transfer was refused", code=code)
+        if self.ack is not None:
+            try:
+                await self.ack.confirm(server[0] if server else None)
+            except ServiceError:
+                self.counts["not_replicated"] += 1
+                raise
+        await self._fenced(
+            "it may have been applied on one of them: retry with the same idempotency_key once it clears"
+        )
+        self.counts[outcome.kind] += 1
         return outcome
+
+    async def _fenced(self, consequence: str) -> None:
+        """SplitBrain when money must not move now (memory only while the fence's view is fresh)."""
+        if self.fence is None:
+            return
+        reason = await self.fence.settled()
+        if reason is not None:
+            self.counts["split_brain"] += 1
+            raise SplitBrain(f"money movement is fenced ({reason}); {consequence}")
 
     async def create_account(self, account_id: int, balance: Decimal) -> None:
         """Open an account; 409 when the id exists."""

@@ -33,6 +33,8 @@ TRANSFER_OUTCOMES = (
     "idempotency_conflict",
     "invalid",
     "unavailable",
+    "split_brain",
+    "not_replicated",
 )
 
 
@@ -97,7 +99,9 @@ class SidecarCollector(Collector):
         job_stalled: Callable[[], float] | None = None,
         reports: AppReports | None = None,
         loop_lag: LoopLag | None = None,
+        split_brain: Callable[[], bool] | None = None,
     ) -> None:
+        self.split_brain = split_brain
         self.databases = databases
         self.reports = reports
         self.loop_lag = loop_lag
@@ -199,6 +203,11 @@ class SidecarCollector(Collector):
         for pool in self.databases:
             internal.add_metric([pool.name, "jobs"], float(pool.internal_stats.acquired_total))
         yield internal
+        yield GaugeMetricFamily(
+            "fasterdb_split_brain",
+            "1 while money movement is fenced: two servers accept writes, or which is the primary is unknown",
+            value=1.0 if self.split_brain is not None and self.split_brain() else 0.0,
+        )
         yield from app_routing(reports)
         if self.loop_lag is not None:
             yield GaugeMetricFamily(

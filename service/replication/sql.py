@@ -11,8 +11,10 @@ from ..db.monitor import Bounded, run_bounded
 
 # Which server answered: two DSNs may reach the same one (after a failover the replica's DSN
 # can point at the new primary). The start time of its postmaster and its port tell servers apart
-# (a primary and its replicas share the system identifier).
-SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || coalesce(inet_server_port(), 0)"
+# (a primary and its replicas share the system identifier). The configured port, not the
+# connection's: over a Unix socket inet_server_port() is NULL, and one server reached by socket and
+# by TCP must not look like two (the split-brain fence counts writable servers).
+SERVER_SQL = "extract(epoch FROM pg_postmaster_start_time())::text || '/' || current_setting('port')"
 
 # pg_current_wal_lsn() fails on a server in recovery; ask for the role in the same statement.
 PRIMARY_SQL = f"""
@@ -81,3 +83,77 @@ async def read_primary(pool: ManagedPool, deadline: float) -> Bounded[PrimaryPos
 async def read_replica(pool: ManagedPool, deadline: float) -> Bounded[ReplicaPosition]:
     """A replica's receive/replay positions and WAL receiver state, under a hard deadline."""
     return await run_bounded(pool, deadline, _replica)
+
+
+# The split-brain fence: is this server writable (out of recovery and not read-only), and which is it?
+ROLE_SQL = f"""
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only') = 'on' AS read_only,
+       {SERVER_SQL} AS server
+"""
+
+# Replication acknowledgement: where the primary's WAL insert position is, and how far the
+# ``$1``-th furthest physical standby has flushed (logical walsenders confirm nothing of ours).
+ACK_SQL = """
+WITH standby AS (
+  SELECT r.flush_lsn FROM pg_stat_replication r
+  WHERE r.flush_lsn IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.active_pid = r.pid AND s.slot_type = 'logical')
+)
+SELECT pg_is_in_recovery() AS in_recovery,
+       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_insert_lsn()::text END AS insert_lsn,
+       current_setting('wal_block_size')::int AS block_size,
+       (SELECT count(*) FROM standby) AS standbys,
+       (SELECT min(flush_lsn) FROM (SELECT flush_lsn FROM standby ORDER BY flush_lsn DESC LIMIT $1) top)::text
+         AS confirmed_lsn
+"""
+
+
+@dataclass(frozen=True)
+class ServerRole:
+    """One server as the fence sees it."""
+
+    writable: bool
+    server: str  # which server answered (see SERVER_SQL)
+
+
+@dataclass(frozen=True)
+class AckPosition:
+    """The primary's WAL insert position and what its standbys have flushed (one round of the waiter)."""
+
+    writable: bool
+    insert_lsn: int | None
+    block_size: int
+    standbys: int
+    confirmed_lsn: int | None  # the required number of standbys have flushed at least this far
+    address: object  # the connection's peer: the server this round asked
+
+
+def peer(conn: Connection) -> object:
+    """The address a connection reached (host and port, or the socket path): tells servers apart
+    without a round trip."""
+    return getattr(conn, "_addr", None)
+
+
+async def _role(conn: Connection) -> ServerRole:
+    row = await conn.fetchrow(ROLE_SQL)
+    return ServerRole(not row["in_recovery"] and not row["read_only"], row["server"])
+
+
+async def read_role(pool: ManagedPool, deadline: float) -> Bounded[ServerRole]:
+    """Whether the pool's server takes writes, and which server it is, under a hard deadline."""
+    return await run_bounded(pool, deadline, _role)
+
+
+async def read_ack(conn: Connection, standbys: int) -> AckPosition:
+    """The primary's WAL position and how far ``standbys`` standbys have flushed, on ``conn``."""
+    row = await conn.fetchrow(ACK_SQL, standbys)
+    confirmed = parse_lsn(row["confirmed_lsn"]) if row["standbys"] >= standbys else None
+    return AckPosition(
+        not row["in_recovery"],
+        parse_lsn(row["insert_lsn"]),
+        row["block_size"],
+        row["standbys"],
+        confirmed,
+        peer(conn),
+    )

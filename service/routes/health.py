@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Literal
 
@@ -15,6 +16,12 @@ from ..health.readiness import Startup, db_readiness
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, boolean
 from ..lifecycle import Lifecycle
+from ..replication.fence import Fence
+
+
+async def _none() -> None:
+    return None
+
 
 LIVE = Operation(
     "GET",
@@ -43,7 +50,12 @@ DB = Operation(
     "health",
     (
         Reply(200, "the primary is usable", DbHealthBody),
-        Reply(503, "the primary is not usable, or the sidecar is draining (the reason is in the body)", DbHealthBody),
+        Reply(
+            503,
+            "the primary is not usable, the sidecar is draining, or (FASTERDB_SPLIT_BRAIN_READINESS=unready) "
+            "money movement is fenced by a split brain; the reason is in the body",
+            DbHealthBody,
+        ),
     ),
     params=(Param("replicas", "query", {"type": "boolean"}, "true: add the replica pools' checks", boolean, False),),
 )
@@ -54,8 +66,14 @@ def pool_health(check: PoolCheck) -> PoolHealth:
     return PoolHealth(check.name, check.ok, check.latency_ms, check.error)
 
 
-def register(api: Api, health: Health, startup: Startup) -> None:
-    """The health endpoints, reading state only through ``health`` and ``startup``."""
+def register(
+    api: Api, health: Health, startup: Startup, fence: Fence | None = None, *, fail_readiness: bool = True
+) -> None:
+    """The health endpoints, reading state only through ``health``, ``startup`` and ``fence``.
+
+    While the split-brain fence holds, /health/db names it (``split_brain``) and, with
+    ``fail_readiness`` (FASTERDB_SPLIT_BRAIN_READINESS=unready), answers 503.
+    """
     lifecycle: Lifecycle = startup.lifecycle
 
     @api.route(LIVE)
@@ -78,10 +96,16 @@ def register(api: Api, health: Health, startup: Startup) -> None:
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
-        readiness = await db_readiness(health, lifecycle, call.params["replicas"])
+        readiness, fenced = await asyncio.gather(
+            db_readiness(health, lifecycle, call.params["replicas"]),
+            fence.settled() if fence is not None else _none(),
+        )
         primary = readiness.primary
+        reason = readiness.reason
+        if reason is None and fenced is not None and fail_readiness:
+            reason = f"split_brain: {fenced}"
         status: Literal["ok", "unavailable", "draining"] = (
-            "ok" if readiness.reason is None else "draining" if lifecycle.draining else "unavailable"
+            "ok" if reason is None else "draining" if lifecycle.draining else "unavailable"
         )
         body = DbHealthBody(
             status=status,
@@ -89,8 +113,10 @@ def register(api: Api, health: Health, startup: Startup) -> None:
             checked_at=timestamp(primary.checked_at),
             age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
         )
-        if readiness.reason is not None:
-            body.reason = readiness.reason
+        if reason is not None:
+            body.reason = reason
+        if fenced is not None:
+            body.split_brain = fenced
         if readiness.replicas is not None:
             body.replicas = [pool_health(check) for check in readiness.replicas]
-        return json_reply(body, 200 if readiness.reason is None else 503)
+        return json_reply(body, 200 if reason is None else 503)

@@ -21,7 +21,12 @@ TRANSFER = Operation(
         Reply(200, "applied (or a repeat of an applied key: duplicate true)", TransferBody),
         Reply(404, "account_not_found"),
         Reply(409, "insufficient_funds, or idempotency_conflict (the key was used for another transfer)"),
-        Reply(503, "the primary is unavailable; nothing was applied; safe to retry with the same key"),
+        Reply(
+            503,
+            "database_unavailable: the primary is unavailable, nothing was applied; split_brain: two servers "
+            "accept writes, money does not move; not_replicated: committed but no standby confirmed it in time. "
+            "Always safe to retry with the same key",
+        ),
     ),
     body=TransferRequest,
     invalid_code="invalid_transfer",

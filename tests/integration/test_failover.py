@@ -100,7 +100,10 @@ def test_split_brain_is_critical_and_a_read_only_server_is_left(cluster: HotStan
     old, promoted = cluster.primary, cluster.replica_nodes[0]
     # No background health checks: one could notice the read-only server below (and reconnect the
     # pool) before the transfer meets it, and the 25006 path is what this test is about.
-    with SidecarProcess({**env_for(cluster), "FASTERDB_MONITOR_INTERVAL": "0"}) as sidecar:
+    # The promoted server has no standby: acknowledge at COMMIT (FASTERDB_TRANSFER_ACK=primary), or
+    # the transfer below would wait for a standby that is not there (tests/integration/test_split_brain.py).
+    env = {**env_for(cluster), "FASTERDB_MONITOR_INTERVAL": "0", "FASTERDB_TRANSFER_ACK": "primary"}
+    with SidecarProcess(env) as sidecar:
         prepare(sidecar)
         cluster.wait_streaming()
         cluster.pg_ctl(promoted, "promote")  # while the primary still accepts writes: split brain
@@ -111,10 +114,14 @@ def test_split_brain_is_critical_and_a_read_only_server_is_left(cluster: HotStan
         check = run_cli("check-replicas", "--url", sidecar.url, "-o", "nagios")
         assert check.returncode == 2 and "replica-1 split_brain" in check.stdout
         assert 'fasterdb_replica_state{replica="replica-1",state="split_brain"} 1.0' in sidecar.get("/metrics").text
+        assert transfer(sidecar, "while-split").json()["error"]["code"] == "split_brain"
         # The old primary turns read-only under the pool's open connections: a write meets
         # SQLSTATE 25006, the connection is discarded, and the retry goes to the writable host.
         cluster.sql(old, "ALTER SYSTEM SET default_transaction_read_only = on")
         cluster.sql(old, "SELECT pg_reload_conf()")
+        # While both accepted writes, money did not move; one writer left: the fence opens. (Asked of
+        # /metrics, not /health/db: its primary check would expire the pool before the 25006 path.)
+        wait_for(lambda: "fasterdb_split_brain 0.0" in sidecar.get("/metrics").text, 10, what="the fence to open")
         moved = transfer(sidecar, "after-read-only")
         assert moved.status_code == 200, moved.text
         assert balance(cluster, promoted, 1) == Decimal("98.00") and balance(cluster, old, 1) == Decimal("99.00")

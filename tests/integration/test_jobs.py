@@ -251,7 +251,12 @@ def test_a_job_submitted_right_after_real_lag_appears_is_throttled(
             job_id = submit(sidecar, items(200), batch_size=50)  # at once: no wait for any cache
             throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
             assert throttled["applied"] == 0 and "replica replica-1 lags" in throttled["throttle_reason"]
-            assert throttle_metric(sidecar) == {"replica_lag": 1.0, "replica_unknown": 0.0, "pool_waiting": 0.0}
+            assert throttle_metric(sidecar) == {
+                "replica_lag": 1.0,
+                "replica_unknown": 0.0,
+                "pool_waiting": 0.0,
+                "split_brain": 0.0,
+            }
             status = run_cli("jobs", "status", str(job_id), "--url", sidecar.url, "--token", TOKEN)
             assert "replica replica-1 lags" in status.stdout
         finally:

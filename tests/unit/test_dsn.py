@@ -22,7 +22,16 @@ def driver_view(dsn: str) -> tuple[str | None, str | None, list[tuple[str, int]]
         ssl=None, service=None, servicefile=None, direct_tls=None, server_settings=None,
         target_session_attrs=None, krbsrvname=None, gsslib=None,
     )  # fmt: skip
-    return params.user, params.password, [(str(h), int(p)) for h, p in addrs], params.database
+    return params.user, params.password, [_address(a) for a in addrs], params.database
+
+
+def _address(addr: object) -> tuple[str, int]:
+    """(host, port); a Unix socket, which the driver holds as its file's path, as (directory, port)."""
+    if isinstance(addr, str):
+        directory, _, name = addr.rpartition("/.s.PGSQL.")
+        return directory, int(name)
+    host, port = addr  # type: ignore[misc]
+    return str(host), int(port)
 
 
 @settings(max_examples=400, deadline=None)
@@ -62,3 +71,30 @@ def test_multi_host_and_target_session_attrs() -> None:
     assert dsn.safe() == "postgresql://app@h1:5432,h2:5433/db"
     with pytest.raises(DsnError):
         parse_dsn("postgresql://app:pw@h1/db?target_session_attrs=writable")
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://app:pw@/appdb?host=/run/pg&port=5433",
+        "postgresql://app:pw@/appdb?host=/run/pg",
+        "postgresql://app:pw@/appdb?host=%2Frun%2Fpg&port=5433",
+        "postgresql://app:pw@%2Frun%2Fpg/appdb",
+        "postgresql://app:pw@%2Frun%2Fpg:5433/appdb",
+        "postgresql://app:pw@/appdb?host=/run/a,/run/b&port=5433,5434",
+        "postgresql://app:pw@/appdb?host=/run/a,db.example&port=5433",
+    ],
+)
+def test_unix_socket_forms_mean_the_same_to_the_driver(dsn: str) -> None:
+    ours = parse_dsn(dsn)
+    user, password, hosts, database = driver_view(dsn)
+    assert [(h, p or 5432) for h, p in ours.hosts] == hosts
+    assert (ours.user, ours.database, password in ours.secrets) == (user, database, True)
+
+
+def test_a_dsn_without_any_host_is_refused() -> None:
+    for dsn in ("postgresql://app:pw@/appdb", "postgresql:///appdb", "postgresql://app:pw@/appdb?host="):
+        with pytest.raises(DsnError, match="names no host"):
+            parse_dsn(dsn)
+    with pytest.raises(DsnError, match="2 ports for 3 hosts"):
+        parse_dsn("postgresql://app:pw@/appdb?host=/a,/b,/c&port=1,2")

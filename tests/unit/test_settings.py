@@ -44,6 +44,25 @@ def test_replicas_named_and_numbered(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SECRET not in repr(s)
 
 
+def test_replica_dsns_may_name_several_hosts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    multi = f"postgresql://a:{SECRET}@h1:5432,h2:5433/app?target_session_attrs=standby"
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS", f"r1=postgresql://a:{SECRET}@r1/app,r2={multi}")
+    s = load_settings()
+    assert [(r.name, r.dsn.get_secret_value()) for r in s.replica_dsns][1] == ("r2", multi)
+    assert len(s.replica_dsns) == 2
+    # A Secret file: one per line, unnamed ones numbered by their place in the list.
+    monkeypatch.delenv("FASTERDB_REPLICA_DSNS")
+    (tmp_path / "replicas").write_text(f"{multi}\npostgresql://a:{SECRET}@/app?host=/run/pg&port=5433\n")
+    monkeypatch.setenv("FASTERDB_REPLICA_DSNS_FILE", str(tmp_path / "replicas"))
+    assert [r.name for r in load_settings().replica_dsns] == ["replica-1", "replica-2"]
+    # A bad item is named as configured: never a "replica-3" made of a host list's pieces.
+    (tmp_path / "replicas").write_text(f"r2=postgresql://a:{SECRET}@h1,h2:99999/app\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "replica 'r2'" in str(info.value) and "replica-" not in str(info.value) and SECRET not in str(info.value)
+
+
 def test_sizes_with_units(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
     monkeypatch.setenv("FASTERDB_MAX_LAG_BYTES", "1gib")

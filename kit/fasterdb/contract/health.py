@@ -46,6 +46,10 @@ class DbHealthBody(msgspec.Struct, omit_defaults=True):
     age_ms: Annotated[int, Meta(ge=0)]
     replicas: list[PoolHealth] | UnsetType = UNSET
     reason: str | UnsetType = UNSET
+    split_brain: Annotated[
+        str | UnsetType,
+        Meta(description="while money movement is fenced: why (two servers accept writes, or the primary is unknown)"),
+    ] = UNSET
 
 
 class ReplicaBody(msgspec.Struct):

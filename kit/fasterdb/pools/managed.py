@@ -100,6 +100,11 @@ class ManagedPool:
         return f"<ManagedPool {self.name} role={self.role} state={self._state}>"
 
     @property
+    def multi_host(self) -> bool:
+        """Whether the DSN names several hosts (so a reconnect may reach another server)."""
+        return len(parse_dsn(self._dsn).hosts) > 1
+
+    @property
     def application_name(self) -> str:
         """What PostgreSQL shows in pg_stat_activity for this pool's connections."""
         return f"{self.owner}/{self.name}"[:63]
