@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .settings import ConfigError, Settings, load_settings, secrets_of, unknown_variables
+from .versions import installed_version
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 PROG = "fasterdb-sidecar"
 
@@ -32,13 +38,62 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 UNUSED_OPTIONAL_MODULES = ("watchfiles", "websockets")
 
 
-def serve(settings: Settings) -> int:
-    """Run the sidecar until SIGTERM/SIGINT, then drain (``drain``) and return the exit code."""
+def _faster_version() -> str:
+    """What ``FasterAPI._version.get_version`` answers, without importing ``importlib.metadata``."""
+    return installed_version("faster-api-web") or "0.0.0"
+
+
+def _entry_points(**params: Any) -> Any:
+    """``importlib.metadata.entry_points``, imported when first called."""
+    from importlib.metadata import entry_points
+
+    return entry_points(**params)
+
+
+def _import_pydantic_plugin_loader() -> None:
+    """Import pydantic's plugin loader with its ``entry_points`` bound to ``_entry_points``.
+
+    pydantic imports the loader when it builds the first model, and the loader imports
+    ``importlib.metadata`` at its top, although it looks for entry points only when plugins are on.
+    """
+    if "pydantic.plugin._loader" in sys.modules or "importlib.metadata" in sys.modules:
+        return
+    shim = types.ModuleType("importlib.metadata", "only entry_points, imported on first call")
+    shim.entry_points = _entry_points  # type: ignore[attr-defined]
+    sys.modules["importlib.metadata"] = shim
+    try:
+        importlib.import_module("pydantic.plugin._loader")
+    finally:
+        del sys.modules["importlib.metadata"]
+
+
+def lean_imports() -> None:
+    """Keep modules the sidecar never uses out of the process (issue 24: resident memory).
+
+    Called before the settings, the framework or the server are imported. ``importlib.metadata``
+    (about 3 MB: email, zipfile, csv, importlib.resources) would be imported only to look up
+    versions and pydantic plugins: FasterAPI's version comes from ``fasterdb_sidecar.versions``
+    (the same answer); pydantic plugins are off unless ``PYDANTIC_DISABLE_PLUGINS`` is set (the
+    sidecar's image installs none), and pydantic's loader imports the module only to look for them.
+    uvicorn's watchfiles and websockets are marked absent.
+    """
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _import_pydantic_plugin_loader()
+    if "FasterAPI" not in sys.modules:
+        version = types.ModuleType("FasterAPI._version", "FasterAPI's version, from fasterdb_sidecar.versions")
+        version.get_version = _faster_version  # type: ignore[attr-defined]
+        sys.modules["FasterAPI._version"] = version
     for name in UNUSED_OPTIONAL_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+def serve(settings: Settings) -> int:
+    """Run the sidecar until SIGTERM/SIGINT, then drain (``drain``) and return the exit code."""
+    lean_imports()
     from .app import Sidecar, create_app
     from .drain import serve as run
     from .logs import configure_logging
+    from .settings import secrets_of, unknown_variables
 
     configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
     log = logging.getLogger("fasterdb.main")
@@ -54,6 +109,9 @@ def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``fasterdb-sidecar``."""
     args = _parse_args(argv)
+    lean_imports()
+    from .settings import ConfigError, load_settings
+
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         settings = load_settings(**overrides)
