@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -67,6 +68,39 @@ def _import_pydantic_plugin_loader() -> None:
         del sys.modules["importlib.metadata"]
 
 
+def _uvicorn_cli(name: str) -> Any:
+    """``uvicorn.main`` and ``uvicorn.run`` (the command line), imported on first access."""
+    if name not in ("main", "run"):
+        raise AttributeError(f"module 'uvicorn' has no attribute {name!r}")
+    cli = importlib.import_module("uvicorn.main")
+    package = sys.modules["uvicorn"]
+    package.main, package.run = cli.main, cli.run  # type: ignore[attr-defined]
+    return getattr(cli, name)
+
+
+def _import_uvicorn_server() -> None:
+    """uvicorn's package without its command line, which its ``__init__`` imports.
+
+    ``uvicorn.main`` brings click and the reload and worker supervisors (multiprocessing): about
+    1 MB the sidecar never uses (it runs ``uvicorn.Server``; see ``drain``). The package gets the
+    attributes its ``__init__`` gives it; ``uvicorn.main`` and ``uvicorn.run`` load on first access.
+    """
+    if "uvicorn" in sys.modules:
+        return
+    spec = importlib.util.find_spec("uvicorn")
+    if spec is None:
+        return
+    package = importlib.util.module_from_spec(spec)
+    package.__getattr__ = _uvicorn_cli  # type: ignore[method-assign]
+    sys.modules["uvicorn"] = package
+    from uvicorn.config import Config
+    from uvicorn.server import Server
+
+    package.Config, package.Server = Config, Server  # type: ignore[attr-defined]
+    package.__version__ = installed_version("uvicorn") or "0.0.0"  # type: ignore[attr-defined]
+    package.__all__ = ["main", "run", "Config", "Server"]  # type: ignore[attr-defined]
+
+
 def lean_imports() -> None:
     """Keep modules the sidecar never uses out of the process (issue 24: resident memory).
 
@@ -75,7 +109,7 @@ def lean_imports() -> None:
     versions and pydantic plugins: FasterAPI's version comes from ``fasterdb_sidecar.versions``
     (the same answer); pydantic plugins are off unless ``PYDANTIC_DISABLE_PLUGINS`` is set (the
     sidecar's image installs none), and pydantic's loader imports the module only to look for them.
-    uvicorn's watchfiles and websockets are marked absent.
+    uvicorn's watchfiles and websockets are marked absent, and its command line is not imported.
     """
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _import_pydantic_plugin_loader()
@@ -85,6 +119,7 @@ def lean_imports() -> None:
         sys.modules["FasterAPI._version"] = version
     for name in UNUSED_OPTIONAL_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    _import_uvicorn_server()
 
 
 def serve(settings: Settings) -> int:
