@@ -1,8 +1,6 @@
 """fasterdb-ops sidecar: health, replica lag, pool statistics and transactional jobs for PostgreSQL."""
 
-from importlib.metadata import PackageNotFoundError, version
+from .versions import installed_version
 
-try:
-    __version__ = version("fasterdb-ops")
-except PackageNotFoundError:  # a checkout that was never installed
-    __version__ = "0.0.0+unknown"
+# "unknown": a checkout that was never installed.
+__version__ = installed_version("fasterdb-ops") or "0.0.0+unknown"

@@ -6,9 +6,13 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .settings import ConfigError, Settings, load_settings, secrets_of, unknown_variables
+from .lean_imports import lean_imports
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 PROG = "fasterdb-sidecar"
 
@@ -25,20 +29,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Installed with uvicorn[standard] (the framework requires it) but never used here: uvicorn imports
-# watchfiles (for --reload) and websockets (for ws="auto") whenever they are installed, ~1.3 MB of
-# resident memory for nothing (issue 24). Marked absent, uvicorn uses its fallbacks (no reload
-# watcher, no WebSocket protocol: the sidecar serves no WebSocket).
-UNUSED_OPTIONAL_MODULES = ("watchfiles", "websockets")
-
-
 def serve(settings: Settings) -> int:
     """Run the sidecar until SIGTERM/SIGINT, then drain (``drain``) and return the exit code."""
-    for name in UNUSED_OPTIONAL_MODULES:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    lean_imports()
     from .app import Sidecar, create_app
     from .drain import serve as run
     from .logs import configure_logging
+    from .settings import secrets_of, unknown_variables
 
     configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
     log = logging.getLogger("fasterdb.main")
@@ -54,6 +51,9 @@ def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``fasterdb-sidecar``."""
     args = _parse_args(argv)
+    lean_imports()
+    from .settings import ConfigError, load_settings
+
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
         settings = load_settings(**overrides)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import get_args
 
-from prometheus_client.core import CounterMetricFamily, Metric
-
 from fasterdb.contract import AppReport
 from fasterdb.routing import Reason
+
+from .exposition import CounterMetricFamily, Metric
 
 # (counter prefix in the kit's report, metric name, label after app and process, help)
 FAMILIES = (

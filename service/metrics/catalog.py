@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
 from ..catalog.activity import ActivitySummary, summarize
 from ..catalog.sql import Slot
 from ..catalog.views import Catalog
 from ..catalog.wraparound import wraparound_ratio
+from .exposition import Collector, GaugeMetricFamily, Metric
 
 VIEWS = ("activity", "slots", "wraparound")
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol, get_args
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
-
 from fasterdb.contract import ReplicaState
 from fasterdb.pools.databases import Databases
 
@@ -20,6 +17,7 @@ from ..health.checks import PoolHealth
 from ..jobs.worker import THROTTLE_KINDS
 from ..replication.lag import LagMeter
 from .apps import app_routing
+from .exposition import Collector, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from .loop_lag import LoopLag
 
 REPLICA_STATES = get_args(ReplicaState)

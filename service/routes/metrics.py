@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from FasterAPI import Response
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from ..catalog.views import Catalog
 from ..http.api import Api, Call, Operation, Reply
 from ..metrics.catalog import CatalogCollector
 from ..metrics.collector import SidecarCollector
+from ..metrics.exposition import Collector, negotiate
 
 METRICS = Operation(
     "GET",
@@ -31,16 +30,14 @@ METRICS = Operation(
 
 
 def register(api: Api, collector: SidecarCollector, catalog: Catalog) -> None:
-    """The /metrics endpoint over a registry of our own (no global state)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    registry.register(CatalogCollector(catalog))
+    """The /metrics endpoint over the sidecar's collectors (no global state)."""
+    collectors: tuple[Collector, ...] = (collector, CatalogCollector(catalog))
 
     @api.route(METRICS)
     async def metrics(call: Call) -> Response:
         """Every metric, built from memory after one catalog round per TTL (the fasterdb_pg_* views)."""
         await catalog.refresh()
-        encoder, content_type = choose_encoder(call.request.headers.get("accept", ""))
+        encoder, content_type = negotiate(call.request.headers.get("accept", ""))
         # The content type is set verbatim: the framework would append a second charset to it
         # (Prometheus 3 rejects a scrape whose Content-Type carries two).
-        return Response(encoder(registry), headers={"content-type": content_type, "cache-control": "no-store"})
+        return Response(encoder(collectors), headers={"content-type": content_type, "cache-control": "no-store"})
