@@ -32,6 +32,7 @@ from .http.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from .http.sse import Streams
 from .jobs.queue import JobQueue
 from .jobs.worker import JobWorker
 from .ledger.ledger import Ledger
@@ -49,6 +50,7 @@ from .status.view import StatusSource, StatusView
 log = logging.getLogger("fasterdb.app")
 STATUS_INTERVAL = 1.0  # seconds between the status page's updates
 MAX_STATUS_STREAMS = 32  # open status pages one sidecar serves at once (they share one producer)
+STREAMS = ("pools", "status")  # the Server-Sent Event streams (/pools/stream, /status/stream)
 
 
 class Sidecar:
@@ -98,6 +100,7 @@ class Sidecar:
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.reports = AppReports()  # the application's pools, as its processes report them
+        self.streams = Streams(settings.max_streams, STREAMS)  # open Server-Sent Event streams
         self.loop_lag = LoopLag()
         self.secrets = SecretFiles(
             settings,
@@ -115,6 +118,7 @@ class Sidecar:
             self.worker.seconds_without_progress,
             self.reports,
             self.loop_lag,
+            lambda: dict(self.streams.open),
         )
         self.lifecycle = Lifecycle()
         self.lag_history = LagHistory()
@@ -183,7 +187,8 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
         api, sidecar.health, Startup(sidecar.lifecycle, sidecar.databases, settings.startup_require_primary)
     )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
-    pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, lambda: sidecar.lifecycle.draining)
+    draining = lambda: sidecar.lifecycle.draining  # noqa: E731
+    pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, draining, sidecar.streams)
     metrics.register(api, sidecar.collector, sidecar.catalog)
     footprint = sidecar_footprint(settings.pool_min_size, settings.jobs_enabled)
     db.register(api, sidecar.catalog, sidecar.auth, sidecar.reports, footprint, settings.pool_max_size)
@@ -191,7 +196,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)
     jobs.register(api, sidecar.jobs)
-    status.register(api, sidecar.status, sidecar.status_feed)
+    status.register(api, sidecar.status, sidecar.status_feed, sidecar.streams)
     docs.register(api)
     app = build_app(api, sidecar.lifecycle)
     app.on_startup(sidecar.start)

@@ -97,10 +97,12 @@ class SidecarCollector(Collector):
         job_stalled: Callable[[], float] | None = None,
         reports: AppReports | None = None,
         loop_lag: LoopLag | None = None,
+        streams_open: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.databases = databases
         self.reports = reports
         self.loop_lag = loop_lag
+        self.streams_open = streams_open
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
@@ -207,3 +209,12 @@ class SidecarCollector(Collector):
                 "(every request and probe waits as much)",
                 value=self.loop_lag.worst(),
             )
+        if self.streams_open is not None:
+            open_ = GaugeMetricFamily(
+                "fasterdb_streams_open",
+                "Server-Sent Event streams open now (at most FASTERDB_MAX_STREAMS in all)",
+                labels=["stream"],
+            )
+            for name, count in self.streams_open().items():
+                open_.add_metric([name], float(count))
+            yield open_

@@ -8,7 +8,7 @@ from FasterAPI import Response
 
 from .. import __version__
 from ..http.api import Api, Call, Operation, Reply
-from ..http.sse import EventStream, event
+from ..http.sse import EventStream, Streams, event
 from ..status.feed import Feed
 from ..status.page import content_security_policy, document, update
 from ..status.view import StatusSource, StatusView
@@ -50,12 +50,12 @@ STREAM = Operation(
             media_type="text/event-stream",
             schema={"type": "string"},
         ),
-        Reply(503, "too many status streams are open on this sidecar (too_many_streams); retry later"),
+        Reply(503, "too many (status) event streams are open on this sidecar (too_many_streams); retry later"),
     ),
 )
 
 
-def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
+def register(api: Api, source: StatusSource, feed: Feed[StatusView], streams: Streams) -> None:
     """The page and its stream; every open stream shares ``feed``'s one producer."""
 
     @api.route(PAGE)
@@ -77,4 +77,4 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
                 number += 1
                 yield event(EVENT, update(view), number, RETRY_MS if number == 1 else None)
 
-        return EventStream(call.request, events())
+        return EventStream(call.request, events(), streams, "status")
