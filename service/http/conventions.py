@@ -123,6 +123,12 @@ class HttpConventions:
 _FRAMING = (b"content-length", b"transfer-encoding")
 
 
+def _unheld(name: bytes, value: bytes) -> bool:
+    """Whether a start with this header goes out at once: framed already, or a stream (its head now)."""
+    name = name.lower()
+    return name in _FRAMING or (name == b"content-type" and value.startswith(b"text/event-stream"))
+
+
 def _with_length(send: Any) -> Any:
     """``send`` adding Content-Length to an answer whose first body part is its whole body."""
     held: dict[str, Any] | None = None
@@ -130,7 +136,7 @@ def _with_length(send: Any) -> Any:
     async def send_with_length(message: dict[str, Any]) -> None:
         nonlocal held
         if message["type"] == "http.response.start":
-            if any(name.lower() in _FRAMING for name, _ in message.get("headers", ())):
+            if any(_unheld(name, value) for name, value in message.get("headers", ())):
                 await send(message)
             else:
                 held = message  # until the first body part says whether it is the whole body
