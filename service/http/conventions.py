@@ -5,10 +5,7 @@ from GET. Here, from the registered operations: an unknown path is 404, a known 
 unsupported method is 405 with ``Allow``, OPTIONS is 204 with ``Allow``, and HEAD is answered as
 GET with the same status and headers and no body (load balancers health-check with HEAD).
 
-Every answer whose body is sent in one piece gets ``Content-Length``: FasterAPI sends none, and
-uvicorn then frames every answer as ``transfer-encoding: chunked`` (an extra write, and a framing an
-HTTP/1.0 client cannot read). Only streams (Server-Sent Events) go without it: chunked for HTTP/1.1,
-ended by closing the connection for HTTP/1.0 (``http.protocol``).
+(Every answer carries Content-Length: ``http.api.Sized``; this middleware's own answers too.)
 """
 
 from __future__ import annotations
@@ -88,7 +85,7 @@ class HttpConventions:
         if method == "HEAD":
             await self._head(scope, receive, send)
             return
-        await self.app(scope, receive, _with_length(send))
+        await self.app(scope, receive, send)
 
     async def _head(self, scope: Scope, receive: Any, send: Any) -> None:
         """GET without the body: the same status and headers (Content-Length of the GET body)."""
@@ -118,35 +115,3 @@ class HttpConventions:
                 finished = True
 
         await self.app({**scope, "method": "GET", "fasterdb.head": True}, receive, send_head)
-
-
-_FRAMING = (b"content-length", b"transfer-encoding")
-
-
-def _unheld(name: bytes, value: bytes) -> bool:
-    """Whether a start with this header goes out at once: framed already, or a stream (its head now)."""
-    name = name.lower()
-    return name in _FRAMING or (name == b"content-type" and value.startswith(b"text/event-stream"))
-
-
-def _with_length(send: Any) -> Any:
-    """``send`` adding Content-Length to an answer whose first body part is its whole body."""
-    held: dict[str, Any] | None = None
-
-    async def send_with_length(message: dict[str, Any]) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start":
-            if any(_unheld(name, value) for name, value in message.get("headers", ())):
-                await send(message)
-            else:
-                held = message  # until the first body part says whether it is the whole body
-            return
-        if held is not None and message["type"] == "http.response.body":
-            start, held = held, None
-            if not message.get("more_body", False):
-                length = str(len(message.get("body", b""))).encode()
-                start = {**start, "headers": [*start.get("headers", ()), (b"content-length", length)]}
-            await send(start)
-        await send(message)
-
-    return send_with_length

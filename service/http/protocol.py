@@ -53,47 +53,47 @@ def bounded_http(max_head: int) -> type[HttpToolsProtocol]:
     )
 
     class BoundedHttp(HttpToolsProtocol):
-        """One connection; see the module's description."""
+        """One connection; see the module's description.
+
+        Kept lean (it runs for every request): a head is the bytes read while no request body is
+        arriving, counted from the first read after the previous head ended (a new ``cycle``).
+        """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._in_head = True  # reading a request line or headers (also between keep-alive requests)
             self._head_bytes = 0
-            self._heads = 0  # request heads read on this connection
+            self._head_after: RequestResponseCycle | None = None  # the request before the head counted
             self._refused = False
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
-            if not self._in_head:
-                super().data_received(data)
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body:  # a body is arriving: uvicorn's flow control bounds it
+                self._feed(data, cycle)
                 return
+            if cycle is not self._head_after:  # a head ended since the last read: a new one starts
+                self._head_after, self._head_bytes = cycle, 0
             room = max_head - self._head_bytes
             if len(data) <= room:
                 self._head_bytes += len(data)
-                super().data_received(data)
+                self._feed(data, cycle)
                 return
             # Feed only what fits the limit; if the head has not ended within it, refuse.
-            heads = self._heads
-            super().data_received(data[:room])
+            self._feed(data[:room], cycle)
             if self._refused or self.transport.is_closing():
                 return
-            if self._heads == heads:
+            if self.cycle is cycle:
                 log.info("refused a request head over %d bytes (431) from %s", max_head, self._peer())
                 self._refuse(too_large)
                 return
             self.data_received(data[room:])  # the head ended within the limit: the rest is body (or the next)
 
-        def on_headers_complete(self) -> None:
-            self._in_head = False
-            self._heads += 1
-            super().on_headers_complete()
-            if self.scope.get("http_version") == "1.0" and self.cycle is not None:
-                _close_delimited(self.cycle)
-
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._in_head, self._head_bytes = True, 0
+        def _feed(self, data: bytes, cycle: RequestResponseCycle | None) -> None:
+            super().data_received(data)
+            new = self.cycle
+            if new is not cycle and new is not None and new.scope["http_version"] == "1.0":
+                _close_delimited(new)  # before its task first runs (on the next turn of the loop)
 
         def on_response_complete(self) -> None:
             cycle = self.cycle

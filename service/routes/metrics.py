@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from ..catalog.views import Catalog
-from ..http.api import Api, Call, Operation, Reply
+from ..http.api import Api, Call, Operation, Reply, Sized
 from ..metrics.catalog import CatalogCollector
 from ..metrics.collector import SidecarCollector
 
@@ -43,4 +43,4 @@ def register(api: Api, collector: SidecarCollector, catalog: Catalog) -> None:
         encoder, content_type = choose_encoder(call.request.headers.get("accept", ""))
         # The content type is set verbatim: the framework would append a second charset to it
         # (Prometheus 3 rejects a scrape whose Content-Type carries two).
-        return Response(encoder(registry), headers={"content-type": content_type, "cache-control": "no-store"})
+        return Sized(encoder(registry), headers={"content-type": content_type, "cache-control": "no-store"})

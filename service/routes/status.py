@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from FasterAPI import Response
 
 from .. import __version__
-from ..http.api import Api, Call, Operation, Reply
+from ..http.api import Api, Call, Operation, Reply, Sized
 from ..http.sse import EventStream, Streams, event
 from ..status.feed import Feed
 from ..status.page import content_security_policy, document, update
@@ -62,7 +62,7 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView], streams: St
     async def page(call: Call) -> Response:
         """The page with a fresh snapshot in it (the same caches as the open endpoints)."""
         headers = {**PAGE_HEADERS, "content-security-policy": content_security_policy()}
-        return Response(document(await source.collect(), __version__), headers=headers, media_type="text/html")
+        return Sized(document(await source.collect(), __version__), headers=headers, media_type="text/html")
 
     @api.route(STREAM)
     async def stream(call: Call) -> EventStream:
