@@ -13,7 +13,7 @@ route that reads no body), the connection is closed instead of reading the rest 
 away (uvicorn would read all of it, however large).
 
 Also here: an HTTP/1.0 client never gets a chunked body (it cannot read one). Answers of known
-length carry Content-Length (``http.conventions``); a stream answered to HTTP/1.0 is delimited by
+length carry Content-Length (``http.api.Sized``); a stream answered to HTTP/1.0 is delimited by
 closing the connection, as HTTP/1.0 does.
 """
 
