@@ -33,6 +33,7 @@ from .http.errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from .http.sse import Streams
 from .jobs.queue import JobQueue
 from .jobs.worker import JobWorker
 from .ledger.ledger import Ledger
@@ -52,6 +53,7 @@ from .status.view import StatusSource, StatusView
 log = logging.getLogger("fasterdb.app")
 STATUS_INTERVAL = 1.0  # seconds between the status page's updates
 MAX_STATUS_STREAMS = 32  # open status pages one sidecar serves at once (they share one producer)
+STREAMS = ("pools", "status")  # the Server-Sent Event streams (/pools/stream, /status/stream)
 
 
 class Sidecar:
@@ -116,6 +118,7 @@ class Sidecar:
         )
         self.jobs = JobQueue(self.databases, settings.schema_name, on_submit=self.worker.wake)
         self.reports = AppReports()  # the application's pools, as its processes report them
+        self.streams = Streams(settings.max_streams, STREAMS)  # open Server-Sent Event streams
         self.loop_lag = LoopLag()
         self.secrets = SecretFiles(
             settings,
@@ -135,6 +138,7 @@ class Sidecar:
             self.reports,
             self.loop_lag,
             split_brain=lambda: self.fence.fenced,
+            streams_open=lambda: dict(self.streams.open),
         )
         self.lifecycle = Lifecycle()
         self.lag_history = LagHistory()
@@ -225,7 +229,8 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
         fail_readiness=settings.split_brain_readiness == "unready",
     )
     replicas.register(api, sidecar.lag, sidecar.lag_defaults)
-    pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, lambda: sidecar.lifecycle.draining)
+    draining = lambda: sidecar.lifecycle.draining  # noqa: E731
+    pools.register(api, sidecar.databases, sidecar.health, sidecar.reports, draining, sidecar.streams)
     metrics.register(api, sidecar.collector, sidecar.catalog)
     footprint = sidecar_footprint(settings.pool_min_size, settings.jobs_enabled)
     db.register(api, sidecar.catalog, sidecar.auth, sidecar.reports, footprint, settings.pool_max_size)
@@ -233,7 +238,7 @@ def create_app(settings: Settings, sidecar: Sidecar | None = None) -> Faster:
     accounts.register(api, sidecar.ledger)
     transfers.register(api, sidecar.ledger)
     jobs.register(api, sidecar.jobs)
-    status.register(api, sidecar.status, sidecar.status_feed)
+    status.register(api, sidecar.status, sidecar.status_feed, sidecar.streams)
     docs.register(api)
     app = build_app(api, sidecar.lifecycle)
     app.on_startup(sidecar.start)

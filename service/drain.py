@@ -103,10 +103,18 @@ def _dual_stack(host: str, port: int) -> list[socket.socket] | None:
 
 
 def serve(
-    app: Any, lifecycle: Lifecycle, host: str, port: int, drain_min_seconds: float, shutdown_timeout: float
+    app: Any,
+    lifecycle: Lifecycle,
+    host: str,
+    port: int,
+    drain_min_seconds: float,
+    shutdown_timeout: float,
+    max_request_head_bytes: int,
 ) -> int:
     """Run ``app`` under uvicorn until a signal, then drain (steps 1-5); 0 after a graceful stop."""
     import uvicorn
+
+    from .http.protocol import bounded_http
 
     def announce(sig: int) -> None:
         log.info(
@@ -143,6 +151,8 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
+        # uvicorn's httptools protocol with the request head and unread bodies bounded (http.protocol).
+        http=bounded_http(max_request_head_bytes),
         server_header=False,
         # The peer's address is the client's (the report endpoint takes loopback only): no
         # X-Forwarded-For rewriting it, and no middleware for it on every request.

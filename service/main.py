@@ -44,7 +44,13 @@ def serve(settings: Settings) -> int:
     sidecar = Sidecar(settings)
     app = create_app(settings, sidecar)
     return run(
-        app, sidecar.lifecycle, settings.host, settings.port, settings.drain_min_seconds, settings.shutdown_timeout
+        app,
+        sidecar.lifecycle,
+        settings.host,
+        settings.port,
+        settings.drain_min_seconds,
+        settings.shutdown_timeout,
+        settings.max_request_head_bytes,
     )
 
 

@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     # Seconds between looks at the FASTERDB_*_FILE secrets (a rotated DSN or token applies without
     # a restart); 0: read once at start.
     secret_reload_interval: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # HTTP bounds. A request line and headers over max_request_head_bytes: 431 and the connection
+    # closed, read no further. Open Server-Sent Event streams (/pools/stream, /status/stream) over
+    # max_streams: 503 too_many_streams.
+    max_request_head_bytes: Annotated[ByteSize, Field(ge=1024, le=1024**2)] = 32 * 1024
+    max_streams: Annotated[int, Field(ge=1, le=10000)] = 64
 
     # The split-brain fence (README "Split brain"): seconds between looks at every host's role
     # (0: off), and whether /health/db turns 503 while it holds (unready) or only reports it (ready).

@@ -121,7 +121,13 @@ def verdict(body: ActivityBody, limits: Limits) -> ActivityCheck:
 
 
 def _who(session: Any) -> str:
+    if session.application is msgspec.UNSET:  # names only with the admin token
+        return f"pid {session.pid}"
     return f"pid {session.pid}, {session.application or 'no application_name'}"
+
+
+def _name(value: Any) -> str:
+    return "-" if value is msgspec.UNSET else str(value)
 
 
 def summary(check: ActivityCheck) -> str:
@@ -167,10 +173,14 @@ def table(check: ActivityCheck) -> Group:
         thresholds = [human_seconds(x.end) for x in check.ranges[key]]
         rows.append([label, human_seconds(getattr(body, field)), *thresholds, styled(check.verdicts[key].name)])
     verdicts = make_table(None, ["check", "value", "warning", "critical", "verdict"], rows)
-    apps = make_table(
-        None,
-        ["application", "connections", "by state"],
-        [[a.application or "(none)", a.connections, _states(a.by_state)] for a in body.by_application],
+    apps: Any = (
+        make_table(
+            None,
+            ["application", "connections", "by state"],
+            [[a.application or "(none)", a.connections, _states(a.by_state)] for a in body.by_application],
+        )
+        if body.by_application is not None
+        else Text("application names, users and client addresses are shown with the admin token (--token)")
     )
     parts: list[Any] = [
         Text(f"activity on {body.pool}: ") + styled(check.code.name),
@@ -188,7 +198,7 @@ def table(check: ActivityCheck) -> Group:
                 "lock waits",
                 ["pid", "application", "waiting", "blocked by"],
                 [
-                    [w.pid, w.application, human_seconds(w.waiting_seconds), ", ".join(map(str, w.blocked_by))]
+                    [w.pid, _name(w.application), human_seconds(w.waiting_seconds), ", ".join(map(str, w.blocked_by))]
                     for w in body.lock_waiters
                 ],
             )
@@ -197,7 +207,10 @@ def table(check: ActivityCheck) -> Group:
             make_table(
                 "blockers",
                 ["pid", "application", "state", "transaction age", "blocking"],
-                [[b.pid, b.application, b.state, human_seconds(b.xact_seconds), b.blocking] for b in body.blockers],
+                [
+                    [b.pid, _name(b.application), b.state, human_seconds(b.xact_seconds), b.blocking]
+                    for b in body.blockers
+                ],
             )
         )
     if body.unknown_states:

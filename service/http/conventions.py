@@ -4,6 +4,8 @@ FasterAPI 0.2.14 answers an unknown method on a known path with 404 and does not
 from GET. Here, from the registered operations: an unknown path is 404, a known path with an
 unsupported method is 405 with ``Allow``, OPTIONS is 204 with ``Allow``, and HEAD is answered as
 GET with the same status and headers and no body (load balancers health-check with HEAD).
+
+(Every answer carries Content-Length: ``http.api.Sized``; this middleware's own answers too.)
 """
 
 from __future__ import annotations

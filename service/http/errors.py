@@ -10,7 +10,7 @@ from FasterAPI import HTTPException, Request, RequestValidationError, Response
 
 from fasterdb.errors import ServiceError, error_body
 
-from .api import NO_STORE
+from .api import NO_STORE, Sized
 
 log = logging.getLogger("fasterdb.http")
 
@@ -30,7 +30,7 @@ STATUS_CODES = {
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     """The contract's error body as a response."""
-    return Response(
+    return Sized(
         msgspec.json.encode(error_body(code, message)),
         status_code=status,
         headers={**NO_STORE, **(headers or {})},
@@ -90,7 +90,8 @@ async def send_error(
 
 
 def _raw(status: int, body: dict[str, Any]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    return status, msgspec.json.encode(body), [(b"content-type", b"application/json")]
+    encoded = msgspec.json.encode(body)
+    return status, encoded, [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(encoded))]
 
 
 async def validation_error_handler(

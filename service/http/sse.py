@@ -4,6 +4,10 @@ FasterAPI 0.2.14's ``EventSourceResponse`` never reads ``receive``, and uvicorn'
 quietly once the client is gone, so a stream whose client vanished would run (and query) forever.
 ``EventStream`` races the events against ``http.disconnect`` and stops at whichever comes first:
 the client leaving, a failed send, or the events ending (the sidecar draining).
+
+Every stream holds a slot of ``Streams`` while it runs: the number open, by stream, is the metric
+``fasterdb_streams_open``, and past ``FASTERDB_MAX_STREAMS`` open at once a new one is refused
+with a JSON 503 ``too_many_streams`` before it starts.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from FasterAPI import Request
+
+from .errors import send_error
 
 log = logging.getLogger("fasterdb.sse")
 HEADERS = [
@@ -32,12 +38,38 @@ def event(name: str, data: str, event_id: int, retry_ms: int | None = None) -> b
     return ("\n".join(lines) + "\n\n").encode()
 
 
+class Streams:
+    """The open event streams by name (``names``: every stream the sidecar serves), at most ``limit`` in all."""
+
+    def __init__(self, limit: int, names: tuple[str, ...]) -> None:
+        self.limit = limit
+        self.open = dict.fromkeys(names, 0)
+
+    @property
+    def total(self) -> int:
+        """Streams open now, all names together."""
+        return sum(self.open.values())
+
+    def enter(self, name: str) -> bool:
+        """Take a slot for a stream named ``name``; False (and no slot) when ``limit`` are open."""
+        if self.total >= self.limit:
+            return False
+        self.open[name] = self.open.get(name, 0) + 1
+        return True
+
+    def leave(self, name: str) -> None:
+        """Give back a slot taken by ``enter``."""
+        self.open[name] -= 1
+
+
 class EventStream:
     """A text/event-stream answer: ``events`` until they end, the client disconnects or a send fails."""
 
-    def __init__(self, request: Request, events: AsyncIterator[bytes]) -> None:
+    def __init__(self, request: Request, events: AsyncIterator[bytes], streams: Streams, name: str) -> None:
         self.request = request
         self.events = events
+        self.streams = streams
+        self.name = name
 
     async def _client_gone(self) -> None:
         receive = self.request._receive  # FasterAPI keeps the ASGI receive only there
@@ -51,6 +83,23 @@ class EventStream:
 
     async def to_asgi(self, send: Any) -> None:
         """Called by the framework with the ASGI ``send``."""
+        if not self.streams.enter(self.name):
+            await self._close_events()
+            message = f"{self.streams.limit} event streams are open (FASTERDB_MAX_STREAMS); retry later"
+            await send_error(send, 503, "too_many_streams", message, [(b"retry-after", b"5")])
+            return
+        try:
+            await self._stream(send)
+        finally:
+            self.streams.leave(self.name)
+
+    async def _close_events(self) -> None:
+        aclose = getattr(self.events, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+    async def _stream(self, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": list(HEADERS)})
         pump = asyncio.ensure_future(self._pump(send))
         gone = asyncio.ensure_future(self._client_gone())
@@ -60,10 +109,7 @@ class EventStream:
             for task in (pump, gone):
                 task.cancel()
             results = await asyncio.gather(pump, gone, return_exceptions=True)
-            aclose = getattr(self.events, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            await self._close_events()
         failure = results[0]
         if isinstance(failure, OSError):
             log.debug("event stream ended: the client's connection failed (%s)", type(failure).__name__)

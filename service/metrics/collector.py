@@ -98,11 +98,13 @@ class SidecarCollector(Collector):
         reports: AppReports | None = None,
         loop_lag: LoopLag | None = None,
         split_brain: Callable[[], bool] | None = None,
+        streams_open: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.split_brain = split_brain
         self.databases = databases
         self.reports = reports
         self.loop_lag = loop_lag
+        self.streams_open = streams_open
         self.health = health
         self.lag = lag
         self.transfer_counts = transfer_counts
@@ -214,3 +216,12 @@ class SidecarCollector(Collector):
                 "(every request and probe waits as much)",
                 value=self.loop_lag.worst(),
             )
+        if self.streams_open is not None:
+            open_ = GaugeMetricFamily(
+                "fasterdb_streams_open",
+                "Server-Sent Event streams open now (at most FASTERDB_MAX_STREAMS in all)",
+                labels=["stream"],
+            )
+            for name, count in self.streams_open().items():
+                open_.add_metric([name], float(count))
+            yield open_

@@ -43,29 +43,30 @@ def _application_name(raw: str) -> str:
 
 
 def _who(backend: Backend, identities: bool) -> dict[str, Any]:
-    return {"user": backend.user or "", "client_addr": backend.client_addr} if identities else {}
+    """The session's names, for the admin token only (an application_name can carry anything)."""
+    if not identities:
+        return {}
+    return {"application": backend.application, "user": backend.user or "", "client_addr": backend.client_addr}
 
 
 def _session(backend: Backend | None, seconds: float | None, identities: bool) -> Session | None:
     if backend is None:
         return None
-    return Session(
-        backend.pid, backend.application, backend.state, max(0.0, seconds or 0.0), **_who(backend, identities)
-    )
+    return Session(backend.pid, backend.state, max(0.0, seconds or 0.0), **_who(backend, identities))
 
 
 def activity_body(summary: ActivitySummary, pool: str, at: float, identities: bool) -> ActivityBody:
-    """The /db/activity body; user names and client addresses only when ``identities``."""
+    """The /db/activity body; application names, user names and client addresses only when ``identities``."""
     activity, oldest, idle = summary.activity, summary.oldest_xact, summary.oldest_idle_in_transaction
     blockers = []
     for blocking in summary.blockers:
         b = blocking.backend
         if b is None:
-            blockers.append(Blocker(blocking.pid, "", None, None, blocking.waiters))
-        else:
             blockers.append(
-                Blocker(b.pid, b.application, b.state, b.xact_seconds, blocking.waiters, **_who(b, identities))
+                Blocker(blocking.pid, None, None, blocking.waiters, **({"application": ""} if identities else {}))
             )
+        else:
+            blockers.append(Blocker(b.pid, b.state, b.xact_seconds, blocking.waiters, **_who(b, identities)))
     return ActivityBody(
         pool=pool,
         collected_at=timestamp(at),
@@ -78,15 +79,15 @@ def activity_body(summary: ActivitySummary, pool: str, at: float, identities: bo
         by_state=summary.by_state,
         by_application=[
             ApplicationConnections(name, sum(states.values()), states) for name, states in summary.by_application
-        ],
+        ]
+        if identities
+        else None,
         oldest_xact_seconds=oldest.xact_seconds if oldest else None,
         oldest_xact=_session(oldest, oldest.xact_seconds if oldest else None, identities),
         idle_in_transaction_max_seconds=idle.state_seconds if idle else None,
         oldest_idle_in_transaction=_session(idle, idle.state_seconds if idle else None, identities),
         lock_waiters=[
-            LockWaiter(
-                b.pid, b.application, b.lock_wait_seconds, sorted(set(b.blocked_by or [])), **_who(b, identities)
-            )
+            LockWaiter(b.pid, b.lock_wait_seconds, sorted(set(b.blocked_by or [])), **_who(b, identities))
             for b in summary.lock_waiters
         ],
         blockers=blockers,
@@ -190,8 +191,9 @@ def register(api: Api, catalog: Catalog, auth: AdminAuth, reports: AppReports, s
         "Sessions by state and application, connection limits and headroom, old transactions, lock waits",
         ActivityBody,
         pool,
-        description="Never the query text. User names and client addresses only with the admin token "
-        "(optional here; a wrong token is 401).",
+        description="Never the query text. Without the admin token: counts, states, pids and durations only; "
+        "application names (by_application, each session's application), user names and client addresses only "
+        "with it (optional here; a wrong token is 401).",
     )
     slots_op = op(
         "/db/slots", "db_slots", "Replication slots: activity, WAL status, retained bytes, xmin age", SlotsBody, pool

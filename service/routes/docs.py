@@ -19,7 +19,7 @@ from typing import Any
 from FasterAPI import Response
 
 from .. import __version__
-from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.api import Api, Call, Operation, Reply, Sized, json_reply
 from ..http.openapi import openapi_document
 
 TITLE = "fasterdb-sidecar"
@@ -117,16 +117,16 @@ def register(api: Api) -> None:
     async def docs(call: Call) -> Response:
         """The Swagger UI page, its links relative to the URL it was asked under (/docs or /docs/)."""
         here = "" if call.request.path.endswith("/") else "docs/"
-        return Response(PAGE.format(here=here), headers={"content-security-policy": CSP}, media_type="text/html")
+        return Sized(PAGE.format(here=here), headers={"content-security-policy": CSP}, media_type="text/html")
 
     @api.route(_static("init.js", "application/javascript", "Swagger UI's start-up script"))
     async def init(call: Call) -> Response:
         """Swagger UI's start-up (a file of its own, so the page needs no inline script)."""
-        return Response(INIT, media_type="application/javascript")
+        return Sized(INIT, media_type="application/javascript")
 
     def serve(filename: str, media_type: str) -> Callable[[Call], Any]:
         async def asset(call: Call) -> Response:
-            return Response(_asset(filename), headers={"cache-control": "max-age=86400"}, media_type=media_type)
+            return Sized(_asset(filename), headers={"cache-control": "max-age=86400"}, media_type=media_type)
 
         return asset
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from FasterAPI import Response
 
 from ..catalog.views import Catalog
-from ..http.api import Api, Call, Operation, Reply
+from ..http.api import Api, Call, Operation, Reply, Sized
 from ..metrics.catalog import CatalogCollector
 from ..metrics.collector import SidecarCollector
 from ..metrics.exposition import Collector, negotiate
@@ -40,4 +40,4 @@ def register(api: Api, collector: SidecarCollector, catalog: Catalog) -> None:
         encoder, content_type = negotiate(call.request.headers.get("accept", ""))
         # The content type is set verbatim: the framework would append a second charset to it
         # (Prometheus 3 rejects a scrape whose Content-Type carries two).
-        return Response(encoder(collectors), headers={"content-type": content_type, "cache-control": "no-store"})
+        return Sized(encoder(collectors), headers={"content-type": content_type, "cache-control": "no-store"})

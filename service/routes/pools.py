@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import msgspec
-from FasterAPI import EventSourceResponse, Response
+from FasterAPI import Response
 
 from fasterdb.contract import AppReport, PoolBody, PoolsBody, ReportAccepted, WaitMs
 from fasterdb.contract import timestamp as iso
@@ -19,6 +19,7 @@ from ..app_reports import AppReports, TooManyProcesses
 from ..health.checks import PoolHealth
 from ..http.api import Api, Call, Operation, Reply, json_reply
 from ..http.params import Param, number
+from ..http.sse import EventStream, Streams, event
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 60.0
 EVENT = "pools"  # the event name of every Server-Sent Event of /pools/stream
@@ -47,6 +48,7 @@ STREAM = Operation(
             media_type="text/event-stream",
             schema={"type": "string"},
         ),
+        Reply(503, "too many event streams are open on this sidecar (too_many_streams); retry later"),
     ),
     params=(
         Param(
@@ -128,7 +130,12 @@ def pools_body(databases: Databases, health: PoolHealth, reports: AppReports | N
 
 
 def register(
-    api: Api, databases: Databases, health: PoolHealth, reports: AppReports, stopping: Callable[[], bool]
+    api: Api,
+    databases: Databases,
+    health: PoolHealth,
+    reports: AppReports,
+    stopping: Callable[[], bool],
+    streams: Streams,
 ) -> None:
     """The pool statistics endpoints; ``stopping`` ends streams when the sidecar shuts down."""
 
@@ -155,24 +162,22 @@ def register(
         return json_reply(await fresh())
 
     @api.route(STREAM)
-    async def stream(call: Call) -> EventSourceResponse:
+    async def stream(call: Call) -> EventStream:
         """Streams /pools documents until the client goes away or the sidecar stops."""
         every: float = call.params["interval"]
 
-        async def events() -> AsyncIterator[dict[str, str]]:
+        async def events() -> AsyncIterator[bytes]:
             if call.head:
                 return
             loop = asyncio.get_running_loop()
             next_at, number_ = loop.time(), 0
             while not stopping():
                 number_ += 1
-                event = {"id": str(number_), "event": EVENT, "data": msgspec.json.encode(await fresh()).decode()}
-                if number_ == 1:
-                    event["retry"] = str(RETRY_MS)
-                yield event
+                data = msgspec.json.encode(await fresh()).decode()
+                yield event(EVENT, data, number_, RETRY_MS if number_ == 1 else None)
                 next_at += every
                 # Sleep in short steps so a shutdown ends the stream promptly.
                 while not stopping() and (left := next_at - loop.time()) > 0:
                     await asyncio.sleep(min(left, 0.25))
 
-        return EventSourceResponse(events())
+        return EventStream(call.request, events(), streams, "pools")

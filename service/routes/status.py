@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from FasterAPI import Response
 
 from .. import __version__
-from ..http.api import Api, Call, Operation, Reply
-from ..http.sse import EventStream, event
+from ..http.api import Api, Call, Operation, Reply, Sized
+from ..http.sse import EventStream, Streams, event
 from ..status.feed import Feed
 from ..status.view import StatusSource, StatusView
 
@@ -49,12 +49,12 @@ STREAM = Operation(
             media_type="text/event-stream",
             schema={"type": "string"},
         ),
-        Reply(503, "too many status streams are open on this sidecar (too_many_streams); retry later"),
+        Reply(503, "too many (status) event streams are open on this sidecar (too_many_streams); retry later"),
     ),
 )
 
 
-def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
+def register(api: Api, source: StatusSource, feed: Feed[StatusView], streams: Streams) -> None:
     """The page and its stream; every open stream shares ``feed``'s one producer."""
 
     @api.route(PAGE)
@@ -65,7 +65,7 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
         from ..status.page import content_security_policy, document
 
         headers = {**PAGE_HEADERS, "content-security-policy": content_security_policy()}
-        return Response(document(await source.collect(), __version__), headers=headers, media_type="text/html")
+        return Sized(document(await source.collect(), __version__), headers=headers, media_type="text/html")
 
     @api.route(STREAM)
     async def stream(call: Call) -> EventStream:
@@ -82,4 +82,4 @@ def register(api: Api, source: StatusSource, feed: Feed[StatusView]) -> None:
                 number += 1
                 yield event(EVENT, update(view), number, RETRY_MS if number == 1 else None)
 
-        return EventStream(call.request, events())
+        return EventStream(call.request, events(), streams, "status")

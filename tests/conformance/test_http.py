@@ -163,3 +163,64 @@ def test_docs_work_offline(admin_sidecar: SidecarProcess) -> None:
     assert bundle == (importlib.resources.files("swagger_ui") / "static" / "swagger-ui-bundle.js").read_bytes()
     init = httpx.get(admin_sidecar.url + "/docs/init.js", timeout=10).text
     assert 'new URL("../openapi.json", document.currentScript.src)' in init and "http" not in init
+
+
+def raw_exchange(sidecar: SidecarProcess, request: bytes, limit: int = 1 << 20) -> bytes:
+    """Send ``request`` over a raw socket; everything the server sends until it closes (or ``limit``)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while len(data) < limit and (chunk := sock.recv(65536)):
+            data += chunk
+    return data
+
+
+def split_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/health/live", 200),
+        ("/health/db", 200),
+        ("/pools", 200),
+        ("/db/activity", 200),
+        ("/metrics", 200),
+        ("/", 200),
+        ("/openapi.json", 200),
+        ("/jobs", 401),  # an error rendered by the app (ServiceError)
+        ("/nope", 404),  # one rendered in front of it
+        ("/pools?pool=x&pool=y", 400),
+    ],
+)
+def test_every_answer_has_a_content_length_never_chunked(admin_sidecar: SidecarProcess, path: str, status: int) -> None:
+    """Issue 24: every answer was chunked (an extra write per response, unreadable to HTTP/1.0)."""
+    for version in ("1.1", "1.0"):
+        connection = b"Connection: close\r\n" if version == "1.1" else b""
+        request = f"GET {path} HTTP/{version}\r\nHost: sidecar\r\n".encode() + connection + b"\r\n"
+        code, headers, body = split_answer(raw_exchange(admin_sidecar, request))
+        assert code == status, (path, version, body[:200])
+        assert "transfer-encoding" not in headers, (path, version, headers)
+        assert int(headers["content-length"]) == len(body) > 0, (path, version)
+
+
+def test_an_http_1_0_stream_is_delimited_by_closing_not_chunked(admin_sidecar: SidecarProcess) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", admin_sidecar.port), timeout=10) as sock:
+        sock.sendall(b"GET /pools/stream?interval=0.1 HTTP/1.0\r\n\r\n")
+        data = b""
+        while data.count(b"\n\n") < 3:  # the head, then two whole events
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    code, headers, body = split_answer(data)
+    assert code == 200 and headers["content-type"] == "text/event-stream" and headers["connection"] == "close"
+    assert "transfer-encoding" not in headers and "content-length" not in headers
+    assert body.startswith(b"id: 1\nevent: pools\ndata: {") and b"\n\nid: 2\nevent: pools\n" in body

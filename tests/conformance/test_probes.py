@@ -24,7 +24,7 @@ import pytest
 from devtools.hot_standby import HotStandbyCluster
 from fasterdb_sidecar.drain import exit_bound
 from tests.chart.conftest import find, render, scenario_values
-from tests.harness import SidecarProcess
+from tests.harness import SidecarProcess, wait_for
 
 
 @dataclass
@@ -67,9 +67,7 @@ class Prober:
 
 def wait_state(prober: Prober, want: bool, within: float) -> float:
     started = time.monotonic()
-    while prober.state != want:
-        assert time.monotonic() - started < within, f"readiness did not become {want} within {within:.0f}s"
-        time.sleep(0.05)
+    wait_for(lambda: prober.state == want, within, 0.05, f"readiness {want}")
     return time.monotonic() - started
 
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.rbac import CAN_I, can_i_args
+from tests.harness import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -65,10 +65,7 @@ def core() -> Any:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
-        time.sleep(1)
+    wait_for(condition, timeout, 1.0, what)  # the suite's one polling helper, at the cluster's pace
 
 
 def pods(selector: str) -> list[Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -55,8 +56,20 @@ def metrics(sidecar: SidecarProcess) -> dict[tuple[str, tuple[tuple[str, str], .
     }
 
 
-def after_ttl() -> None:
-    time.sleep(TTL * 1.5)  # past the catalog cache: the next answer is a new catalog round
+def after_ttl(sidecar: SidecarProcess, path: str = "/db/activity") -> None:
+    """Until ``path`` answers from a catalog round that began after now (the cache is past)."""
+    since = time.time()
+
+    def fresh() -> bool:
+        collected = sidecar.get(path).json().get("collected_at") or ""
+        return bool(collected) and datetime.fromisoformat(collected.replace("Z", "+00:00")).timestamp() > since
+
+    wait_for(fresh, 10, TTL / 2, f"a catalog round for {path} after the cache")
+
+
+def lock_wait_seconds(pg: HotStandbyCluster, pid: int) -> float:
+    """How long session ``pid`` has waited in its current state (for a lock, here)."""
+    return idle_seconds(pg, pid)
 
 
 def idle_seconds(pg: HotStandbyCluster, pid: int) -> float:
@@ -65,20 +78,25 @@ def idle_seconds(pg: HotStandbyCluster, pid: int) -> float:
     return float(pg.sql(pg.primary, query))
 
 
+WORKER = "billing-worker-apikey=sk_live_0123456789"  # what an application_name can carry (issue 19)
+
+
 def test_a_session_idle_in_transaction(viewer: SidecarProcess, pg: HotStandbyCluster) -> None:
-    with faults.Session(pg, "billing-worker") as idle:
+    with faults.Session(pg, WORKER) as idle:
         idle.ask("BEGIN; SELECT txid_current();")
         wait_for(lambda: idle_seconds(pg, idle.pid) > 1.2, what="idle in transaction for over a second")
-        after_ttl()
+        after_ttl(viewer)
         body = get(viewer, "/db/activity")
         theirs = idle_seconds(pg, idle.pid)
         session = body["oldest_idle_in_transaction"]
-        assert session["pid"] == idle.pid and session["application"] == "billing-worker"
-        assert session["state"] == "idle in transaction"
+        assert session == {"pid": idle.pid, "state": "idle in transaction", "seconds": session["seconds"]}
         assert 1.2 <= body["idle_in_transaction_max_seconds"] <= theirs + 0.1
         assert body["oldest_xact"]["pid"] == idle.pid  # its transaction is also the oldest one
-        assert "user" not in session and "client_addr" not in session and body["identities"] is False
-        assert "txid_current" not in json.dumps(body)  # never the query text
+        # Without the token: counts and durations only — no application names, users, addresses.
+        assert body["identities"] is False and body["by_application"] is None
+        text = json.dumps(body)
+        assert "sk_live" not in text and "billing-worker" not in text and "fasterdb_admin" not in text
+        assert "127.0.0.1" not in text and "txid_current" not in text  # never the query text
         # Counts against PostgreSQL's own.
         states = pg.sql(
             pg.primary,
@@ -98,19 +116,26 @@ def test_a_session_idle_in_transaction(viewer: SidecarProcess, pg: HotStandbyClu
 
         # Identities with the admin token only; a wrong token is refused, not ignored.
         with_token = get(viewer, "/db/activity", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert with_token["oldest_idle_in_transaction"]["user"] == "fasterdb_admin" and with_token["identities"] is True
-        assert with_token["oldest_idle_in_transaction"]["client_addr"] == "127.0.0.1"
+        named = with_token["oldest_idle_in_transaction"]
+        assert named["user"] == "fasterdb_admin" and with_token["identities"] is True
+        assert named["client_addr"] == "127.0.0.1" and named["application"] == WORKER
+        assert WORKER in [a["application"] for a in with_token["by_application"]]
         assert viewer.get("/db/activity", headers={"Authorization": "Bearer wrong-token-0000000000"}).status_code == 401
 
-        # The CLI: the verdict in all three outputs.
+        # The CLI: the verdict in all three outputs, names only with the token.
         warn = cli(viewer, "activity", "--warn-idle-in-tx", "1s", "--crit-idle-in-tx", "10m")
         assert warn.returncode == 1, warn.stdout + warn.stderr
-        assert "idle in transaction" in warn.stdout and "billing-worker" in warn.stdout
+        assert "idle in transaction" in warn.stdout and "sk_live" not in warn.stdout
+        assert "shown with the admin token" in warn.stdout
+        named_table = cli(viewer, "activity", "--warn-idle-in-tx", "1s", "--crit-idle-in-tx", "10m", "--token", TOKEN)
+        assert named_table.returncode == 1 and "billing-worker" in named_table.stdout
         crit = cli(viewer, "activity", "--warn-idle-in-tx", "0.5", "--crit-idle-in-tx", "1", "-o", "nagios")
         assert crit.returncode == 2, crit.stdout + crit.stderr
         line = crit.stdout.strip()
         assert line.startswith("ACTIVITY CRITICAL - ") and len(line.splitlines()) == 1
-        assert f"pid {idle.pid}, billing-worker" in line and "'idle_in_transaction_seconds'=" in line
+        assert f"(pid {idle.pid})" in line and "'idle_in_transaction_seconds'=" in line
+        named_line = cli(viewer, "activity", "--crit-idle-in-tx", "1", "-o", "nagios", "--token", TOKEN).stdout
+        assert f"pid {idle.pid}, {WORKER}" in named_line
         document = json.loads(cli(viewer, "activity", "--crit-idle-in-tx", "1s", "-o", "json").stdout)
         assert document["check"] == "CRITICAL" and document["checks"]["idle_in_tx"]["verdict"] == "CRITICAL"
 
@@ -119,7 +144,7 @@ def test_a_session_idle_in_transaction(viewer: SidecarProcess, pg: HotStandbyClu
         assert samples[("fasterdb_pg_connections", (("state", "idle in transaction"),))] == 1
         assert samples[("fasterdb_pg_view_up", (("view", "activity"),))] == 1
     # Gone: the next round says so.
-    after_ttl()
+    after_ttl(viewer)
     assert get(viewer, "/db/activity")["oldest_idle_in_transaction"] is None
     assert cli(viewer, "activity", "--warn-idle-in-tx", "1s").returncode == 0
 
@@ -138,9 +163,9 @@ def test_a_lock_wait_and_its_blocker(viewer: SidecarProcess, pg: HotStandbyClust
             ),
             what="the second session waits for the lock",
         )
-        time.sleep(0.5)
-        after_ttl()
-        body = get(viewer, "/db/activity")
+        wait_for(lambda: lock_wait_seconds(pg, waiter.pid) >= 0.5, what="the lock waited for half a second")
+        after_ttl(viewer)
+        body = get(viewer, "/db/activity", headers={"Authorization": f"Bearer {TOKEN}"})
         theirs = pg.sql(pg.primary, f"SELECT array_to_string(pg_blocking_pids({waiter.pid}), ',')")
         assert [w["pid"] for w in body["lock_waiters"]] == [waiter.pid]
         waiting = body["lock_waiters"][0]
@@ -153,16 +178,25 @@ def test_a_lock_wait_and_its_blocker(viewer: SidecarProcess, pg: HotStandbyClust
                 "state": "idle in transaction",
                 "xact_seconds": body["blockers"][0]["xact_seconds"],
                 "blocking": 1,
+                "user": "fasterdb_admin",
+                "client_addr": body["blockers"][0]["client_addr"],
             }
         ]
+        anonymous = get(viewer, "/db/activity")  # the same, without names
+        # (its catalog round may be a newer one: the durations may have grown)
+        assert [set(b) for b in anonymous["blockers"]] == [{"pid", "state", "xact_seconds", "blocking"}]
+        assert anonymous["blockers"][0]["pid"] == holder.pid and anonymous["blockers"][0]["blocking"] == 1
+        assert [set(w) for w in anonymous["lock_waiters"]] == [{"pid", "waiting_seconds", "blocked_by"}]
         assert body["longest_lock_wait_seconds"] == waiting["waiting_seconds"]
 
         result = cli(viewer, "activity", "--warn-lock-wait", "0.2", "--crit-lock-wait", "1h", "-o", "nagios")
         assert result.returncode == 1, result.stdout + result.stderr
         assert "1 waiting for a lock" in result.stdout and f"blocked by pid {holder.pid}" in result.stdout
         assert "'lock_waiters'=1;" in result.stdout
-        table = cli(viewer, "activity")
+        table = cli(viewer, "activity", "--token", TOKEN)
         assert "lock waits" in table.stdout and "report-job" in table.stdout and str(holder.pid) in table.stdout
+        anonymous_table = cli(viewer, "activity")
+        assert "lock waits" in anonymous_table.stdout and "report-job" not in anonymous_table.stdout
         assert metrics(viewer)[("fasterdb_pg_lock_waiters", ())] == 1
 
 
@@ -170,7 +204,7 @@ def test_an_inactive_slot_with_wal_written_past_it(viewer: SidecarProcess, pg: H
     pg.sql(pg.primary, "SELECT pg_create_physical_replication_slot('forgotten_standby', true)")
     try:
         faults.write_wal(pg, 3)
-        after_ttl()
+        after_ttl(viewer, "/db/slots")
         body = get(viewer, "/db/slots")
         theirs = int(
             pg.sql(
@@ -203,12 +237,12 @@ def test_an_inactive_slot_with_wal_written_past_it(viewer: SidecarProcess, pg: H
         assert samples[("fasterdb_pg_slot_retained_bytes", (("slot", "forgotten_standby"),))] >= 3 * faults.MB
     finally:
         pg.sql(pg.primary, "SELECT pg_drop_replication_slot('forgotten_standby')")
-    after_ttl()
+    after_ttl(viewer, "/db/slots")
     assert cli(viewer, "slots").returncode == 0
 
 
 def test_wraparound_ages_are_postgresqls_own(viewer: SidecarProcess, pg: HotStandbyCluster) -> None:
-    after_ttl()
+    after_ttl(viewer, "/db/wraparound")
     body = get(viewer, "/db/wraparound")
     theirs = dict(
         line.split("=")
@@ -290,7 +324,12 @@ def test_many_askers_cost_one_catalog_round_per_ttl(viewer: SidecarProcess, pg: 
 
 def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
     with TempCluster(extra_conf={"max_connections": "20", "superuser_reserved_connections": "3"}) as small:
-        env = {"FASTERDB_PRIMARY_DSN": small.dsn(), "FASTERDB_CATALOG_CACHE_TTL": "0", "FASTERDB_POOL_MAX_SIZE": "4"}
+        env = {
+            "FASTERDB_PRIMARY_DSN": small.dsn(),
+            "FASTERDB_CATALOG_CACHE_TTL": "0",
+            "FASTERDB_POOL_MAX_SIZE": "4",
+            "FASTERDB_ADMIN_TOKEN": TOKEN,
+        }
         with SidecarProcess(env) as sidecar:
             body = get(sidecar, "/db/activity")
             assert (body["max_connections"], body["superuser_reserved_connections"], body["usable"]) == (20, 3, 17)
@@ -305,7 +344,7 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
             loop = asyncio.new_event_loop()
             held = loop.run_until_complete(hold(17 - body["connections"] - 1))  # leave one slot
             try:
-                full = get(sidecar, "/db/activity")
+                full = get(sidecar, "/db/activity", headers={"Authorization": f"Bearer {TOKEN}"})
                 used = int(
                     small.sql(
                         small.primary, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
@@ -322,7 +361,9 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
                     and "headroom 1" in result.stdout
                     and "'headroom'=1;2:;1:;0;17" in result.stdout
                 )
-                result = run_cli("activity", "--url", sidecar.url, "--warn-headroom", "5", "--crit-headroom", "2")
+                result = run_cli(
+                    "activity", "--url", sidecar.url, "--token", TOKEN, "--warn-headroom", "5", "--crit-headroom", "2"
+                )
                 assert result.returncode == 2 and "greedy" in result.stdout
 
                 over = get(sidecar, "/db/budget?pods=4&surge=1")

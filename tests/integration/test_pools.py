@@ -247,6 +247,8 @@ def test_cli_watch_ctrl_c_exits_cleanly(sidecar: SidecarProcess) -> None:
     reader.join(10)
     err = proc.stderr.read()
     assert "primary" in "".join(seen) and err == ""
+    # The sidecar's side of the stream ended with it: none left open (each Ctrl-C used to leak one).
+    wait_for(lambda: 'fasterdb_streams_open{stream="pools"} 0.0' in sidecar.get("/metrics").text, 10, 0.05)
 
 
 @pytest.mark.parametrize("output", ["json", "table"])

@@ -81,7 +81,11 @@ def test_cancelled_request_releases_its_connection(pg: HotStandbyCluster, table:
                 await conn.execute("SELECT pg_sleep(10)")
 
         task = asyncio.create_task(slow())
-        await asyncio.sleep(0.3)
+        # Cancel mid-transaction: once the row is written and pg_sleep runs (observed, never slept for).
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'"
+        async with asyncio.timeout(10):
+            while await asyncio.to_thread(pg.sql, pg.primary, sleeping) != "1":
+                pass  # each look is one psql round trip: no busy loop
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -71,6 +71,19 @@ def test_sizes_with_units(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.max_lag_bytes == 1024**3 and s.job_max_replica_lag_bytes == 1048576
 
 
+def test_http_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTERDB_PRIMARY_DSN", DSN)
+    s = load_settings()
+    assert (s.max_request_head_bytes, s.max_streams) == (32 * 1024, 64)
+    monkeypatch.setenv("FASTERDB_MAX_REQUEST_HEAD_BYTES", "16kB")
+    monkeypatch.setenv("FASTERDB_MAX_STREAMS", "3")
+    assert (load_settings().max_request_head_bytes, load_settings().max_streams) == (16 * 1024, 3)
+    for bad in ("100", "2MB", "0", "-1", "16XB"):  # below 1kB, above 1MB, not a size: refused, never "no limit"
+        monkeypatch.setenv("FASTERDB_MAX_REQUEST_HEAD_BYTES", bad)
+        with pytest.raises(ConfigError, match="FASTERDB_MAX_REQUEST_HEAD_BYTES"):
+            load_settings()
+
+
 def test_file_variants(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "dsn").write_text(DSN + "\n")
     (tmp_path / "token").write_text("t" * 32 + "\n")

@@ -15,38 +15,45 @@ from .vocabulary import BudgetStatus
 Seconds = Annotated[float, Meta(ge=0, description="seconds")]
 
 
+# Names (application_name, user, client address) go only to a request with the admin token: an
+# application_name can carry anything its program put there (a worker was named with an API key).
+# Without the token every session is a pid, a state and durations.
+Name = str | UnsetType
+Address = str | None | UnsetType
+
+
 class Session(msgspec.Struct, omit_defaults=True):
     """One server session worth naming (never its query text)."""
 
     pid: int
-    application: str
     state: str | None
     seconds: Seconds
-    user: str | UnsetType = UNSET  # only to a request with the admin token
-    client_addr: str | None | UnsetType = UNSET  # only to a request with the admin token
+    application: Name = UNSET  # only to a request with the admin token
+    user: Name = UNSET  # only to a request with the admin token
+    client_addr: Address = UNSET  # only to a request with the admin token
 
 
 class LockWaiter(msgspec.Struct, omit_defaults=True):
     """A session waiting for a lock, and the sessions it waits for."""
 
     pid: int
-    application: str
     waiting_seconds: Seconds | None
     blocked_by: list[int]
-    user: str | UnsetType = UNSET
-    client_addr: str | None | UnsetType = UNSET
+    application: Name = UNSET
+    user: Name = UNSET
+    client_addr: Address = UNSET
 
 
 class Blocker(msgspec.Struct, omit_defaults=True):
     """A session others wait for: what it is doing, and for how long its transaction has run."""
 
     pid: int
-    application: str
     state: str | None
     xact_seconds: Seconds | None
     blocking: Annotated[int, Meta(ge=1, description="sessions waiting for it")]
-    user: str | UnsetType = UNSET
-    client_addr: str | None | UnsetType = UNSET
+    application: Name = UNSET
+    user: Name = UNSET
+    client_addr: Address = UNSET
 
 
 class ApplicationConnections(msgspec.Struct):
@@ -69,7 +76,10 @@ class ActivityBody(msgspec.Struct):
     connections: Annotated[int, Meta(description="client backends now")]
     headroom: Annotated[int, Meta(description="connections ordinary roles may still open (usable - connections)")]
     by_state: dict[str, int]
-    by_application: list[ApplicationConnections]
+    by_application: Annotated[
+        list[ApplicationConnections] | None,
+        Meta(description="connections by application_name; null without the admin token (names are shown only to it)"),
+    ]
     oldest_xact_seconds: Seconds | None
     oldest_xact: Session | None
     idle_in_transaction_max_seconds: Seconds | None
@@ -77,7 +87,13 @@ class ActivityBody(msgspec.Struct):
     lock_waiters: list[LockWaiter]
     blockers: list[Blocker]
     longest_lock_wait_seconds: Seconds | None
-    identities: Annotated[bool, Meta(description="whether user names and client addresses are included")]
+    identities: Annotated[
+        bool,
+        Meta(
+            description="whether names are included (application names, user names, client addresses): only "
+            "with the admin token; without it the body has counts, states, pids and durations only"
+        ),
+    ]
     unknown_states: Annotated[
         int, Meta(description="sessions whose state the sidecar's role may not see (grant it pg_monitor)")
     ]
