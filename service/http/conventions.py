@@ -16,6 +16,7 @@ from typing import Any
 from .errors import send_error
 
 Scope = dict[str, Any]
+KNOWN_PATHS = 1024  # concrete paths whose methods are remembered (the rest are matched each time)
 
 
 class RouteTable:
@@ -63,17 +64,29 @@ class HttpConventions:
     def __init__(self, app: Any, table: RouteTable) -> None:
         self.app = app
         self.table = table
+        # Per concrete path: its methods and Allow header (matching every template per request cost
+        # a tenth of a cached probe). Paths come from clients, so the memo is bounded.
+        self._known: dict[str, tuple[set[str] | None, bytes]] = {}
+
+    def _allowed(self, path: str) -> tuple[set[str] | None, bytes]:
+        known = self._known.get(path)
+        if known is None:
+            methods = self.table.allowed(path)
+            known = (methods, _allow(methods) if methods is not None else b"")
+            if len(self._known) < KNOWN_PATHS:
+                self._known[path] = known
+        return known
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        allowed = self.table.allowed(path)
+        allowed, allow_value = self._allowed(path)
         if allowed is None:
             await send_error(send, 404, "not_found", f"no such endpoint: {method} {path}", [])
             return
-        allow = (b"allow", _allow(allowed))
+        allow = (b"allow", allow_value)
         if method == "OPTIONS":
             await send({"type": "http.response.start", "status": 204, "headers": [allow]})
             await send({"type": "http.response.body", "body": b""})

@@ -96,10 +96,14 @@ def register(
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
-        readiness, fenced = await asyncio.gather(
-            db_readiness(health, lifecycle, call.params["replicas"]),
-            fence.settled() if fence is not None else _none(),
-        )
+        fenced = fence.reason() if fence is not None else None
+        if fenced is None:  # the usual case: no tasks to gather (they cost a tenth of the throughput)
+            readiness = await db_readiness(health, lifecycle, call.params["replicas"])
+        else:  # a split brain, or no recent view: a fresh round alongside the primary's check
+            readiness, fenced = await asyncio.gather(
+                db_readiness(health, lifecycle, call.params["replicas"]),
+                fence.settled() if fence is not None else _none(),
+            )
         primary = readiness.primary
         reason = readiness.reason
         if reason is None and fenced is not None and fail_readiness:
