@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from fasterdb.pools.databases import Databases
+from fasterdb.tasks import cancel_and_wait
 
 from .auth import AdminAuth
 from .logs import add_secrets
@@ -75,9 +76,7 @@ class SecretFiles:
 
     async def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

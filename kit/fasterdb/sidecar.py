@@ -22,6 +22,7 @@ import msgspec
 
 from fasterdb.contract import DbHealthBody, ReplicasBody
 from fasterdb.lsn import parse_lsn
+from fasterdb.tasks import cancel_and_wait
 
 log = logging.getLogger("fasterdb.kit")
 MAX_BODY = 4 * 1024 * 1024
@@ -162,9 +163,7 @@ class SidecarLink:
 
     async def stop(self) -> None:
         """Stop asking and close the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         if self._client is not None:
             await self._client.close()
 

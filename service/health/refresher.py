@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fasterdb.tasks import cancel_and_wait
+
 from ..replication.lag import LagMeter
 from .checks import PoolHealth
 
@@ -31,9 +33,7 @@ class Refresher:
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         pools = [p.name for p in self.health.databases]

@@ -26,6 +26,7 @@ from fasterdb.errors import DatabaseUnavailable, ServiceError
 from fasterdb.pools.databases import Databases
 from fasterdb.pools.transactions import run_transaction
 from fasterdb.sizes import format_size
+from fasterdb.tasks import cancel_and_wait
 
 from ..replication.fence import Fence
 from ..replication.lag import LagMeter
@@ -99,9 +100,7 @@ class JobWorker:
 
     async def stop(self) -> None:
         """Stop the worker; an interrupted batch rolls back and is redone by the next owner."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         primary = self.databases.primary

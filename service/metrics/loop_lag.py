@@ -12,6 +12,8 @@ import asyncio
 import time
 from collections import deque
 
+from fasterdb.tasks import cancel_and_wait
+
 INTERVAL = 0.1
 WINDOW = 15.0
 
@@ -31,9 +33,7 @@ class LoopLag:
 
     async def stop(self) -> None:
         """Stop measuring."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from typing import Literal
 
 from fasterdb.errors import ServiceError
 from fasterdb.pools.managed import Connection, ManagedPool
+from fasterdb.tasks import cancel_and_wait
 
 from .sql import AckPosition, peer, read_ack
 
@@ -148,6 +149,4 @@ class ReplicationAck:
 
     async def stop(self) -> None:
         """Stop the waiter (its borrowed connection goes back to the pool)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from fasterdb.dsn import each_host, parse_dsn
 from fasterdb.pools.managed import ManagedPool, PoolConfig
+from fasterdb.tasks import cancel_and_wait
 
 from ..transitions import TransitionLog
 from .sql import read_role
@@ -176,9 +177,7 @@ class Fence:
 
     async def stop(self) -> None:
         """Stop watching and close the watch connections."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         await asyncio.gather(*(w.pool.close(1.0) for w in self._own), return_exceptions=True)
 
     async def replace_dsns(self, named_dsns: list[tuple[str, str]]) -> None:
