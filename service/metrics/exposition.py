@@ -45,42 +45,40 @@ class Metric:
         return dict(zip(self._labelnames, values, strict=False))
 
 
-class GaugeMetricFamily(Metric):
+class _ValueFamily(Metric):
+    """A family of one value per label set: given ``value`` (no labels), or ``add_metric`` per set."""
+
+    __slots__ = ()
+    TYPE = ""
+    SUFFIX = ""  # what each sample adds to the family's name
+
+    def __init__(
+        self, name: str, documentation: str, value: float | None = None, labels: Sequence[str] | None = None
+    ) -> None:
+        if labels is not None and value is not None:
+            raise ValueError("Can only specify at most one of value and labels.")
+        super().__init__(name.removesuffix(self.SUFFIX) if self.SUFFIX else name, documentation, self.TYPE, labels)
+        if value is not None:
+            self.add_metric([], value)
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None:
+        """Add a sample for the label values ``labels``."""
+        self.samples.append(Sample(self.name + self.SUFFIX, self._labels(labels), value))
+
+
+class GaugeMetricFamily(_ValueFamily):
     """A gauge: one value, or one per label set (``add_metric``)."""
 
     __slots__ = ()
-
-    def __init__(
-        self, name: str, documentation: str, value: float | None = None, labels: Sequence[str] | None = None
-    ) -> None:
-        if labels is not None and value is not None:
-            raise ValueError("Can only specify at most one of value and labels.")
-        super().__init__(name, documentation, "gauge", labels)
-        if value is not None:
-            self.add_metric([], value)
-
-    def add_metric(self, labels: Sequence[str], value: float) -> None:
-        """Add a sample for the label values ``labels``."""
-        self.samples.append(Sample(self.name, self._labels(labels), value))
+    TYPE = "gauge"
 
 
-class CounterMetricFamily(Metric):
+class CounterMetricFamily(_ValueFamily):
     """A counter: named without ``_total`` (its samples carry it)."""
 
     __slots__ = ()
-
-    def __init__(
-        self, name: str, documentation: str, value: float | None = None, labels: Sequence[str] | None = None
-    ) -> None:
-        if labels is not None and value is not None:
-            raise ValueError("Can only specify at most one of value and labels.")
-        super().__init__(name.removesuffix("_total"), documentation, "counter", labels)
-        if value is not None:
-            self.add_metric([], value)
-
-    def add_metric(self, labels: Sequence[str], value: float) -> None:
-        """Add a sample for the label values ``labels``."""
-        self.samples.append(Sample(self.name + "_total", self._labels(labels), value))
+    TYPE = "counter"
+    SUFFIX = "_total"
 
 
 class HistogramMetricFamily(Metric):
