@@ -14,7 +14,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -103,6 +103,19 @@ def read_to_end(sock: socket.socket, limit: int = 1 << 20) -> bytes:
             break
         data += chunk
     return data
+
+
+def answer_while_sending(
+    sock: socket.socket, send: Callable[[], None], join: float = 15
+) -> tuple[bytes, threading.Thread]:
+    """The server's whole answer, read while ``send`` pushes the request from another thread; then
+    the sender gets ``join`` seconds to end (returned, to check it was cut off) and the socket closes."""
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    answer = read_to_end(sock)
+    sender.join(join)
+    sock.close()
+    return answer, sender
 
 
 def parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -195,11 +208,7 @@ class HugeHeads(threading.Thread):
                 except OSError:
                     pass  # the server closed the connection: expected
 
-            sender = threading.Thread(target=send, daemon=True)
-            sender.start()
-            self.answers.append(read_to_end(sock))
-            sock.close()
-            sender.join(10)
+            self.answers.append(answer_while_sending(sock, send, 10)[0])
             self.sent.append(sent[0])
 
 
@@ -279,11 +288,7 @@ def test_a_chunked_body_over_the_limit_is_413_as_it_arrives(bounded: SidecarProc
         except OSError:
             pass
 
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    answer = read_to_end(sock)
-    sender.join(15)
-    sock.close()
+    answer, sender = answer_while_sending(sock, send)
     status, headers, body = parse(answer)
     assert status == 413 and headers["connection"] == "close"
     assert json.loads(body)["error"] == {
@@ -308,10 +313,6 @@ def test_a_body_nobody_reads_is_not_read_to_its_end(bounded: SidecarProcess) -> 
         except OSError:
             pass
 
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    answer = read_to_end(sock)
-    sender.join(15)
-    sock.close()
+    answer, sender = answer_while_sending(sock, send)
     assert parse(answer)[0] == 200 and not sender.is_alive()
     assert bytes_read(bounded) - read_before < 8 * MB
