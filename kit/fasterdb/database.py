@@ -96,6 +96,7 @@ class Database:
         )
         self.tokens = ReadAfter(settings.read_after_key)
         self.read_keys = {name: f"reads:{name}" for name in [PRIMARY, *self.replicas]}  # counter keys, once
+        self.pools_by_name = {PRIMARY: self.primary, **self.replicas}
         # The kit's figures beside the router's (reported to the sidecar), each at 0 from the start.
         self.counts: Counter[str] = Counter(dict.fromkeys([*self.read_keys.values(), *COUNTED], 0))
         self.link = (
@@ -351,8 +352,8 @@ class Read:
         state = current()
         position = None
         if state is not None:  # the token the request carried, or this request's own write: the later
-            seen = [p for p in (state.read_after, state.write_position) if p is not None]
-            position = max(seen) if seen else None
+            token, written = state.read_after, state.write_position
+            position = written if token is None else token if written is None else max(token, written)
         choice = db.router.choose(self._budget, position)
         target = choice.target
         if choice.reason == "rejected":
@@ -365,7 +366,7 @@ class Read:
             target = choice.wait_on if acquire is not None else PRIMARY
             db.counts["read_after:waited" if acquire is not None else "read_after:fallback"] += 1
         if acquire is None:
-            acquire = (db.primary if target == PRIMARY else db.replicas[target]).acquire(self._timeout)
+            acquire = db.pools_by_name[target].acquire(self._timeout)
             try:
                 conn = await acquire.__aenter__()
             except DatabaseUnavailable as exc:
@@ -386,15 +387,26 @@ class Read:
                 state.stale_seconds = db.router.lag_seconds(target)
         return conn
 
-    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+    def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Awaitable[None]:
+        # Not a coroutine itself: the common exit is the release's own awaitable (one coroutine
+        # frame less on the path of every read; ``async with`` awaits whatever this returns).
         acquire, self._acquire = self._acquire, None
         if acquire is None:
-            return
+            return _nothing_to_release()
+        if exc is None:
+            return acquire.__aexit__(None, None, None)
+        return self._exit_failed(acquire, exc)
+
+    async def _exit_failed(self, acquire: Acquire, exc: BaseException) -> None:
         if isinstance(exc, TimeoutError | asyncio.CancelledError):
             # A statement cut off (FASTERDB_COMMAND_TIMEOUT, a cancellation) may be waiting on a
             # server that no longer answers: close the connection rather than wait, in the release,
             # for asyncpg's cancel request to it (another command timeout), as transactions do.
             _terminate(acquire.connection)
-        await acquire.__aexit__(exc_type, exc, tb)
+        await acquire.__aexit__(type(exc), exc, exc.__traceback__)
         if isinstance(exc, TimeoutError):
             raise DatabaseUnavailable("timeout", pool=self._target) from exc
+
+
+async def _nothing_to_release() -> None:
+    return None

@@ -90,15 +90,14 @@ class SpillWindow:
         self._reads = [0] * size
         self._spills = [0] * size
 
-    def read(self, now: float, spill: bool) -> None:
-        """Count one read (a spill or not)."""
+    def add(self, now: float, reads: int, spills: int = 0) -> None:
+        """Count ``reads`` reads, ``spills`` of them spills, in the second of ``now``."""
         second = int(now)
         slot = second % len(self._seconds)
         if self._seconds[slot] != second:
             self._seconds[slot], self._reads[slot], self._spills[slot] = second, 0, 0
-        self._reads[slot] += 1
-        if spill:
-            self._spills[slot] += 1
+        self._reads[slot] += reads
+        self._spills[slot] += spills
 
     def allows_spill(self, now: float, max_share: float) -> bool:
         """Whether one more spill keeps the window within ``max_share`` of its reads (or MIN_SPILLS)."""
@@ -132,7 +131,11 @@ class Router:
         self.rotations: dict[Budget, dict[str, Rotation]] = {}
         self.window = SpillWindow()
         # Every reason counted from the start (at 0), so its series exists before the first such read.
-        self.counts: Counter[str] = Counter({f"route:{reason}": 0 for reason in get_args(Reason)})
+        self._counts: Counter[str] = Counter({f"route:{reason}": 0 for reason in get_args(Reason)})
+        # Reads routed by the fast path, not yet in the window and the counts: one increment per
+        # read, tallied on every other decision, every view and every look at the counts. The
+        # window may thus see them up to one view interval late (its span is WINDOW_SECONDS).
+        self._fast_reads = 0
         self._turn = itertools.count()
         # The common read (default budget, no token) while the view holds: the replicas in
         # rotation, until the first of them could have drifted past the budget or the view aged out.
@@ -161,6 +164,7 @@ class Router:
 
     def observe(self, view: View) -> None:
         """A new view from the sidecar: every rotation (every budget seen so far) is updated."""
+        self._tally(self.clock())
         self.view = view
         for name, replica in view.replicas.items():
             if replica.lag_seconds is not None and replica.lag_bytes is not None:
@@ -204,14 +208,27 @@ class Router:
         """Where the next read goes (``position``: a read-after token's WAL position)."""
         now = self.clock()
         if budget is None and position is None and now <= self._fast_until:
-            choice = self._fast[next(self._turn) % len(self._fast)]
-            self.window.read(now, False)
-            self.counts["route:replica"] += 1
-            return choice
+            self._fast_reads += 1
+            return self._fast[next(self._turn) % len(self._fast)]
+        self._tally(now)
         choice = self._choose(budget or self.default, position, now)
-        self.window.read(now, spill=choice.reason == "lag")
-        self.counts[f"route:{choice.reason}"] += 1
+        self.window.add(now, 1, choice.reason == "lag")
+        self._counts[f"route:{choice.reason}"] += 1
         return choice
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Reads routed, by reason (``route:replica``, ``route:lag``, ...)."""
+        self._tally(self.clock())
+        return self._counts
+
+    def _tally(self, now: float) -> None:
+        """Move the fast path's reads into the window and the counts."""
+        reads = self._fast_reads
+        if reads:
+            self._fast_reads = 0
+            self.window.add(now, reads)
+            self._counts["route:replica"] += reads
 
     def _choose(self, budget: Budget, position: int | None, now: float) -> Choice:
         if not self.replicas:

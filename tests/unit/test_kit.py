@@ -180,6 +180,20 @@ def test_spills_are_capped_then_rejected_or_served_stale() -> None:
         assert 20 <= spilled <= 25 and choices.count(past_cap) == 100 - spilled
 
 
+def test_reads_on_the_fast_path_count_in_the_spill_window_and_the_counts() -> None:
+    clock = Clock()
+    r = router(clock, names=("east",), spill_max_share=0.25)
+    r.observe(view(clock, east=(0.1, 0, 1)))
+    assert [r.choose().target for _ in range(300)] == ["east"] * 300  # the fast path: one increment each
+    assert r.counts["route:replica"] == 300
+    clock.now += 1
+    r.observe(view(clock, east=(30.0, 0, 1)))  # out of rotation: from now on reads spill, capped
+    choices = [r.choose().reason for _ in range(200)]
+    # 25 % of the window's 500 reads (the 300 fast ones included) may spill; without them, 10 would
+    assert choices.count("lag") == 125 and choices.count("rejected") == 75
+    assert r.counts["route:replica"] == 300 and r.counts["route:lag"] == 125
+
+
 def test_when_no_replica_can_serve_reads_go_to_the_primary_uncapped() -> None:
     clock = Clock()
     r = router(clock, spill_max_share=0.0)

@@ -64,11 +64,6 @@ class Acquire:
     async def __aenter__(self) -> asyncpg.Connection:
         managed = self._managed
         stats = self._stats
-        task = current_task()
-        if task is None:
-            raise RuntimeError("acquire outside a task")
-        # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
-        # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
         pool = managed.asyncpg_pool
         if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
             # A connection (or a free slot to open one, bounded by the connect timeout) is there
@@ -87,6 +82,11 @@ class Acquire:
             stats.immediate += 1
             stats.acquired_total += 1
             return conn
+        # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
+        # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
+        task = current_task()  # asyncio's is a Python function before 3.12: not on the fast path
+        if task is None:
+            raise RuntimeError("acquire outside a task")
         deadlines = managed.deadlines
         waiting = deadlines.waiting
         started = monotonic()
