@@ -13,10 +13,16 @@ T = TypeVar("T")
 # on the first call after this, so a cached failure outlives the fault by at most this much (plus
 # one check). Still single-flight: concurrent callers share that one re-check.
 FAILURE_TTL = 0.05
+# A call finding the value older than this share of its limit starts the next fetch in the
+# background and is answered from the cache.
+AHEAD = 0.5
 
 
 class SingleFlight(Generic[T]):
     """Caches the result of ``fetch`` for ``ttl`` seconds; concurrent misses share one call.
+
+    Past half its limit a value is still served, and the call that finds it so starts the next
+    fetch in the background: a steady stream of callers never waits for a fetch.
 
     ``failed`` tells a failed result (a probe's 503): it is cached for at most ``FAILURE_TTL``
     seconds instead, so recovery shows on the next call rather than a whole TTL later.
@@ -50,8 +56,16 @@ class SingleFlight(Generic[T]):
         limit = self._ttl if max_age is None else max_age
         if self._value_failed:
             limit = min(limit, FAILURE_TTL)
-        if self._value is not None and self.age() < limit:
-            return self._value
+        if self._value is not None:
+            age = self.age()
+            if age < limit:
+                if age >= limit * AHEAD and self._inflight is None:
+                    # Refresh ahead: the next fetch starts now, in the background, so that under a
+                    # steady stream of calls none waits for one; the value served is still younger
+                    # than the limit.
+                    self._inflight = asyncio.ensure_future(self._run())
+                    self._inflight.add_done_callback(_retrieve)
+                return self._value
         if self._inflight is None:
             self._inflight = asyncio.ensure_future(self._run())
         # shield: one impatient caller being cancelled must not cancel the others' fetch
@@ -65,3 +79,9 @@ class SingleFlight(Generic[T]):
             return value
         finally:
             self._inflight = None
+
+
+def _retrieve(task: asyncio.Task[object]) -> None:
+    """A background fetch's failure is seen by the next caller (a new fetch), not logged as lost."""
+    if not task.cancelled():
+        task.exception()

@@ -102,3 +102,24 @@ def test_a_cancelled_caller_does_not_cancel_the_shared_fetch() -> None:
         assert source.calls == 1
 
     asyncio.run(run())
+
+
+def test_past_half_its_limit_a_value_is_served_while_the_next_fetch_runs() -> None:
+    async def run() -> None:
+        source = Source(True)
+        cache = _cache(source, ttl=60)
+        assert await cache.get() is True and source.calls == 1
+        source.gate = asyncio.Event()  # the next fetch will not finish on its own
+        cache._stamp -= 31  # 31 s old: past half of the TTL, within it (no sleep on a loaded machine)
+        callers = await asyncio.wait_for(asyncio.gather(*(cache.get() for _ in range(50))), 1)
+        assert callers == [True] * 50  # answered from the cache, none waited for the fetch
+        assert source.calls == 2  # one background fetch for all of them
+        source.value = False
+        source.gate.set()
+        for _ in range(100):  # the background fetch lands (bounded wait for observable state)
+            if cache.cached is False:
+                break
+            await asyncio.sleep(0.01)
+        assert await cache.get() is False and source.calls == 2
+
+    asyncio.run(run())
