@@ -144,6 +144,8 @@ class SidecarProcess:
         return httpx.get(self.url + path, timeout=timeout, **kw)
 
     def __enter__(self) -> SidecarProcess:
+        if self.proc is not None and self.proc.poll() is None:  # started already: ``with proc.start():``
+            return self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
