@@ -6,15 +6,18 @@ and a module that declares another of these markers is an error.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node
 from devtools.hot_standby import HotStandbyCluster
-from tests import faults
 from tests.harness import SidecarProcess
 
 FOLDER_MARKERS = ("unit", "integration", "conformance", "chart", "e2e")
@@ -60,9 +63,44 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
     for node in cluster.replica_nodes:
         if not cluster.is_running(node):
             cluster.start_node(node)
-        else:
-            faults.resume_replay(cluster, node)
-    cluster.wait_streaming()
+    # In this process (asyncpg), not with psql: this runs after every test of the cluster, and a
+    # psql process per question cost about a tenth of a second each on a busy machine.
+    asyncio.run(_resume_and_wait_streaming(cluster))
+
+
+async def _resume_and_wait_streaming(cluster: HotStandbyCluster, timeout: float = 30.0) -> None:
+    """pg_wal_replay_resume() on every replica, then wait until all of them stream again."""
+    for node in cluster.replica_nodes:
+        conn = await _admin_connect(cluster, node)
+        try:
+            await conn.execute("SELECT pg_wal_replay_resume()")
+        finally:
+            await conn.close()
+    conn = await _admin_connect(cluster, cluster.primary)
+    try:
+        deadline = time.monotonic() + timeout
+        want = len(cluster.replica_nodes)
+        while True:
+            got = await conn.fetchval("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            if got >= want:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"only {got} of {want} replicas streaming after {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def _admin_connect(cluster: HotStandbyCluster, node: Node) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=node.port,
+        user=ADMIN_USER,
+        password=cluster.admin_password,
+        database=DATABASE,
+        timeout=5,
+        server_settings={"application_name": "fasterdb-test/restore"},
+    )
 
 
 @pytest.fixture(scope="session")
