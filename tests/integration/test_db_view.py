@@ -155,7 +155,9 @@ def test_a_lock_wait_and_its_blocker(viewer: SidecarProcess, pg: HotStandbyClust
         "CREATE TABLE IF NOT EXISTS public.lockme (id int PRIMARY KEY, n int); "
         "INSERT INTO public.lockme VALUES (1, 0) ON CONFLICT DO NOTHING",
     )
-    with faults.row_locked(pg, "public.lockme", 1) as holder, faults.Session(pg, "report-job") as waiter:
+    # The waiter's session is opened first so that it is closed last: the holder's rollback frees
+    # the lock, and the waiter's psql ends at once instead of running into close()'s 10 s kill.
+    with faults.Session(pg, "report-job") as waiter, faults.row_locked(pg, "public.lockme", 1) as holder:
         waiter.send("UPDATE public.lockme SET n = n + 1 WHERE id = 1;")
         wait_for(
             lambda: (
