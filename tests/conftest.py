@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -64,8 +65,10 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
         if not cluster.is_running(node):
             cluster.start_node(node)
     # In this process (asyncpg), not with psql: this runs after every test of the cluster, and a
-    # psql process per question cost about a tenth of a second each on a busy machine.
-    asyncio.run(_resume_and_wait_streaming(cluster))
+    # psql process per question cost about a tenth of a second each on a busy machine. In a thread
+    # of its own: a test's event loop (the browser tests') may still run in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _resume_and_wait_streaming(cluster)).result()
 
 
 async def _resume_and_wait_streaming(cluster: HotStandbyCluster, timeout: float = 30.0) -> None:
