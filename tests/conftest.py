@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -30,6 +31,33 @@ def pytest_configure(config: pytest.Config) -> None:
     venv_bin = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
+    _share_httpx_default_ssl_context()
+
+
+def _share_httpx_default_ssl_context() -> None:
+    """Every httpx client of this process (the tests' and the in-process CLI's) shares one default
+    SSL context: httpx builds one per client, loading certifi's bundle (about 50 ms), and the
+    tests make thousands of one-shot requests (``httpx.get``) to plain-HTTP sidecars.
+
+    Only the default (``verify=True``, no client certificate) is shared, per SSL_CERT_FILE and
+    SSL_CERT_DIR; any other ``verify`` builds its context as before.
+    """
+    import ssl
+
+    from httpx._transports import default
+
+    build = default.create_ssl_context
+    shared: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert:
+            return build(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in shared:
+            shared[key] = build(verify=verify, cert=cert, trust_env=trust_env)
+        return shared[key]
+
+    default.create_ssl_context = create_ssl_context  # type: ignore[assignment]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
