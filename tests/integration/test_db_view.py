@@ -333,7 +333,13 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
             "FASTERDB_ADMIN_TOKEN": TOKEN,
         }
         with SidecarProcess(env) as sidecar:
-            body = get(sidecar, "/db/activity")
+            # Its monitor and its job worker connect on their own time: count once both hold theirs
+            # (counted earlier, the slot left free below was taken by the second one).
+            body = wait_for(
+                lambda: (b := get(sidecar, "/db/activity"))["connections"] >= 2 and b,
+                10,
+                what="the sidecar's two connections (monitor, job worker)",
+            )
             assert (body["max_connections"], body["superuser_reserved_connections"], body["usable"]) == (20, 3, 17)
 
             async def hold(n: int) -> list[asyncpg.Connection]:
