@@ -6,15 +6,20 @@ and a module that declares another of these markers is an error.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
 
+from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node
 from devtools.hot_standby import HotStandbyCluster
-from tests import faults
 from tests.harness import SidecarProcess
 
 FOLDER_MARKERS = ("unit", "integration", "conformance", "chart", "e2e")
@@ -26,6 +31,33 @@ def pytest_configure(config: pytest.Config) -> None:
     venv_bin = str(Path(sys.executable).parent)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
         os.environ["PATH"] = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
+    _share_httpx_default_ssl_context()
+
+
+def _share_httpx_default_ssl_context() -> None:
+    """Every httpx client of this process (the tests' and the in-process CLI's) shares one default
+    SSL context: httpx builds one per client, loading certifi's bundle (about 50 ms), and the
+    tests make thousands of one-shot requests (``httpx.get``) to plain-HTTP sidecars.
+
+    Only the default (``verify=True``, no client certificate) is shared, per SSL_CERT_FILE and
+    SSL_CERT_DIR; any other ``verify`` builds its context as before.
+    """
+    import ssl
+
+    from httpx._transports import default
+
+    build = default.create_ssl_context
+    shared: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert:
+            return build(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in shared:
+            shared[key] = build(verify=verify, cert=cert, trust_env=trust_env)
+        return shared[key]
+
+    default.create_ssl_context = create_ssl_context  # type: ignore[assignment]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -60,9 +92,46 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
     for node in cluster.replica_nodes:
         if not cluster.is_running(node):
             cluster.start_node(node)
-        else:
-            faults.resume_replay(cluster, node)
-    cluster.wait_streaming()
+    # In this process (asyncpg), not with psql: this runs after every test of the cluster, and a
+    # psql process per question cost about a tenth of a second each on a busy machine. In a thread
+    # of its own: a test's event loop (the browser tests') may still run in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _resume_and_wait_streaming(cluster)).result()
+
+
+async def _resume_and_wait_streaming(cluster: HotStandbyCluster, timeout: float = 30.0) -> None:
+    """pg_wal_replay_resume() on every replica, then wait until all of them stream again."""
+    for node in cluster.replica_nodes:
+        conn = await _admin_connect(cluster, node)
+        try:
+            await conn.execute("SELECT pg_wal_replay_resume()")
+        finally:
+            await conn.close()
+    conn = await _admin_connect(cluster, cluster.primary)
+    try:
+        deadline = time.monotonic() + timeout
+        want = len(cluster.replica_nodes)
+        while True:
+            got = await conn.fetchval("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            if got >= want:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"only {got} of {want} replicas streaming after {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def _admin_connect(cluster: HotStandbyCluster, node: Node) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=node.port,
+        user=ADMIN_USER,
+        password=cluster.admin_password,
+        database=DATABASE,
+        timeout=5,
+        server_settings={"application_name": "fasterdb-test/restore"},
+    )
 
 
 @pytest.fixture(scope="session")

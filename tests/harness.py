@@ -144,7 +144,9 @@ class SidecarProcess:
         return httpx.get(self.url + path, timeout=timeout, **kw)
 
     def __enter__(self) -> SidecarProcess:
-        if self.proc is not None and self.proc.poll() is None:  # started already: ``with proc.start():``
+        # Started already (``SidecarProcess(env).start()`` then ``with``): a second start would
+        # orphan the first process, which keeps the port and outlives the test run.
+        if self.proc is not None and self.proc.poll() is None:
             return self
         return self.start()
 

@@ -155,7 +155,9 @@ def test_a_lock_wait_and_its_blocker(viewer: SidecarProcess, pg: HotStandbyClust
         "CREATE TABLE IF NOT EXISTS public.lockme (id int PRIMARY KEY, n int); "
         "INSERT INTO public.lockme VALUES (1, 0) ON CONFLICT DO NOTHING",
     )
-    with faults.row_locked(pg, "public.lockme", 1) as holder, faults.Session(pg, "report-job") as waiter:
+    # The waiter's session is opened first so that it is closed last: the holder's rollback frees
+    # the lock, and the waiter's psql ends at once instead of running into close()'s 10 s kill.
+    with faults.Session(pg, "report-job") as waiter, faults.row_locked(pg, "public.lockme", 1) as holder:
         waiter.send("UPDATE public.lockme SET n = n + 1 WHERE id = 1;")
         wait_for(
             lambda: (
@@ -331,7 +333,13 @@ def test_connections_up_to_the_limit_and_a_budget_that_overflows() -> None:
             "FASTERDB_ADMIN_TOKEN": TOKEN,
         }
         with SidecarProcess(env) as sidecar:
-            body = get(sidecar, "/db/activity")
+            # Its monitor and its job worker connect on their own time: count once both hold theirs
+            # (counted earlier, the slot left free below was taken by the second one).
+            body = wait_for(
+                lambda: (b := get(sidecar, "/db/activity"))["connections"] >= 2 and b,
+                10,
+                what="the sidecar's two connections (monitor, job worker)",
+            )
             assert (body["max_connections"], body["superuser_reserved_connections"], body["usable"]) == (20, 3, 17)
 
             async def hold(n: int) -> list[asyncpg.Connection]:

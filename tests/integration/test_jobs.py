@@ -99,6 +99,9 @@ def test_job_of_5000_items_with_failures_and_duplicates(sidecar_env: dict[str, s
         print(f"\n5000-item job in {elapsed:.1f}s")
 
 
+KILLED_JOB_ITEMS = 1200
+
+
 def test_killed_sidecar_job_is_finished_by_another_without_double_apply(
     sidecar_env: dict[str, str], pg: HotStandbyCluster
 ) -> None:
@@ -106,17 +109,19 @@ def test_killed_sidecar_job_is_finished_by_another_without_double_apply(
     env = job_env(sidecar_env, schema, FASTERDB_JOB_LEASE_SECONDS="2")
     first = SidecarProcess(env).start()
     prepare(first)
-    job_id = submit(first, items(3000), batch_size=5)
+    # Killed at 200 applied of 1200: mid-job with room to spare (the 3000 it had were 1800 more
+    # items for the second sidecar, at five a batch, and nothing more to check).
+    job_id = submit(first, items(KILLED_JOB_ITEMS), batch_size=5)
     wait_for(lambda: job(first, job_id)["applied"] >= 200, 30, 0.02, "200 items applied")
     first.kill()  # SIGKILL mid-job: no cleanup, the lease stays until it expires
     at_kill = item_counts(pg, schema, job_id)
-    assert 0 < at_kill.get("applied", 0) < 3000, at_kill  # really mid-job
+    assert 0 < at_kill.get("applied", 0) < KILLED_JOB_ITEMS, at_kill  # really mid-job
     with SidecarProcess(env) as second:
         done = wait_job(second, job_id, timeout=90)
-    assert (done["applied"], done["duplicates"], done["failed"]) == (3000, 0, 0)
+    assert (done["applied"], done["duplicates"], done["failed"]) == (KILLED_JOB_ITEMS, 0, 0)
     total, rows, low = ledger_state(pg, schema)
-    assert rows == 3000 and total == Decimal("1000.00") * ACCOUNTS and low >= 0
-    assert item_counts(pg, schema, job_id) == {"applied": 3000}
+    assert rows == KILLED_JOB_ITEMS and total == Decimal("1000.00") * ACCOUNTS and low >= 0
+    assert item_counts(pg, schema, job_id) == {"applied": KILLED_JOB_ITEMS}
 
 
 def test_two_sidecars_on_one_job_never_double_apply(sidecar_env: dict[str, str], pg: HotStandbyCluster) -> None:
@@ -334,7 +339,10 @@ def test_the_worker_is_quiet_while_the_primary_is_down_and_can_be_off(
     with SidecarProcess(job_env(sidecar_env, schema)) as sidecar:
         prepare(sidecar)
         pg.stop_node(pg.primary)
-        time.sleep(6)  # what is measured is how much gets logged over a stretch of outage
+        wait_for(lambda: "job worker: cannot look for jobs" in sidecar.logs(), 20, what="the outage line")
+        # What is measured is how much gets logged over a stretch of outage: 3 s are 15 polls of the
+        # 0.2 s interval (and, with the backoff, still 3 failed looks after the first one).
+        time.sleep(3)
         outage = sidecar.logs().count("job worker: cannot look for jobs")
         pg.start_node(pg.primary)
         wait_for(lambda: "job worker: the primary answers again" in sidecar.logs(), 40, what="the recovery line")

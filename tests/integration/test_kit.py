@@ -260,6 +260,10 @@ def test_a_read_only_primary_discards_its_connections_and_new_writes_wait_for_a_
         try:
             outcomes = [await write(db)]  # a pooled connection to the primary
             pg.sql(pg.primary, "ALTER SYSTEM SET default_transaction_read_only = on; SELECT pg_reload_conf()")
+            # pg_reload_conf() only signals the postmaster: once a new session sees the setting, it has
+            # reloaded and signalled every backend, the pooled one too (else, on a loaded machine, the
+            # next write could run before the reload, on a primary still writable).
+            wait_for(lambda: pg.sql(pg.primary, "SHOW default_transaction_read_only") == "on", 10, what="the reload")
             try:
                 outcomes.append(await write(db))  # on the open connection: 25006, discarded
                 outcomes.append(await write(db))  # a new one finds no writable host: held, then 503
