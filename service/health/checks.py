@@ -81,7 +81,7 @@ class PoolHealth:
         # Leave a little of the budget for building and sending the response.
         self.deadline = max(timeout - 0.05, timeout * 0.8)
         self._checks: dict[str, SingleFlight[PoolCheck]] = {
-            pool.name: SingleFlight(self._checker(pool), ttl, failed=_failed) for pool in databases
+            pool.name: SingleFlight(self._checker(pool), ttl, failed=_failed, ahead=True) for pool in databases
         }
         self.transitions = TransitionLog(log)
 

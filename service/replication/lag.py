@@ -101,7 +101,9 @@ class LagMeter:
         # Samples of the primary's position further apart than this say nothing about when the
         # primary moved in between (see _behind_since).
         self.max_gap = max_gap
-        self._cache: SingleFlight[Snapshot] = SingleFlight(self._measure, ttl, failed=lambda s: unsettled(s, defaults))
+        self._cache: SingleFlight[Snapshot] = SingleFlight(
+            self._measure, ttl, failed=lambda s: unsettled(s, defaults), ahead=True
+        )
         self._times: deque[float] = deque(maxlen=HISTORY)  # when each primary position was read
         self._lsns: deque[int] = deque(maxlen=HISTORY)  # non-decreasing, except after a failover
         self._failures: deque[float] = deque(maxlen=HISTORY)  # when reading the primary's position failed

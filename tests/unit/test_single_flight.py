@@ -24,8 +24,8 @@ class Source:
         return self.value
 
 
-def _cache(source: Source, ttl: float = 60.0) -> SingleFlight[bool]:
-    return SingleFlight(source, ttl, failed=lambda ok: not ok)
+def _cache(source: Source, ttl: float = 60.0, ahead: bool = False) -> SingleFlight[bool]:
+    return SingleFlight(source, ttl, failed=lambda ok: not ok, ahead=ahead)
 
 
 def test_concurrent_callers_share_one_fetch_ok_and_failed() -> None:
@@ -104,13 +104,17 @@ def test_a_cancelled_caller_does_not_cancel_the_shared_fetch() -> None:
     asyncio.run(run())
 
 
-def test_past_half_its_limit_a_value_is_served_while_the_next_fetch_runs() -> None:
+def test_with_ahead_a_value_near_its_limit_is_served_while_the_next_fetch_runs() -> None:
     async def run() -> None:
         source = Source(True)
-        cache = _cache(source, ttl=60)
+        cache, plain = _cache(source, ttl=60, ahead=True), _cache(Source(True), ttl=60)
         assert await cache.get() is True and source.calls == 1
+        await plain.get()
         source.gate = asyncio.Event()  # the next fetch will not finish on its own
-        cache._stamp -= 31  # 31 s old: past half of the TTL, within it (no sleep on a loaded machine)
+        cache._stamp -= 46  # 46 s old: past AHEAD of the TTL, within it (no sleep on a loaded machine)
+        plain._stamp -= 59
+        assert await plain.get() is True  # without ahead: served, no fetch started
+        assert plain._inflight is None
         callers = await asyncio.wait_for(asyncio.gather(*(cache.get() for _ in range(50))), 1)
         assert callers == [True] * 50  # answered from the cache, none waited for the fetch
         assert source.calls == 2  # one background fetch for all of them
