@@ -20,6 +20,7 @@ import pytest
 
 from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node
 from devtools.hot_standby import HotStandbyCluster
+from tests import faults
 from tests.harness import SidecarProcess
 
 FOLDER_MARKERS = ("unit", "integration", "conformance", "chart", "e2e")
@@ -87,6 +88,8 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
     if "pg" not in request.fixturenames:
         return
     cluster: HotStandbyCluster = request.getfixturevalue("pg")
+    for node in cluster.nodes:
+        faults.thaw_all(node)
     if not cluster.is_running(cluster.primary):
         cluster.start_node(cluster.primary)
     for node in cluster.replica_nodes:

@@ -102,6 +102,20 @@ def freeze(node: Node) -> Callable[[], None]:
     return thaw
 
 
+def thaw_all(node: Node) -> None:
+    """SIGCONT the server's postmaster and every child, whoever stopped them (a no-op when none is
+    stopped): a test that failed between a freeze and its thaw must not leave the server hung for
+    every test after it."""
+    postmaster = node.postmaster_pid()
+    if postmaster is None:
+        return
+    for pid in [postmaster, *_children(postmaster)]:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 @contextmanager
 def frozen(node: Node) -> Iterator[None]:
     """SIGSTOP the server's postmaster and every child (a hung host), SIGCONT on exit."""
