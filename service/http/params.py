@@ -121,6 +121,8 @@ def query_values(query_string: bytes) -> dict[str, list[str]]:
 def parse_params(params: Iterable[Param], query_string: bytes, path_params: dict[str, str]) -> dict[str, Any]:
     """Read every declared parameter of a request; BadRequest (400) names the first bad one."""
     declared = list(params)
+    if not query_string and not path_params and not any(p.required for p in declared):
+        return {p.name: p.default for p in declared}  # a probe's request: nothing to parse
     given = query_values(query_string)
     known = {p.name for p in declared if p.where == "query"}
     unknown = sorted(set(given) - known)

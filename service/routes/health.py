@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from FasterAPI import Response
 
@@ -88,6 +88,8 @@ def register(
         )
         return json_reply(body, 200 if reason is None else 503)
 
+    shown: list[Any] = [None, None, None]  # the last primary check shown, its body part, its timestamp
+
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
@@ -105,10 +107,12 @@ def register(
         status: Literal["ok", "unavailable", "draining"] = (
             "ok" if reason is None else "draining" if lifecycle.draining else "unavailable"
         )
+        if shown[0] is not primary:  # one check serves many probes: its parts are built once
+            shown[:] = [primary, pool_health(primary), timestamp(primary.checked_at)]
         body = DbHealthBody(
             status=status,
-            primary=pool_health(primary),
-            checked_at=timestamp(primary.checked_at),
+            primary=shown[1],
+            checked_at=shown[2],
             age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
         )
         if reason is not None:
