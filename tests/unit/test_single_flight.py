@@ -28,16 +28,20 @@ def _cache(source: Source, ttl: float = 60.0, ahead: bool = False) -> SingleFlig
     return SingleFlight(source, ttl, failed=lambda ok: not ok, ahead=ahead)
 
 
+async def _gated_callers(cache: SingleFlight[bool], source: Source, n: int) -> list[bool]:
+    """``n`` concurrent callers while the fetch is held at a gate, then the gate opens: their answers."""
+    source.gate = asyncio.Event()
+    callers = [asyncio.ensure_future(cache.get()) for _ in range(n)]
+    await asyncio.sleep(0.01)
+    source.gate.set()
+    return list(await asyncio.gather(*callers))
+
+
 def test_concurrent_callers_share_one_fetch_ok_and_failed() -> None:
     async def run() -> None:
         for value in (True, False):
             source = Source(value)
-            source.gate = asyncio.Event()
-            cache = _cache(source)
-            callers = [asyncio.ensure_future(cache.get()) for _ in range(200)]
-            await asyncio.sleep(0.01)
-            source.gate.set()
-            assert await asyncio.gather(*callers) == [value] * 200
+            assert await _gated_callers(_cache(source), source, 200) == [value] * 200
             assert source.calls == 1
 
     asyncio.run(run())
@@ -65,11 +69,7 @@ def test_a_failure_is_rechecked_once_after_the_failure_ttl_even_under_a_long_ttl
         source.value = True  # the fault ends
         await asyncio.sleep(FAILURE_TTL * 1.5)
         # The first callers after FAILURE_TTL: still one shared re-check, and it sees the recovery.
-        source.gate = asyncio.Event()
-        callers = [asyncio.ensure_future(cache.get()) for _ in range(100)]
-        await asyncio.sleep(0.01)
-        source.gate.set()
-        assert await asyncio.gather(*callers) == [True] * 100
+        assert await _gated_callers(cache, source, 100) == [True] * 100
         assert source.calls == 2
         assert await cache.get() is True and source.calls == 2  # now cached for the long TTL
 
