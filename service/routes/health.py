@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from FasterAPI import Response
 
@@ -88,11 +88,13 @@ def register(
         )
         return json_reply(body, 200 if reason is None else 503)
 
-    shown: list[Any] = [None, None, None]  # the last primary check shown, its body part, its timestamp
+    # The last primary check shown, with its body part and timestamp: one check serves many probes.
+    shown: tuple[PoolCheck, PoolHealth, str] | None = None
 
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
+        nonlocal shown
         fenced = fence.reason() if fence is not None else None
         if fence is None or fenced is None:  # the usual case: no tasks to gather (they cost a tenth of the throughput)
             readiness = await db_readiness(health, lifecycle, call.params["replicas"])
@@ -107,12 +109,13 @@ def register(
         status: Literal["ok", "unavailable", "draining"] = (
             "ok" if reason is None else "draining" if lifecycle.draining else "unavailable"
         )
-        if shown[0] is not primary:  # one check serves many probes: its parts are built once
-            shown[:] = [primary, pool_health(primary), timestamp(primary.checked_at)]
+        if shown is None or shown[0] is not primary:
+            shown = (primary, pool_health(primary), timestamp(primary.checked_at))
+        _, primary_body, checked_at = shown
         body = DbHealthBody(
             status=status,
-            primary=shown[1],
-            checked_at=shown[2],
+            primary=primary_body,
+            checked_at=checked_at,
             age_ms=max(0, int((time.time() - primary.checked_at) * 1000)),
         )
         if reason is not None:
