@@ -38,7 +38,7 @@ async def _expire() -> bool:
 
     deadlines.enter(task, time.monotonic() + 0.05)
     try:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the wait the 0.05 s deadline cuts off: never slept in full
     except asyncio.CancelledError:
         return deadlines.expired(task)
     finally:
