@@ -35,7 +35,7 @@ CUT_OFF_SECONDS = 1.0  # step 4: the cut-off requests' answers, then the pools' 
 STOP_SECONDS = 2 * CUT_OFF_SECONDS  # all of step 4
 CUT_OFF = (
     "the sidecar is shutting down and stopped this request at the end of its drain time; "
-    "it was rolled back, so retrying it (with the same idempotency key) is safe"
+    "it did not complete, so retrying it (with the same idempotency key) is safe"
 )
 Scope = dict[str, Any]
 

@@ -16,7 +16,7 @@ from ..replication.ack import ReplicationAck, peer
 from ..replication.fence import Fence
 from . import sql
 from .money import TransferRequest
-from .transfers import Outcome, apply_transfers
+from .transfers import Outcome, apply_one
 
 log = logging.getLogger("fasterdb.ledger")
 
@@ -67,19 +67,18 @@ class Ledger:
         await self._fenced("nothing was applied")
         server: list[object] = []
 
-        async def work(conn: Connection) -> list[Outcome]:
+        async def work(conn: Connection) -> Outcome:
             server[:] = [peer(conn)]  # the server this try commits on (no round trip)
-            return await apply_transfers(conn, self.schema, [request])
+            return await apply_one(conn, self.schema, request)
 
         try:
-            outcome = (
-                await run_transaction(
-                    self.databases.primary,
-                    work,
-                    budget=self.retry_budget,
-                    idempotent=True,  # the key makes a second application impossible
-                )
-            )[0]
+            outcome = await run_transaction(
+                self.databases.primary,
+                work,
+                budget=self.retry_budget,
+                idempotent=True,  # the key makes a second application impossible
+                one_statement=True,  # one round trip: the statement is the transaction
+            )
         except DatabaseUnavailable:
             self.counts["unavailable"] += 1
             raise

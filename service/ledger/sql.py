@@ -1,7 +1,8 @@
 """SQL of the ledger: accounts, the transfers table, and the statements a batch of transfers needs.
 
 The rules that decide what a batch does (duplicates, conflicts, missing accounts, overdrafts) are
-in ``ledger.transfers``; every statement here runs inside the caller's transaction.
+in ``ledger.transfers``; every statement here runs inside the caller's transaction, except
+``transfer_one``, which is a whole transfer in one statement (its own implicit transaction).
 """
 
 from __future__ import annotations
@@ -66,6 +67,45 @@ async def record(
         [balances[i] for i in ids],
     )
     return {r["idempotency_key"]: r["id"] for r in inserted}
+
+
+async def transfer_one(conn: Connection, schema: str, src: int, dst: int, amount: Decimal, key: str) -> list[Any]:
+    """One statement, one round trip, run on its own (autocommit): a single transfer's whole
+    transaction. It locks both accounts in ascending id order and reads their balances (the
+    latest committed ones: READ COMMITTED re-reads a row changed while it waited for the lock),
+    looks the key up, and — only when the key is new, both accounts exist and ``src`` covers
+    ``amount`` — inserts the ledger row and writes both new balances.
+
+    Rows, by ``tag``: ``prior`` (the key's recorded transfer), ``applied`` (the new transfer's id
+    and balances), ``balances`` (always: both locked balances, NULL for a missing account). The
+    caller decides with the same rules as a batch (``ledger.transfers``). A key inserted
+    concurrently makes the insert do nothing: no ``prior``, no ``applied`` though the balances
+    allow it — the race was lost and the statement must run again (it then finds the key).
+    """
+    s = qualified(schema)
+    rows: list[Any] = await conn.fetch(
+        f"WITH locked AS (SELECT id, balance FROM {s}.accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE),"
+        " b AS (SELECT (SELECT balance FROM locked WHERE id = $1) AS src,"
+        " (SELECT balance FROM locked WHERE id = $2) AS dst),"
+        " prior AS (SELECT id, from_account, to_account, amount, from_balance_after, to_balance_after"
+        f" FROM {s}.transfers WHERE idempotency_key = $4),"
+        f" ins AS (INSERT INTO {s}.transfers (idempotency_key, from_account, to_account, amount,"
+        " from_balance_after, to_balance_after)"
+        " SELECT $4, $1, $2, $3, b.src - $3, b.dst + $3 FROM b"
+        " WHERE b.src >= $3 AND b.dst IS NOT NULL AND NOT EXISTS (SELECT FROM prior)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, from_balance_after, to_balance_after),"
+        f" upd AS (UPDATE {s}.accounts AS a"
+        " SET balance = CASE WHEN a.id = $1 THEN ins.from_balance_after ELSE ins.to_balance_after END"
+        " FROM ins WHERE a.id IN ($1, $2))"
+        " SELECT 'prior' AS tag, id, from_account, to_account, amount, from_balance_after, to_balance_after FROM prior"
+        " UNION ALL SELECT 'applied', id, NULL, NULL, NULL, from_balance_after, to_balance_after FROM ins"
+        " UNION ALL SELECT 'balances', NULL, NULL, NULL, NULL, src, dst FROM b",
+        src,
+        dst,
+        amount,
+        key,
+    )
+    return rows
 
 
 async def create_account(conn: Connection, schema: str, account_id: int, balance: Decimal) -> bool:

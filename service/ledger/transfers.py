@@ -13,6 +13,10 @@ worker (a batch). Inside the caller's transaction it
    sees it as a duplicate.
 
 With BEGIN and COMMIT that is four round trips per transaction, whatever the batch's size.
+
+``apply_one`` is the same for a single transfer (POST /transfers) in one statement and one round
+trip, run as its own implicit transaction: the statement writes only when the rules below let the
+transfer apply, and the outcome is decided from what it returns with the same rules.
 """
 
 from __future__ import annotations
@@ -62,14 +66,22 @@ def _repeat(item: TransferRequest, seen: Outcome) -> Outcome:
     return Outcome(item, "duplicate", None, None, seen.transfer_id, seen.from_balance, seen.to_balance)
 
 
-def _decide(item: TransferRequest, balances: dict[int, Decimal], dry_run: bool) -> Outcome:
-    """Apply one new transfer to the locked ``balances`` in memory, or say why it fails."""
+def _refusal(item: TransferRequest, balances: dict[int, Decimal]) -> Outcome | None:
+    """Why a new transfer cannot apply to the locked ``balances``; None when it can."""
     missing = [a for a in (item.from_account, item.to_account) if a not in balances]
     if missing:
         return Outcome(item, "failed", "account_not_found", f"account {missing[0]} does not exist")
     if balances[item.from_account] < item.amount:
         message = f"account {item.from_account} has insufficient funds for {item.amount}"
         return Outcome(item, "failed", "insufficient_funds", message)
+    return None
+
+
+def _decide(item: TransferRequest, balances: dict[int, Decimal], dry_run: bool) -> Outcome:
+    """Apply one new transfer to the locked ``balances`` in memory, or say why it fails."""
+    refused = _refusal(item, balances)
+    if refused is not None:
+        return refused
     balances[item.from_account] -= item.amount
     balances[item.to_account] += item.amount
     status: Status = "validated" if dry_run else "applied"
@@ -119,3 +131,27 @@ async def apply_transfers(
         if o.status in ("applied", "duplicate") and o.transfer_id is None:
             o.transfer_id = ids.get(o.request.idempotency_key)
     return outcomes
+
+
+async def apply_one(conn: Connection, schema: str, item: TransferRequest) -> Outcome:
+    """Apply one transfer exactly once per idempotency key in one statement (autocommit: run it
+    with ``run_transaction(..., one_statement=True)``); RetryTransaction when a concurrent
+    transfer inserted the same key first (the statement wrote nothing)."""
+    rows = await sql.transfer_one(conn, schema, item.from_account, item.to_account, item.amount, item.idempotency_key)
+    by_tag = {r["tag"]: r for r in rows}
+    if (r := by_tag.get("prior")) is not None:
+        recorded = TransferRequest(r["from_account"], r["to_account"], r["amount"], item.idempotency_key)
+        seen = Outcome(recorded, "applied", None, None, r["id"], r["from_balance_after"], r["to_balance_after"])
+        return _repeat(item, seen)
+    if (r := by_tag.get("applied")) is not None:
+        return Outcome(item, "applied", None, None, r["id"], r["from_balance_after"], r["to_balance_after"])
+    b = by_tag["balances"]
+    balances = {
+        account: balance
+        for account, balance in ((item.from_account, b["from_balance_after"]), (item.to_account, b["to_balance_after"]))
+        if balance is not None
+    }
+    refused = _refusal(item, balances)
+    if refused is None:
+        raise RetryTransaction("a concurrent transfer used this idempotency key")
+    return refused

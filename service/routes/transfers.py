@@ -23,7 +23,8 @@ TRANSFER = Operation(
         Reply(409, "insufficient_funds, or idempotency_conflict (the key was used for another transfer)"),
         Reply(
             503,
-            "database_unavailable: the primary is unavailable, nothing was applied; split_brain: two servers "
+            "database_unavailable: the primary is unavailable or did not answer in time (nothing was applied, "
+            "unless the message says an attempt's answer was lost); split_brain: two servers "
             "accept writes, money does not move; not_replicated: committed but no standby confirmed it in time. "
             "Always safe to retry with the same key",
         ),

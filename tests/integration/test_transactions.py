@@ -9,9 +9,11 @@ from typing import TypeVar
 import pytest
 
 from devtools.hot_standby import HotStandbyCluster
-from fasterdb.errors import DatabaseError, DatabaseUnavailable
+from fasterdb.errors import DatabaseError, DatabaseUnavailable, OutcomeUnknown
 from fasterdb.pools.managed import ManagedPool, PoolConfig
-from fasterdb.pools.transactions import transaction
+from fasterdb.pools.transactions import run_transaction, statement, transaction
+from tests import faults
+from tests.harness import wait_for
 
 T = TypeVar("T")
 
@@ -125,10 +127,55 @@ def test_database_down_is_unavailable_not_a_crash(pg: HotStandbyCluster) -> None
 
 
 def test_pool_sets_application_name_and_statement_timeout(pg: HotStandbyCluster) -> None:
-    async def body(pool: ManagedPool) -> tuple[str, str]:
+    async def body(pool: ManagedPool) -> tuple[str, str, str]:
         async with transaction(pool) as conn:
-            return await conn.fetchval("SHOW application_name"), await conn.fetchval("SHOW statement_timeout")
+            return (
+                await conn.fetchval("SHOW application_name"),
+                await conn.fetchval("SHOW statement_timeout"),
+                await conn.fetchval("SHOW client_connection_check_interval"),
+            )
 
-    name, timeout = run_with_pool(pg, body, command_timeout=7)
+    name, timeout, check = run_with_pool(pg, body, command_timeout=7)
     assert name == "fasterdb-sidecar/primary"
     assert timeout == "7s"
+    assert check == "100ms"  # a statement whose client has gone is stopped by the server
+
+
+def test_one_statement_commits_on_its_own_and_a_refused_one_changes_nothing(pg: HotStandbyCluster, table: str) -> None:
+    async def body(pool: ManagedPool) -> int:
+        async with statement(pool) as conn:
+            await conn.execute("INSERT INTO public.tx_probe VALUES (30, 'a')")
+        with pytest.raises(DatabaseError):  # the server answered: its implicit transaction rolled back
+            async with statement(pool) as conn:
+                await conn.execute("INSERT INTO public.tx_probe VALUES (31, 'b'), (30, 'dup')")
+        return pool.snapshot().idle
+
+    assert run_with_pool(pg, body, min_size=1, max_size=1) == 1  # released both times
+    assert _rows(pg) == "30"
+
+
+def test_one_statement_cut_off_by_a_freeze_has_an_unknown_outcome(pg: HotStandbyCluster, table: str) -> None:
+    """The documented price of one round trip: the statement reached the server before it froze,
+    so it runs when the server resumes. The caller is told the outcome is unknown, never "failed"."""
+
+    async def insert(pool: ManagedPool, key: int, idempotent: bool) -> None:
+        await run_transaction(
+            pool,
+            lambda c: c.execute(f"INSERT INTO public.tx_probe VALUES ({key}, 'f')"),
+            budget=1.0,
+            idempotent=idempotent,
+            one_statement=True,
+        )
+
+    async def body(pool: ManagedPool) -> tuple[BaseException, BaseException]:
+        async with pool.acquire() as a, pool.acquire() as b:  # both connections open before the freeze
+            await a.execute("SELECT 1")
+            await b.execute("SELECT 1")
+        with faults.frozen(pg.primary):
+            plain, keyed = await asyncio.gather(insert(pool, 40, False), insert(pool, 41, True), return_exceptions=True)
+        return plain, keyed  # type: ignore[return-value]
+
+    plain, keyed = run_with_pool(pg, body, min_size=2, max_size=2)
+    assert isinstance(plain, OutcomeUnknown), plain
+    assert isinstance(keyed, DatabaseUnavailable) and "may have been applied" in keyed.message, keyed
+    wait_for(lambda: _rows(pg) == "40,41", 10, what="both statements applied after the thaw")

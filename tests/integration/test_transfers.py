@@ -176,6 +176,43 @@ def test_idempotency_sequential_concurrent_and_conflict(
     assert ledger_state(pg, schema) == (Decimal("100.00"), 1, Decimal("7.25"))
 
 
+@pytest.mark.parametrize("other_commits", [True, False], ids=["commits", "rolls-back"])
+def test_a_key_inserted_concurrently_is_seen_once_the_other_transaction_ends(
+    admin: SidecarProcess, pg: HotStandbyCluster, schema: str, other_commits: bool
+) -> None:
+    """The one-statement transfer meets its key mid-flight: it waits on the other transaction's
+    insert, writes nothing if that commits (and runs again: the key is then a conflict, here), and
+    applies if it rolls back."""
+    seed(admin, {1: "100.00", 2: "0", 3: "50.00", 4: "0"})
+    body = {"from_account": 1, "to_account": 2, "amount": "5.00", "idempotency_key": "raced"}
+    result: dict[str, httpx.Response] = {}
+    with faults.Session(pg, "fasterdb-test/racer") as other:
+        other.ask(
+            f"BEGIN; UPDATE {schema}.accounts SET balance = balance + CASE id WHEN 3 THEN -7 ELSE 7 END"
+            f" WHERE id IN (3, 4); INSERT INTO {schema}.transfers (idempotency_key, from_account, to_account,"
+            " amount, from_balance_after, to_balance_after) VALUES ('raced', 3, 4, 7, 43, 7) RETURNING 'held';"
+        )
+        thread = threading.Thread(target=lambda: result.setdefault("r", post(admin, "/transfers", body)))
+        thread.start()
+        waiting = (
+            f"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'transactionid' AND query LIKE '%{schema}%'"
+        )
+        wait_for(lambda: pg.sql(pg.primary, waiting) == "1", what="the transfer waits on the other insert of its key")
+        other.ask("COMMIT; SELECT 'ended';" if other_commits else "ROLLBACK; SELECT 'ended';")
+        thread.join(timeout=30)
+    response = result["r"]
+    total, rows, _ = ledger_state(pg, schema)
+    assert total == Decimal("150.00")
+    if other_commits:
+        assert (response.status_code, response.json()["error"]["code"]) == (409, "idempotency_conflict")
+        assert rows == 1  # the other transfer only; accounts 1 and 2 untouched
+        balances = pg.sql(pg.primary, f"SELECT string_agg(balance::text, ',' ORDER BY id) FROM {schema}.accounts")
+        assert balances == "100.00,0.00,43.00,7.00"
+    else:
+        assert response.status_code == 200 and response.json()["duplicate"] is False, response.text
+        assert (rows, response.json()["from_balance"], response.json()["to_balance"]) == (1, "95.00", "5.00")
+
+
 # 800 transfers by 32 clients; after every 5th answered one, every backend of the sidecar's primary
 # pool is terminated: about as many rounds of terminations (160) as the 2000 transfers had with a
 # psql process per round and a pause of 0.1 s, and a ratio that no longer depends on the machine.

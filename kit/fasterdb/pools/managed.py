@@ -56,6 +56,11 @@ class PoolConfig:
     # CLOSE ALL: one round trip): for pools that run code the owner does not control (the kit's,
     # an application's). Without it only an open transaction is rolled back (keep_session).
     reset_session: bool = False
+    # The server's client_connection_check_interval on pooled connections: a statement whose client
+    # has gone (a request cut off by its deadline or a drain terminates its connection) is stopped
+    # by the server within this time, instead of running on, waiting for a lock, and committing
+    # for nobody — which an autocommit statement (``transactions.statement``) otherwise would.
+    client_check_interval: float = 0.1
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -214,6 +219,7 @@ class ManagedPool:
                 "application_name": self.application_name,
                 "statement_timeout": str(statement_ms),
                 "idle_in_transaction_session_timeout": str(max(statement_ms, 60_000)),
+                "client_connection_check_interval": str(max(1, int(self.config.client_check_interval * 1000))),
             },
         }
 

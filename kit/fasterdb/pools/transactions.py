@@ -18,6 +18,14 @@ A COMMIT whose answer never arrives (the connection lost, terminated or cut off 
 unknown outcome: ``OutcomeUnknown``, which ``run_transaction`` retries only for work that is
 idempotent (``idempotent=True``, as the sidecar's transfers are through their keys), never blindly.
 
+Work that is one statement can run as it: ``statement(pool)`` (and ``run_transaction(...,
+one_statement=True)``) sends no BEGIN and no COMMIT; PostgreSQL runs the statement in its own
+implicit transaction, so the statement's answer is its COMMIT's — one round trip instead of three.
+The price: the whole statement is the window in which a cut-off leaves the outcome unknown, not
+only its COMMIT. A statement whose connection was closed is stopped by the server within the
+pool's ``client_check_interval``; one that reached a server that then froze (SIGSTOP, a hung host)
+runs when the server resumes — as a COMMIT in flight would. Use it for idempotent work.
+
 BEGIN is sent as one simple-protocol statement, with ``SET LOCAL application_name`` when a label
 is given: the session names what it serves (e.g. the request's route) without a round trip of its
 own, and the name reverts at COMMIT or ROLLBACK.
@@ -138,6 +146,54 @@ async def transaction(
             await after_commit(conn)
 
 
+@asynccontextmanager
+async def statement(
+    pool: ManagedPool,
+    *,
+    timeout: float | None = None,
+    internal: bool = False,
+    commit: Commit | None = None,
+) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire (bounded) for work that is exactly one statement, run in its own implicit
+    transaction; release. No BEGIN, no COMMIT: the statement commits when it succeeds.
+
+    Its answer is therefore also its COMMIT's answer: a server's error means nothing was applied
+    (our errors, as ``transaction``); an answer lost to the connection (lost, terminated, cut off by
+    the deadline) leaves the outcome unknown (``OutcomeUnknown``). More than one statement in the
+    block would commit each on its own: use ``transaction`` for that.
+    """
+    state = commit if commit is not None else Commit()
+    async with pool.acquire(timeout, internal=internal) as conn:
+        state.started = True  # from here on, whatever the block sends may commit
+        try:
+            yield conn
+        except asyncio.CancelledError:
+            _terminate(conn)
+            raise
+        except TimeoutError as exc:
+            _terminate(conn)
+            raise OutcomeUnknown(pool.name) from exc
+        except DRIVER_ERRORS as exc:
+            if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+                _terminate(conn)
+                await pool.expire()
+                log.warning("pool %s: the server is read-only (failover?); reconnecting", pool.name)
+            sqlstate = getattr(exc, "sqlstate", None) or ""
+            if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
+                raise translate(exc, pool.name) from exc  # the server answered: rolled back
+            raise OutcomeUnknown(pool.name) from exc
+        state.done = True
+
+
+def _unavailable(category: str, pool: str, unknown: bool) -> DatabaseUnavailable:
+    """The 503 of idempotent work that ran out of attempts; it says so when an attempt's answer was
+    lost (that attempt may have applied: a retry with the same key tells)."""
+    exc = DatabaseUnavailable(category, pool=pool)
+    if unknown:
+        exc.message += "; an attempt's answer was lost, so it may have been applied: retry with the same key"
+    return exc
+
+
 def _terminate(conn: asyncpg.Connection) -> None:
     """Close the connection at once (no round trip); nothing to do when it is gone already."""
     try:
@@ -171,6 +227,7 @@ async def run_transaction(
     idempotent: bool = False,
     label: str | None = None,
     after_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    one_statement: bool = False,
 ) -> T:
     """Run ``work(conn)`` in a transaction; on a retryable failure run it again from the start.
 
@@ -180,37 +237,52 @@ async def run_transaction(
     from 10 ms up to 200 ms with jitter; at most ``attempts`` tries, and all of it within
     ``budget`` seconds: each attempt (acquire included) may take only what is left of the budget,
     so the call returns in time whatever the database does.
+
+    ``one_statement``: ``work`` sends exactly one statement, run without BEGIN and COMMIT
+    (``statement``); ``isolation``, ``label`` and ``after_commit`` do not apply to it.
     """
+    if one_statement and (isolation != "read_committed" or label is not None or after_commit is not None):
+        raise ValueError("one_statement work runs in an implicit transaction: no isolation, label or after_commit")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
+    unknown = False  # an attempt's outcome is unknown (idempotent work only gets this far)
     for attempt in range(attempts):
         left = deadline - loop.time()
         commit = Commit()
         try:
             async with asyncio.timeout(left):
-                async with transaction(
-                    pool,
-                    timeout=left,
-                    isolation=isolation,
-                    internal=internal,
-                    label=label,
-                    after_commit=after_commit,
-                    commit=commit,
-                ) as conn:
+                scope = (
+                    statement(pool, timeout=left, internal=internal, commit=commit)
+                    if one_statement
+                    else transaction(
+                        pool,
+                        timeout=left,
+                        isolation=isolation,
+                        internal=internal,
+                        label=label,
+                        after_commit=after_commit,
+                        commit=commit,
+                    )
+                )
+                async with scope as conn:
                     return await work(conn)
         except TimeoutError as exc:
             if commit.unknown and not idempotent:
                 raise OutcomeUnknown(pool.name) from exc
-            raise DatabaseUnavailable("timeout", pool=pool.name) from exc
+            raise _unavailable("timeout", pool.name, unknown or commit.unknown) from exc
         except (DatabaseUnavailable, RetryTransaction, OutcomeUnknown) as exc:
-            if isinstance(exc, OutcomeUnknown) and not idempotent:
-                raise
+            if isinstance(exc, OutcomeUnknown):
+                if not idempotent:
+                    raise
+                unknown = True
             pause = min(0.01 * 2**attempt, 0.2) * random.uniform(0.5, 1.5)
             if attempt == attempts - 1 or loop.time() + pause >= deadline:
                 if isinstance(exc, RetryTransaction):
-                    raise DatabaseUnavailable("conflicting concurrent transaction", pool=pool.name) from exc
+                    raise _unavailable("conflicting concurrent transaction", pool.name, unknown) from exc
                 if isinstance(exc, OutcomeUnknown):
-                    raise DatabaseUnavailable("connection lost during COMMIT", pool=pool.name) from exc
+                    raise _unavailable("connection lost", pool.name, unknown) from exc
+                if unknown and isinstance(exc, DatabaseUnavailable):
+                    raise _unavailable(exc.category, pool.name, unknown) from exc
                 raise
             log.debug("retrying transaction on %s after %s", pool.name, exc)
             await asyncio.sleep(pause)
