@@ -30,9 +30,11 @@ from .sql import AckPosition, peer, read_ack
 log = logging.getLogger("fasterdb.ack")
 
 AckMode = Literal["replica", "primary"]
-# Between rounds: each round costs the sidecar's event loop a query; back to back they would take a
-# good share of it under load (measured: -42 % transfers/s), paced they serve many waiters each.
-ROUND_PAUSE = 0.001
+# Between rounds: each round costs the sidecar's event loop a query, so they are paced and serve
+# many waiters each; a transfer waits about a round and a half. 1 ms was right while a transfer
+# took four round trips (back to back: -42 % transfers/s); with one, 0.5 ms gave +12 % and no
+# pause no more (tests/bench/bench_transfers.py).
+ROUND_PAUSE = 0.0005
 # The WAL page headers a position can sit right after (short, and long at a segment's start).
 PAGE_HEADERS = (24, 40)
 
