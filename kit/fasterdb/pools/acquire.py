@@ -84,10 +84,12 @@ class Acquire:
             return conn
         # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
         # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
-        task = current_task()  # asyncio's is a Python function before 3.12: not on the fast path
+        deadlines = managed.deadlines
+        # With the pool's loop given, current_task skips get_running_loop (a getpid() system call
+        # in CPython); asyncio's is a Python function before 3.12: not on the fast path.
+        task = current_task(deadlines.loop) if deadlines.loop is not None else current_task()
         if task is None:
             raise RuntimeError("acquire outside a task")
-        deadlines = managed.deadlines
         waiting = deadlines.waiting
         started = monotonic()
         deadline = started + self._timeout

@@ -34,9 +34,12 @@ class Deadlines:
     everyone else.
     """
 
-    __slots__ = ("waiting", "expired_tasks", "armed_at", "_timer")
+    __slots__ = ("waiting", "expired_tasks", "armed_at", "_timer", "loop")
 
     def __init__(self) -> None:
+        # The loop the pool runs in, set when it opens: ``asyncio.current_task(loop)`` skips the
+        # running-loop lookup (CPython's get_running_loop makes a getpid() system call).
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.waiting: dict[asyncio.Task[object], float] = {}  # task -> deadline (time.monotonic())
         self.expired_tasks: set[asyncio.Task[object]] = set()  # cancelled by the timer, not yet seen
         self.armed_at = math.inf  # when the timer fires (time.monotonic()); inf: not armed
@@ -58,7 +61,8 @@ class Deadlines:
         if self._timer is not None:
             self._timer.cancel()
         self.armed_at = when
-        self._timer = asyncio.get_running_loop().call_later(max(0.0, when - time.monotonic()), self._fire)
+        loop = self.loop or asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, when - time.monotonic()), self._fire)
 
     def expired(self, task: asyncio.Task[object]) -> bool:
         """Whether the CancelledError that ``task`` caught is our deadline (then it is consumed)."""

@@ -134,6 +134,7 @@ class ManagedPool:
         if self._state != "new":
             raise RuntimeError(f"pool {self.name} cannot be opened in state {self._state}")
         self._state = "opening"
+        self.deadlines.loop = asyncio.get_running_loop()
         self._connector = asyncio.create_task(self._connect_loop(), name=f"connect-{self.name}")
 
     async def _connect_loop(self) -> None:
