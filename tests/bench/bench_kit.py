@@ -56,7 +56,13 @@ async def _reads(pg: HotStandbyCluster, sidecar_url: str) -> tuple[list[float], 
         min_size=POOL_SIZE,
         max_size=POOL_SIZE,
         command_timeout=30,  # asyncpg's own session reset on release, as the kit's pools do
-        server_settings={"application_name": "bench", "statement_timeout": "30000"},
+        # what the kit's pools set on every connection (fasterdb.pools.managed, server side)
+        server_settings={
+            "application_name": "bench",
+            "statement_timeout": "30000",
+            "idle_in_transaction_session_timeout": "60000",
+            "client_connection_check_interval": "100",
+        },
     )
     env = {
         **pg.sidecar_env(),

@@ -58,6 +58,7 @@ async def _run(dsn: str) -> dict[str, list[float]]:
             "application_name": "bench",
             "statement_timeout": "30000",
             "idle_in_transaction_session_timeout": "60000",
+            "client_connection_check_interval": "100",
         },
     )
     ours = ManagedPool("primary", "primary", dsn, PoolConfig(min_size=POOL_SIZE, max_size=POOL_SIZE))
