@@ -121,26 +121,17 @@ async def transaction(
         except BaseException as exc:
             await _rollback(conn)
             if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
-                _terminate(conn)
-                await pool.expire()
-                log.warning("pool %s: the server is read-only (failover?); reconnecting", pool.name)
+                await _reconnect_read_only(conn, pool)
             if isinstance(exc, DRIVER_ERRORS):
                 raise translate(exc, pool.name) from exc
             raise
         state.started = True
         try:
             await conn.execute("COMMIT")
-        except asyncio.CancelledError:
-            _terminate(conn)
-            raise
-        except TimeoutError as exc:
-            _terminate(conn)
-            raise OutcomeUnknown(pool.name) from exc
-        except DRIVER_ERRORS as exc:
-            sqlstate = getattr(exc, "sqlstate", None) or ""
-            if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
-                raise translate(exc, pool.name) from exc  # the server answered: rolled back
-            raise OutcomeUnknown(pool.name) from exc
+        except (asyncio.CancelledError, *DRIVER_ERRORS) as exc:
+            if (failed := _commit_failed(exc, conn, pool.name)) is exc:
+                raise
+            raise failed from exc
         state.done = True
         if after_commit is not None:
             await after_commit(conn)
@@ -167,22 +158,36 @@ async def statement(
         state.started = True  # from here on, whatever the block sends may commit
         try:
             yield conn
-        except asyncio.CancelledError:
-            _terminate(conn)
-            raise
-        except TimeoutError as exc:
-            _terminate(conn)
-            raise OutcomeUnknown(pool.name) from exc
-        except DRIVER_ERRORS as exc:
+        except (asyncio.CancelledError, *DRIVER_ERRORS) as exc:
             if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
-                _terminate(conn)
-                await pool.expire()
-                log.warning("pool %s: the server is read-only (failover?); reconnecting", pool.name)
-            sqlstate = getattr(exc, "sqlstate", None) or ""
-            if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
-                raise translate(exc, pool.name) from exc  # the server answered: rolled back
-            raise OutcomeUnknown(pool.name) from exc
+                await _reconnect_read_only(conn, pool)
+            if (failed := _commit_failed(exc, conn, pool.name)) is exc:
+                raise
+            raise failed from exc
         state.done = True
+
+
+def _commit_failed(exc: BaseException, conn: asyncpg.Connection, pool: str) -> BaseException:
+    """What to raise when the statement that commits (COMMIT, or a one-statement transaction)
+    failed with ``exc`` (``exc`` itself: raise it as it is). Cut off (cancelled, timed out) — the
+    connection is terminated, the cancellation goes on, a timeout leaves the outcome unknown. The
+    server answered with an error — rolled back, our error for it. The connection ended — the
+    outcome is unknown."""
+    if isinstance(exc, asyncio.CancelledError | TimeoutError):
+        _terminate(conn)
+        return exc if isinstance(exc, asyncio.CancelledError) else OutcomeUnknown(pool)
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
+        return translate(exc, pool)
+    return OutcomeUnknown(pool)
+
+
+async def _reconnect_read_only(conn: asyncpg.Connection, pool: ManagedPool) -> None:
+    """The server lost its primary role (25006): drop this connection and expire the pool's others,
+    so the next connects (through a multi-host DSN) to the host that takes writes now."""
+    _terminate(conn)
+    await pool.expire()
+    log.warning("pool %s: the server is read-only (failover?); reconnecting", pool.name)
 
 
 def _unavailable(category: str, pool: str, unknown: bool) -> DatabaseUnavailable:
