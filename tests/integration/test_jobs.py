@@ -149,6 +149,10 @@ def test_replica_lag_throttles_the_job_until_replay_resumes(sidecar_env: dict[st
         faults.pause_replay(pg, replica)
         try:
             faults.write_wal(pg, 2)
+            # The sidecar has measured the lag (one shared meter) before the job exists: a
+            # measurement from before the WAL, still within its max age, would let a batch run.
+            lagging = f"{sidecar.url}/health/replicas?max_lag_bytes=1MB"
+            wait_for(lambda: httpx.get(lagging, timeout=5).status_code == 503, 10, what="the lag measured")
             job_id = submit(sidecar, items(200), batch_size=50)
             throttled = wait_job(sidecar, job_id, ("throttled",), timeout=20)
             assert "replica-1 lags" in throttled["throttle_reason"]
