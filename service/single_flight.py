@@ -58,24 +58,36 @@ class SingleFlight(Generic[T]):
         """Seconds since the cached value was produced."""
         return time.monotonic() - self._stamp
 
+    def peek(self, max_age: float | None = None) -> T | None:
+        """The cached value if younger than ``max_age`` (default: the TTL), else None — without
+        waiting: what ``get`` answers when it need not fetch (it starts a refresh ahead the same way).
+
+        Synchronous, so the callers on a hot path (the readiness probe) skip a coroutine per call.
+        """
+        value = self._value
+        if value is None:
+            return None
+        limit = self._ttl if max_age is None else max_age
+        if self._value_failed and limit > FAILURE_TTL:
+            limit = FAILURE_TTL
+        age = time.monotonic() - self._stamp
+        if age >= limit:
+            return None
+        if self._ahead and age >= limit * AHEAD and self._inflight is None:
+            # Refresh ahead: the next fetch starts now, in the background, so that under a steady
+            # stream of calls none waits for one; the value served is still younger than the limit.
+            self._inflight = asyncio.ensure_future(self._run())
+            self._inflight.add_done_callback(_retrieve)
+        return value
+
     async def get(self, max_age: float | None = None) -> T:
         """The cached value if younger than ``max_age`` (default: the TTL), else a shared fresh fetch.
 
         A failed value is never served for longer than ``FAILURE_TTL``, whatever ``max_age`` says.
         """
-        limit = self._ttl if max_age is None else max_age
-        if self._value_failed:
-            limit = min(limit, FAILURE_TTL)
-        if self._value is not None:
-            age = self.age()
-            if age < limit:
-                if self._ahead and age >= limit * AHEAD and self._inflight is None:
-                    # Refresh ahead: the next fetch starts now, in the background, so that under a
-                    # steady stream of calls none waits for one; the value served is still younger
-                    # than the limit.
-                    self._inflight = asyncio.ensure_future(self._run())
-                    self._inflight.add_done_callback(_retrieve)
-                return self._value
+        value = self.peek(max_age)
+        if value is not None:
+            return value
         if self._inflight is None:
             self._inflight = asyncio.ensure_future(self._run())
         # shield: one impatient caller being cancelled must not cancel the others' fetch

@@ -105,6 +105,10 @@ class PoolHealth:
         """The (cached) health of one pool."""
         return await self._checks[name].get()
 
+    def fresh(self, name: str) -> PoolCheck | None:
+        """The cached health of one pool when it need not be checked again now, else None."""
+        return self._checks[name].peek()
+
     async def check_primary(self) -> PoolCheck:
         """The (cached) health of the primary pool."""
         return await self.check(self.databases.primary.name)

@@ -5,7 +5,7 @@ The HTTP edge only turns that into 200 or 503; the reason goes into the body.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fasterdb.pools.databases import Databases
 
@@ -13,9 +13,12 @@ from ..lifecycle import Lifecycle
 from .checks import PoolCheck, PoolHealth
 
 
-@dataclass(frozen=True)
-class DbReadiness:
-    """What /health/db reports: the reason it is not ready (None: ready) and the checks behind it."""
+class DbReadiness(NamedTuple):
+    """What /health/db reports: the reason it is not ready (None: ready) and the checks behind it.
+
+    A named tuple: one is made per probe, and a frozen dataclass's ``__init__`` costs about a
+    microsecond (a fiftieth of a probe).
+    """
 
     reason: str | None
     primary: PoolCheck
@@ -25,6 +28,17 @@ class DbReadiness:
 def primary_reason(primary: PoolCheck) -> str | None:
     """Why the primary cannot take traffic (its check's error category), or None."""
     return None if primary.ok else (primary.error or "unknown")
+
+
+def known_readiness(health: PoolHealth, lifecycle: Lifecycle) -> DbReadiness | None:
+    """``db_readiness`` without the replicas when it needs no check to run now (the probe's usual
+    case: a cached primary check), else None. Synchronous: no coroutine on the probe's hot path."""
+    reason = lifecycle.readiness_reason()
+    name = health.databases.primary.name
+    primary = health.last(name) if reason is not None else health.fresh(name)
+    if primary is None:
+        return None
+    return DbReadiness(reason or primary_reason(primary), primary, None)
 
 
 async def db_readiness(health: PoolHealth, lifecycle: Lifecycle, include_replicas: bool) -> DbReadiness:

@@ -122,6 +122,22 @@ def json_reply(body: msgspec.Struct | list[Any] | dict[str, Any], status: int = 
     return Sized(msgspec.json.encode(body), status_code=status, headers=dict(NO_STORE), media_type="application/json")
 
 
+class Reusable(Sized):
+    """A JSON answer made once and sent as often as it is returned: a handler that answers many
+    requests alike (a probe) keeps one instead of building a response and its headers per request.
+
+    Nothing on the way out changes a response object (FasterAPI only calls ``to_asgi``); each send
+    gets its own list of headers, since middleware may add to a message's list.
+    """
+
+    def __init__(self, body: bytes, status: int = 200) -> None:
+        super().__init__(body, status_code=status, headers=dict(NO_STORE), media_type="application/json")
+        self._raw = super()._build_headers()
+
+    def _build_headers(self) -> list[tuple[bytes, bytes]]:
+        return list(self._raw)
+
+
 Handler = Callable[[Call], Awaitable[Any]]
 
 

@@ -45,6 +45,24 @@ def test_live_and_db_ok(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     assert_no_credentials(response.text, pg)
 
 
+def test_probes_of_one_check_show_its_growing_age(sidecar: SidecarProcess) -> None:
+    """/health/db reuses its last answer only while nothing in it changes: the age of one check
+    still grows from probe to probe, and HEAD still gets the GET answer's length."""
+    last: dict[str, object] = {}
+
+    def age_grew() -> bool:
+        nonlocal last
+        body = sidecar.get("/health/db").json()
+        grew = body["checked_at"] == last.get("checked_at") and body["age_ms"] > last["age_ms"]  # type: ignore[operator]
+        last = body
+        return grew
+
+    wait_for(age_grew, 10, interval=0.02, what="two probes of one check, the later one older")
+    got, head = sidecar.get("/health/db"), httpx.head(sidecar.url + "/health/db", timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert abs(int(head.headers["content-length"]) - len(got.content)) <= 3  # age_ms may gain digits in between
+
+
 def test_primary_crash_makes_db_unavailable_then_recovers(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     assert sidecar.get("/health/db").status_code == 200
     pg.stop_node(pg.primary, "immediate")

@@ -127,3 +127,41 @@ def test_with_ahead_a_value_near_its_limit_is_served_while_the_next_fetch_runs()
         assert await cache.get() is False and source.calls == 2
 
     asyncio.run(run())
+
+
+def test_peek_answers_what_get_would_without_fetching() -> None:
+    """peek (the readiness probe's synchronous path) never fetches: None before the first value,
+    past the TTL, and for a failure past FAILURE_TTL; the cached value otherwise."""
+
+    async def run() -> None:
+        source = Source(True)
+        cache = _cache(source, ttl=60.0)
+        assert cache.peek() is None and source.calls == 0
+        await cache.get()
+        assert cache.peek() is True and source.calls == 1
+        assert cache.peek(max_age=0.0) is None and source.calls == 1  # too old for this caller: no fetch either
+
+        failing = Source(False)
+        failed = _cache(failing, ttl=60.0)
+        await failed.get()
+        assert failed.peek() is False
+        await asyncio.sleep(FAILURE_TTL * 2)
+        assert failed.peek() is None and failing.calls == 1  # a cached failure expires after FAILURE_TTL
+
+    asyncio.run(run())
+
+
+def test_peek_refreshes_ahead_in_the_background() -> None:
+    """Past AHEAD of the TTL, peek serves the value and starts the next fetch, as get does."""
+
+    async def run() -> None:
+        source = Source(True)
+        cache = _cache(source, ttl=60.0, ahead=True)
+        await cache.get()
+        cache._stamp -= 60.0 * 0.8  # the value is now past AHEAD (0.75) of the TTL, within it
+        assert cache.peek() is True and source.calls == 1
+        async with asyncio.timeout(5):
+            while source.calls < 2:
+                await asyncio.sleep(0.001)
+
+    asyncio.run(run())
