@@ -21,7 +21,7 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
@@ -135,12 +135,14 @@ class Router:
         # Reads routed by the fast path, not yet in the window and the counts: one increment per
         # read, tallied on every other decision, every view and every look at the counts. The
         # window may thus see them up to one view interval late (its span is WINDOW_SECONDS).
-        self._fast_reads = 0
-        self._turn = itertools.count()
+        # The fast path's fields are public: the kit's read inlines it (fasterdb.database.Read).
+        self.fast_reads = 0
+        self.turn = itertools.count()
         # The common read (default budget, no token) while the view holds: the replicas in
-        # rotation, until the first of them could have drifted past the budget or the view aged out.
-        self._fast: tuple[Choice, ...] = ()
-        self._fast_until = -math.inf
+        # rotation, taken in turn, until the first of them could have drifted past the budget or
+        # the view aged out.
+        self.fast: Iterator[Choice] = iter(())
+        self.fast_until = -math.inf
         # Each replica's last measured lag (seconds, bytes), for while the primary is down.
         self._last_lag: dict[str, tuple[float, int]] = {}
 
@@ -186,7 +188,7 @@ class Router:
             if rotation.in_rotation and lag is not None and lag[0] <= budget.seconds:
                 ready.append(Choice(name, "replica"))
                 until = min(until, now + budget.seconds - lag[0])  # lag grows 1 s per second at most
-        self._fast, self._fast_until = tuple(ready), until if ready else -math.inf
+        self.fast, self.fast_until = itertools.cycle(ready), until if ready else -math.inf
 
     def _rotations(self, budget: Budget) -> dict[str, Rotation]:
         rotations = self.rotations.get(budget)
@@ -207,9 +209,9 @@ class Router:
     def choose(self, budget: Budget | None = None, position: int | None = None) -> Choice:
         """Where the next read goes (``position``: a read-after token's WAL position)."""
         now = self.clock()
-        if budget is None and position is None and now <= self._fast_until:
-            self._fast_reads += 1
-            return self._fast[next(self._turn) % len(self._fast)]
+        if budget is None and position is None and now <= self.fast_until:
+            self.fast_reads += 1
+            return next(self.fast)
         self._tally(now)
         choice = self._choose(budget or self.default, position, now)
         self.window.add(now, 1, choice.reason == "lag")
@@ -224,9 +226,9 @@ class Router:
 
     def _tally(self, now: float) -> None:
         """Move the fast path's reads into the window and the counts."""
-        reads = self._fast_reads
+        reads = self.fast_reads
         if reads:
-            self._fast_reads = 0
+            self.fast_reads = 0
             self.window.add(now, reads)
             self._counts["route:replica"] += reads
 
@@ -246,7 +248,7 @@ class Router:
         if position is not None:
             return self._read_after(ready, position)
         if ready:
-            return Choice(ready[next(self._turn) % len(ready)], "replica")
+            return Choice(ready[next(self.turn) % len(ready)], "replica")
         freshest = self._freshest(now)
         if freshest is None:  # no replica can serve at all (down, promoted, split): nothing to cap for
             return Choice(PRIMARY, "down")
@@ -262,7 +264,7 @@ class Router:
         known = {name: self.view.replicas[name].replay_lsn for name in ready if name in self.view.replicas}
         caught_up = [name for name in ready if (known.get(name) or -1) >= position]
         if caught_up:
-            return Choice(caught_up[next(self._turn) % len(caught_up)], "replica")
+            return Choice(caught_up[next(self.turn) % len(caught_up)], "replica")
         if ready:  # the one that had replayed the most, checked again on its own connection
             best = max(ready, key=lambda name: known.get(name) or -1)
             return Choice(PRIMARY, "read_after", wait_on=best)

@@ -51,6 +51,10 @@ def current() -> RequestState | None:
     return _current.get()
 
 
+# ``current()`` without the call: for the kit's own hot paths (every read asks).
+current_state = _current.get
+
+
 def served_by() -> str | None:
     """Which server answered this request's last read: ``primary`` or a replica's name."""
     state = _current.get()

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from FasterAPI import Faster, Response
 
-from devtools.cluster import APP_USER, DATABASE
+from devtools.cluster import APP_USER, DATABASE, free_port
 from devtools.hot_standby import HotStandbyCluster
 from fasterdb import Database, served_by
 from fasterdb.lsn import parse_lsn
@@ -517,3 +517,70 @@ def test_writes_reach_the_promoted_replica_when_the_old_primary_hangs() -> None:
                 )
             finally:
                 thaw()
+
+
+def test_a_read_whose_replica_fails_is_counted_where_it_was_answered(pg: HotStandbyCluster) -> None:
+    """A read routed to a replica that cannot be reached is answered by the primary and counted
+    there (reads:primary, read:replica_error), never as the replica's; a read that no server
+    answers — the primary's connections all held past the acquire timeout, or cancelled while it
+    waits — is counted nowhere, and its request names no server."""
+    unreachable = f"postgresql://{APP_USER}:x@127.0.0.1:{free_port()}/{DATABASE}"
+    db = Database(kit_settings(pg, FASTERDB_REPLICA_DSNS=f"replica-1={unreachable}", FASTERDB_ACQUIRE_TIMEOUT="0.5"))
+    app = new_app(db)
+    release = asyncio.Event()
+
+    @app.get("/read")
+    async def read() -> Response:
+        async with db.read() as conn:
+            await conn.fetchval("SELECT 1")
+        return Response(f'{{"by": "{served_by()}"}}'.encode(), media_type="application/json")
+
+    def reads() -> dict[str, int]:
+        return {k: v for k, v in db.counts.items() if k.startswith("reads:")}
+
+    async def route_to_replica() -> None:
+        _in_rotation(db, 0)
+
+    async def primary_ready() -> bool:
+        return db.primary.ready_for_acquire
+
+    async def hold_primary() -> None:
+        async with db.primary.acquire(5), db.primary.acquire(5), db.primary.acquire(5):
+            await release.wait()
+
+    async def let_go() -> None:
+        release.set()
+
+    async def cancelled_while_waiting() -> None:
+        async def one() -> None:
+            async with db.read():
+                pass
+
+        task = asyncio.ensure_future(one())
+        async with asyncio.timeout(5):
+            while db.primary.stats.waiting == 0:
+                await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with InProcessApp(app) as served:
+        wait_for(lambda: served.call(primary_ready), 20, what="primary pool")
+        served.call(route_to_replica)
+        answer = served.get("/read")
+        assert answer.json() == {"by": "primary"} and answer.headers["fasterdb-served-by"] == "primary"
+        assert reads() == {"reads:primary": 1, "reads:replica-1": 0}
+        assert db.counts["read:replica_error"] == 1
+
+        holder = served.submit(hold_primary)
+        wait_for(lambda: db.primary.held == 3, 10, what="the primary's connections held")
+        served.call(route_to_replica)
+        refused = httpx.get(served.url + "/read", timeout=10)
+        assert refused.status_code == 503 and "fasterdb-served-by" not in refused.headers
+        served.call(route_to_replica)
+        served.call(cancelled_while_waiting)  # the replica fails again; cancelled while the primary is awaited
+        served.call(let_go)
+        holder.result(10)
+        wait_for(lambda: idle(served, db), 10, what="connections back")
+    assert reads() == {"reads:primary": 1, "reads:replica-1": 0}
+    assert db.counts["read:replica_error"] == 3

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from fasterdb.pools.deadlines import Deadlines
-from fasterdb.pools.stats import BUCKETS, FOLD_SAMPLES, WINDOW_SECONDS, PoolStats, WaitSummary
+from fasterdb.pools.stats import BUCKETS, FOLD_SAMPLES, WINDOW_SAMPLES, WINDOW_SECONDS, PoolStats, WaitSummary
 
 
 def test_histogram_and_window_see_every_wait() -> None:
@@ -25,7 +25,7 @@ def test_pending_waits_are_folded_within_a_second() -> None:
     stats = PoolStats()
     stats.observe_wait(0.5, 10.0)
     stats.observe_wait(0.5, 11.5)  # more than a second later: the first batch is stamped 10.0
-    assert stats._recent and stats._recent[0] == (10.0, 0.5, 1)
+    assert stats._recent and stats._recent[0] == (10.0, [0.5], 0)
 
 
 async def _expire() -> bool:
@@ -63,3 +63,32 @@ def test_zero_waits_are_counted_in_bulk() -> None:
     buckets = dict(stats.cumulative_buckets())
     assert buckets["0.0001"] == 98 and buckets["+Inf"] == stats.wait_count == 100
     assert stats.recent_wait_ms() == WaitSummary(0.0, 400.0, 400.0)  # rank 99 of 100
+
+
+def test_folded_buckets_match_each_wait_looked_up_alone() -> None:
+    """The batch fold (sorted, split at the bounds) counts every wait in the bucket bisect_left
+    of the bounds gives it, bounds themselves included (Prometheus' ``le``)."""
+    import bisect
+    import random
+
+    rng = random.Random(7)
+    waits = [rng.choice([*BUCKETS, 0.0, 0.00005, 20.0]) for _ in range(300)] + [rng.random() * 12 for _ in range(700)]
+    stats = PoolStats()
+    for i, wait in enumerate(waits):
+        stats.observe_wait(wait, 100.0 + i / 10_000)
+    expected = [0] * (len(BUCKETS) + 1)
+    for wait in waits:
+        expected[bisect.bisect_left(BUCKETS, wait)] += 1
+    assert stats.bucket_counts == expected
+
+
+def test_the_window_keeps_the_latest_waits() -> None:
+    """Past WINDOW_SAMPLES waits the oldest batches leave the window; the latest always stay."""
+    stats = PoolStats()
+    for i in range(3 * WINDOW_SAMPLES):
+        stats.observe_wait(1.0 if i < 2 * WINDOW_SAMPLES else 0.001, 50.0 + i / 100_000)
+    summary = stats.recent_wait_ms(now=51.0)
+    assert summary.p50 == 1.0  # ms: the latest WINDOW_SAMPLES waits are all 1 ms ...
+    assert (
+        WINDOW_SAMPLES <= stats._recent_waits <= WINDOW_SAMPLES + FOLD_SAMPLES
+    )  # ... at most one older batch beside them

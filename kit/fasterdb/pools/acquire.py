@@ -25,8 +25,8 @@ import asyncpg
 
 from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.deadlines import Deadlines
-from fasterdb.pools.driver import DRIVER_ERRORS, classify
-from fasterdb.pools.stats import PoolStats
+from fasterdb.pools.driver import DRIVER_ERRORS, classify, terminate
+from fasterdb.pools.stats import FOLD_SAMPLES, PoolStats
 
 
 class Acquirable(Protocol):
@@ -36,14 +36,8 @@ class Acquirable(Protocol):
     asyncpg_pool: asyncpg.Pool | None
     deadlines: Deadlines
     held: int  # connections acquired (or being acquired on the fast path) through Acquire, not yet released
-
-    @property
-    def max_size(self) -> int:
-        """The pool's maximum number of connections."""
-
-    @property
-    def connect_timeout(self) -> float:
-        """Seconds one connection attempt may take."""
+    max_size: int  # the pool's maximum number of connections
+    connect_timeout: float  # seconds one connection attempt may take
 
     async def ensure_created(self, timeout: float) -> asyncpg.Pool:
         """The asyncpg pool, created now (within ``timeout``) when missing."""
@@ -53,6 +47,15 @@ class Acquire:
     """``async with managed.acquire(timeout) as conn``: a bounded, counted acquire and its release."""
 
     __slots__ = ("_managed", "_timeout", "_stats", "_pool", "_conn")
+    # Whether a block cut off by a timeout or a cancellation closes its connection instead of
+    # releasing it for reuse, and a timeout in the block raises DatabaseUnavailable("timeout")
+    # (the kit's reads: fasterdb.database.Read).
+    cut_off_closes = False
+    # Whether a failed acquire (DatabaseUnavailable, a cancellation...) calls ``fall_back`` with
+    # what it raised: what that returns is the connection, what it raises the failure. The kit's
+    # read takes the primary this way when its replica fails, without a coroutine of its own
+    # around this one (a frame every wait would resume through).
+    falls_back = False
 
     def __init__(self, managed: Acquirable, timeout: float, stats: PoolStats) -> None:
         self._managed = managed
@@ -62,74 +65,99 @@ class Acquire:
         self._conn: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
-        managed = self._managed
-        stats = self._stats
-        pool = managed.asyncpg_pool
-        if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
-            # A connection (or a free slot to open one, bounded by the connect timeout) is there
-            # now: nothing to wait for, so no deadline to arm and no wait to time. The slot is
-            # taken before the await, so concurrent acquires cannot all believe it theirs.
-            managed.held += 1
+        try:
+            managed = self._managed
+            stats = self._stats
+            pool = managed.asyncpg_pool
+            if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
+                # A connection (or a free slot to open one, bounded by the connect timeout) is there
+                # now: nothing to wait for, so no deadline to arm and no wait to time. The slot is
+                # taken before the await, so concurrent acquires cannot all believe it theirs.
+                managed.held += 1
+                try:
+                    conn = await pool.acquire().__aenter__()
+                except BaseException as exc:
+                    managed.held -= 1
+                    if isinstance(exc, DRIVER_ERRORS):
+                        stats.acquire_errors_total += 1
+                        raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+                    raise
+                self._pool, self._conn = pool, conn
+                stats.immediate += 1
+                stats.acquired_total += 1
+                return conn
+            # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
+            # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
+            deadlines = managed.deadlines
+            # With the pool's loop given, no get_running_loop (a getpid() system call in CPython).
+            task = deadlines.running_task()
+            if task is None:
+                task = current_task()
+                if task is None:
+                    raise RuntimeError("acquire outside a task")
+            waiting = deadlines.waiting
+            started = monotonic()
+            deadline = started + self._timeout
+            waiting[task] = deadline
+            if deadline < deadlines.armed_at:
+                deadlines.arm(deadline)
+            stats.waiting += 1
             try:
-                conn = await pool.acquire()
-            except BaseException as exc:
-                managed.held -= 1
-                if isinstance(exc, DRIVER_ERRORS):
+                try:
+                    if pool is None:  # never created (database down at start): one bounded attempt now
+                        pool = await managed.ensure_created(self._timeout)
+                    self._pool = pool
+                    conn = await pool.acquire().__aenter__()
+                except asyncio.CancelledError:
+                    if deadlines.expired(task):
+                        raise TimeoutError from None
+                    raise
+            except TimeoutError as exc:
+                stats.acquire_timeouts_total += 1
+                raise DatabaseUnavailable("timeout", pool=managed.name) from exc
+            except DRIVER_ERRORS as exc:
+                stats.acquire_errors_total += 1
+                raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
+            except DatabaseUnavailable as exc:
+                if exc.category == "timeout":
+                    stats.acquire_timeouts_total += 1
+                else:
                     stats.acquire_errors_total += 1
-                    raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
                 raise
-            self._pool, self._conn = pool, conn
-            stats.immediate += 1
+            finally:
+                del waiting[task]
+                if deadlines.expired_tasks:
+                    deadlines.expired_tasks.discard(task)
+                stats.waiting -= 1
+                # PoolStats.observe_wait, inlined (see above)
+                now = monotonic()
+                pending = stats.pending
+                pending.append(now - started)
+                if now >= stats.fold_due or len(pending) >= FOLD_SAMPLES:
+                    stats.fold(now)
+            self._conn = conn
+            managed.held += 1
             stats.acquired_total += 1
             return conn
-        # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
-        # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
-        deadlines = managed.deadlines
-        # With the pool's loop given, current_task skips get_running_loop (a getpid() system call
-        # in CPython); asyncio's is a Python function before 3.12: not on the fast path.
-        task = current_task(deadlines.loop) if deadlines.loop is not None else current_task()
-        if task is None:
-            raise RuntimeError("acquire outside a task")
-        waiting = deadlines.waiting
-        started = monotonic()
-        deadline = started + self._timeout
-        waiting[task] = deadline
-        if deadline < deadlines.armed_at:
-            deadlines.arm(deadline)
-        stats.waiting += 1
-        try:
-            try:
-                if pool is None:  # never created (database down at start): one bounded attempt now
-                    pool = await managed.ensure_created(self._timeout)
-                self._pool = pool
-                conn = await pool.acquire()
-            except asyncio.CancelledError:
-                if deadlines.expired(task):
-                    raise TimeoutError from None
+        except BaseException as exc:
+            # One handler around the whole acquire (free until something raises, in 3.11+)
+            # rather than a coroutine around it.
+            if not self.falls_back:
                 raise
-        except TimeoutError as exc:
-            stats.acquire_timeouts_total += 1
-            raise DatabaseUnavailable("timeout", pool=managed.name) from exc
-        except DRIVER_ERRORS as exc:
-            stats.acquire_errors_total += 1
-            raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
-        except DatabaseUnavailable as exc:
-            if exc.category == "timeout":
-                stats.acquire_timeouts_total += 1
-            else:
-                stats.acquire_errors_total += 1
-            raise
-        finally:
-            del waiting[task]
-            if deadlines.expired_tasks:
-                deadlines.expired_tasks.discard(task)
-            stats.waiting -= 1
-            now = monotonic()
-            stats.observe_wait(now - started, now)
-        self._conn = conn
-        managed.held += 1
-        stats.acquired_total += 1
-        return conn
+            return await self.fall_back(exc)
+
+    async def fall_back(self, exc: BaseException) -> asyncpg.Connection:
+        """With ``falls_back``: the connection to use instead, after the acquire raised ``exc``."""
+        raise exc
+
+    def take(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        """Hand the acquired connection, and the duty to release it, to another acquire of the
+        same pool (this one's exit then releases nothing)."""
+        pool, conn = self._pool, self._conn
+        if pool is None or conn is None:
+            raise RuntimeError("not acquired")
+        self._conn = None
+        return pool, conn
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -138,11 +166,16 @@ class Acquire:
             raise RuntimeError("not acquired")
         return self._conn
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         pool, conn = self._pool, self._conn
         if pool is None or conn is None:
             return
         self._conn = None
+        if exc is not None and self.cut_off_closes and isinstance(exc, TimeoutError | asyncio.CancelledError):
+            # A statement cut off (a command timeout, a cancellation) may be waiting on a server
+            # that no longer answers: close the connection rather than wait, in the release, for
+            # asyncpg's cancel request to it (another command timeout), as transactions do.
+            terminate(conn)
         # asyncpg shields release from cancellation; a broken connection is discarded there. The
         # slot counts as held until asyncpg's holder is free again (a reset is a round trip): the
         # fast path relies on "fewer held than the maximum" meaning a free holder.
@@ -155,3 +188,5 @@ class Acquire:
             pass
         finally:
             self._managed.held -= 1
+        if exc is not None and self.cut_off_closes and isinstance(exc, TimeoutError):
+            raise DatabaseUnavailable("timeout", pool=self._managed.name) from exc

@@ -100,3 +100,11 @@ def translate(exc: BaseException, pool: str) -> ServiceError:
     if is_retryable(exc) or isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
         return DatabaseUnavailable(classify(exc), pool=pool)
     return DatabaseError(f"the {pool} database refused the operation ({classify(exc)})")
+
+
+def terminate(conn: asyncpg.Connection) -> None:
+    """Close the connection at once (no round trip); nothing to do when it is gone already."""
+    try:
+        conn.terminate()
+    except asyncpg.InterfaceError:
+        pass  # lost and released back to the pool by asyncpg: already closed

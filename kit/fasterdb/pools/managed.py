@@ -98,6 +98,10 @@ class ManagedPool:
         self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
         self.held = 0  # connections acquired through acquire() and not yet released
+        # The config's figures every acquire reads, as plain attributes (a property is a call).
+        self.max_size = config.max_size
+        self.connect_timeout = config.connect_timeout  # seconds one connection attempt may take
+        self.acquire_timeout = config.acquire_timeout
         self._check_conn: asyncpg.Connection | None = None
         self._check_lock = asyncio.Lock()
 
@@ -115,16 +119,6 @@ class ManagedPool:
         return f"{self.owner}/{self.name}"[:63]
 
     @property
-    def max_size(self) -> int:
-        """The pool's maximum number of connections."""
-        return self.config.max_size
-
-    @property
-    def connect_timeout(self) -> float:
-        """Seconds one connection attempt may take."""
-        return self.config.connect_timeout
-
-    @property
     def closed(self) -> bool:
         """Whether close() was called."""
         return self._state == "closed"
@@ -134,7 +128,7 @@ class ManagedPool:
         if self._state != "new":
             raise RuntimeError(f"pool {self.name} cannot be opened in state {self._state}")
         self._state = "opening"
-        self.deadlines.loop = asyncio.get_running_loop()
+        self.deadlines.use_loop(asyncio.get_running_loop())
         self._connector = asyncio.create_task(self._connect_loop(), name=f"connect-{self.name}")
 
     async def _connect_loop(self) -> None:
@@ -157,7 +151,7 @@ class ManagedPool:
         """
         return Acquire(
             self,
-            self.config.acquire_timeout if timeout is None else timeout,
+            self.acquire_timeout if timeout is None else timeout,
             self.internal_stats if internal else self.stats,
         )
 

@@ -43,6 +43,7 @@ class PoolStats:
         "_bucket_counts",
         "_wait_sum",
         "_recent",
+        "_recent_waits",
     )
 
     def __init__(self) -> None:
@@ -53,11 +54,13 @@ class PoolStats:
         self.immediate = 0  # acquires that had nothing to wait for (zero waits), not folded yet
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
         self._wait_sum = 0.0
-        # (when, seconds waited, how many such waits): zero waits arrive in bulk, one entry per fold
-        self._recent: deque[tuple[float, float, int]] = deque(maxlen=WINDOW_SAMPLES)
-        # Waits are appended raw on the hot path (observe_wait) and folded into the histogram and
-        # the window in batches, at least once a second or every FOLD_SAMPLES waits: a plain list
-        # append is the cheapest record.
+        # One entry per fold: (when, its waits sorted, how many zero waits). Folds are dropped
+        # oldest first once the rest still hold WINDOW_SAMPLES waits (and after WINDOW_SECONDS).
+        self._recent: deque[tuple[float, list[float], int]] = deque()
+        self._recent_waits = 0  # waits (not zero waits) in _recent
+        # Waits are appended raw on the hot path (observe_wait, or the acquire's inlined copy)
+        # and folded into the histogram and the window in batches, at least once a second or
+        # every FOLD_SAMPLES waits: a plain list append is the cheapest record.
         self.pending: list[float] = []
         self.fold_due = 0.0  # time.monotonic() at which the next observation folds
 
@@ -69,19 +72,32 @@ class PoolStats:
             self.fold(now)
 
     def fold(self, now: float | None = None) -> None:
-        """Move the pending waits (and the zero waits) into the histogram and the window."""
+        """Move the pending waits (and the zero waits) into the histogram and the window.
+
+        The batch is sorted once (in C) and split at the bucket bounds, rather than each wait
+        looked up and counted in Python: about a quarter of what a wait's record costs.
+        """
         stamp = time.monotonic() if now is None else now
         self.fold_due = stamp + 1.0
         pending, self.pending = self.pending, []
-        counts = self._bucket_counts
-        for seconds in pending:
-            counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self._wait_sum += sum(pending)
-        self._recent.extend((stamp, seconds, 1) for seconds in pending)
         immediate, self.immediate = self.immediate, 0
-        if immediate:
-            counts[0] += immediate
-            self._recent.append((stamp, 0.0, immediate))
+        counts = self._bucket_counts
+        if pending:
+            pending.sort()
+            below = 0
+            for i, bound in enumerate(BUCKETS):  # bucket i: BUCKETS[i-1] < wait <= BUCKETS[i]
+                upto = bisect.bisect_right(pending, bound, below)
+                counts[i] += upto - below
+                below = upto
+            counts[-1] += len(pending) - below
+            self._wait_sum += sum(pending)
+        counts[0] += immediate
+        if pending or immediate:
+            recent = self._recent
+            recent.append((stamp, pending, immediate))
+            self._recent_waits += len(pending)
+            while len(recent) > 1 and self._recent_waits - len(recent[0][1]) >= WINDOW_SAMPLES:
+                self._recent_waits -= len(recent.popleft()[1])
 
     @property
     def bucket_counts(self) -> list[int]:
@@ -112,20 +128,20 @@ class PoolStats:
         """p50, p99 and max acquire wait over the last WINDOW_SECONDS, in milliseconds."""
         self.fold()
         cutoff = (time.monotonic() if now is None else now) - WINDOW_SECONDS
-        waits = sorted((w, n) for t, w, n in self._recent if t >= cutoff)
-        total = sum(n for _, n in waits)
+        recent = self._recent
+        while recent and recent[0][0] < cutoff:
+            self._recent_waits -= len(recent.popleft()[1])
+        zeros = sum(n for _, _, n in recent)
+        waits = sorted(w for _, batch, _ in recent for w in batch)
+        total = zeros + len(waits)
         if not total:
             return WaitSummary()
 
         def pct(p: float) -> float:
-            rank, seen = min(total - 1, int(p * total)), 0
-            for wait, n in waits:
-                seen += n
-                if seen > rank:
-                    return round(wait * 1000, 3)
-            return round(waits[-1][0] * 1000, 3)
+            rank = min(total - 1, int(p * total))  # zero waits first, then the sorted waits
+            return 0.0 if rank < zeros else round(waits[rank - zeros] * 1000, 3)
 
-        return WaitSummary(pct(0.5), pct(0.99), round(waits[-1][0] * 1000, 3))
+        return WaitSummary(pct(0.5), pct(0.99), round(waits[-1] * 1000, 3) if waits else 0.0)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from typing import Literal, TypeVar
 import asyncpg
 
 from fasterdb.errors import DatabaseUnavailable, OutcomeUnknown
-from fasterdb.pools.driver import DRIVER_ERRORS, translate
+from fasterdb.pools.driver import DRIVER_ERRORS, terminate, translate
 from fasterdb.pools.managed import ManagedPool
 
 log = logging.getLogger("fasterdb.transactions")
@@ -109,14 +109,14 @@ async def transaction(
         try:
             await conn.execute(begin_statement(isolation, readonly, label))
         except (asyncio.CancelledError, TimeoutError):
-            _terminate(conn)  # cut off mid-BEGIN: releasing would wait on the server
+            terminate(conn)  # cut off mid-BEGIN: releasing would wait on the server
             raise
         except DRIVER_ERRORS as exc:
             raise translate(exc, pool.name) from exc
         try:
             yield conn
         except (asyncio.CancelledError, TimeoutError):
-            _terminate(conn)  # the server may not answer a ROLLBACK; it rolls back on its own
+            terminate(conn)  # the server may not answer a ROLLBACK; it rolls back on its own
             raise
         except BaseException as exc:
             await _rollback(conn)
@@ -174,7 +174,7 @@ def _commit_failed(exc: BaseException, conn: asyncpg.Connection, pool: str) -> B
     server answered with an error — rolled back, our error for it. The connection ended — the
     outcome is unknown."""
     if isinstance(exc, asyncio.CancelledError | TimeoutError):
-        _terminate(conn)
+        terminate(conn)
         return exc if isinstance(exc, asyncio.CancelledError) else OutcomeUnknown(pool)
     sqlstate = getattr(exc, "sqlstate", None) or ""
     if isinstance(exc, asyncpg.PostgresError) and not sqlstate.startswith(_CONNECTION_CLASSES):
@@ -185,7 +185,7 @@ def _commit_failed(exc: BaseException, conn: asyncpg.Connection, pool: str) -> B
 async def _reconnect_read_only(conn: asyncpg.Connection, pool: ManagedPool) -> None:
     """The server lost its primary role (25006): drop this connection and expire the pool's others,
     so the next connects (through a multi-host DSN) to the host that takes writes now."""
-    _terminate(conn)
+    terminate(conn)
     await pool.expire()
     log.warning("pool %s: the server is read-only (failover?); reconnecting", pool.name)
 
@@ -199,14 +199,6 @@ def _unavailable(category: str, pool: str, unknown: bool) -> DatabaseUnavailable
     return exc
 
 
-def _terminate(conn: asyncpg.Connection) -> None:
-    """Close the connection at once (no round trip); nothing to do when it is gone already."""
-    try:
-        conn.terminate()
-    except asyncpg.InterfaceError:
-        pass  # lost and released back to the pool by asyncpg: already closed
-
-
 async def _rollback(conn: asyncpg.Connection) -> None:
     """ROLLBACK within ROLLBACK_TIMEOUT; a connection that cannot do it is terminated."""
     try:
@@ -218,7 +210,7 @@ async def _rollback(conn: asyncpg.Connection) -> None:
         async with asyncio.timeout(ROLLBACK_TIMEOUT):
             await conn.execute("ROLLBACK")
     except (TimeoutError, *DRIVER_ERRORS):
-        _terminate(conn)
+        terminate(conn)
 
 
 async def run_transaction(
