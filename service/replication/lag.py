@@ -112,6 +112,11 @@ class LagMeter:
         """The current measurement: cached for the TTL, or no older than ``max_age`` seconds."""
         return await self._cache.get(max_age)
 
+    def fresh(self) -> Snapshot | None:
+        """The cached measurement when ``snapshot()`` would answer it without measuring, else None
+        (synchronous: no coroutine on the probe's hot path)."""
+        return self._cache.peek()
+
     def last(self) -> Snapshot | None:
         """The most recent measurement without running one (for metrics and job throttling)."""
         return self._cache.cached

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from FasterAPI import Response
 
 from fasterdb.contract import ReplicaBody, ReplicasBody
 from fasterdb.lsn import format_lsn
 from fasterdb.sizes import SIZE_PATTERN
 
-from ..http.api import Api, Call, Operation, Reply, json_reply
+from ..http.api import Api, Call, Operation, Reply, Reusable
 from ..http.params import Param, ParamError, choice, number, size
-from ..replication.lag import LagMeter, Thresholds, evaluate
+from ..replication.lag import LagMeter, Snapshot, Thresholds, evaluate
 
 # Exactly the parser's grammar (fasterdb.sizes); values that come to fractional bytes or overflow
 # match it and are still a 400 with the reason.
@@ -61,30 +62,47 @@ def register(api: Api, lag: LagMeter, defaults: Thresholds) -> None:
         ),
     )
 
+    # The last answer and what it was made of: probes within the same millisecond of the same
+    # measurement, with the same parameters, get the same response object (as /health/db).
+    sent: tuple[tuple[object, ...], Reusable] | None = None
+
     @api.route(op)
     async def replicas(call: Call) -> Response:
         """Lag of each replica in bytes and seconds, judged against the thresholds."""
-        thresholds = Thresholds(call.params["max_lag_bytes"], call.params["max_lag_seconds"])
-        snapshot = await lag.snapshot()
-        status, judged = evaluate(snapshot, thresholds, call.params["replica"])
-        body = ReplicasBody(
-            status=status,
-            max_lag_bytes=thresholds.max_lag_bytes,
-            max_lag_seconds=thresholds.max_lag_seconds,
-            primary_lsn=format_lsn(snapshot.primary_lsn),
-            replicas=[
-                ReplicaBody(
-                    j.lag.name,
-                    j.ok,
-                    j.lag.state,
-                    j.lag.lag_bytes,
-                    j.lag.receive_lag_bytes,
-                    j.lag.lag_seconds,
-                    j.lag.error,
-                    format_lsn(j.lag.replay_lsn),
-                )
-                for j in judged
-            ],
-            age_ms=max(0, int((time.time() - snapshot.measured_at) * 1000)),
-        )
-        return json_reply(body, 200 if status == "ok" else 503)
+        nonlocal sent
+        params = call.params
+        snapshot = lag.fresh() or await lag.snapshot()
+        age_ms = max(0, int((time.time() - snapshot.measured_at) * 1000))
+        made_of = (snapshot, age_ms, params["max_lag_bytes"], params["max_lag_seconds"], params["replica"])
+        if sent is None or sent[0] != made_of:
+            thresholds = Thresholds(params["max_lag_bytes"], params["max_lag_seconds"])
+            status, body = _body(snapshot, thresholds, params["replica"], age_ms)
+            sent = (made_of, Reusable(msgspec.json.encode(body), 200 if status == "ok" else 503))
+        return sent[1]
+
+
+def _body(
+    snapshot: Snapshot, thresholds: Thresholds, only: str | None, age_ms: int
+) -> tuple[Literal["ok", "lagging", "unavailable"], ReplicasBody]:
+    status, judged = evaluate(snapshot, thresholds, only)
+    body = ReplicasBody(
+        status=status,
+        max_lag_bytes=thresholds.max_lag_bytes,
+        max_lag_seconds=thresholds.max_lag_seconds,
+        primary_lsn=format_lsn(snapshot.primary_lsn),
+        replicas=[
+            ReplicaBody(
+                j.lag.name,
+                j.ok,
+                j.lag.state,
+                j.lag.lag_bytes,
+                j.lag.receive_lag_bytes,
+                j.lag.lag_seconds,
+                j.lag.error,
+                format_lsn(j.lag.replay_lsn),
+            )
+            for j in judged
+        ],
+        age_ms=age_ms,
+    )
+    return status, body

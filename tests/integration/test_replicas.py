@@ -33,6 +33,18 @@ def test_caught_up_replica_is_ok(sidecar: SidecarProcess) -> None:
     assert replica["error"] is None
 
 
+def test_each_answer_follows_its_own_parameters(sidecar: SidecarProcess) -> None:
+    """Requests with other parameters between two of one measurement get their own answer (the
+    endpoint reuses its last answer only for the same measurement, age and parameters)."""
+    wait_for(lambda: replicas(sidecar)[0] == 200, what="replica ok")
+    for i in range(40):
+        limit = (i % 4 + 1) * MB
+        status, body = replicas(sidecar, f"?max_lag_bytes={limit}")
+        assert status == 200 and body["max_lag_bytes"] == limit
+    assert replicas(sidecar, "?max_lag_seconds=0")[1]["max_lag_seconds"] == 0
+    assert replicas(sidecar)[1]["max_lag_seconds"] == 10
+
+
 def test_paused_replay_lags_in_bytes_then_recovers(sidecar: SidecarProcess, pg: HotStandbyCluster) -> None:
     replica = pg.replica_nodes[0]
     wait_for(lambda: replicas(sidecar)[0] == 200)  # seen caught up: the monitor has a history
