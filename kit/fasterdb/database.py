@@ -176,15 +176,13 @@ class Database:
             read = _new_read(Read)
             read._db = self
             read._target = target
+            read._key = key
             read._state = state
             read._read_timeout = timeout
             read._managed = pool
             read._stats = pool.stats
-            read._conn = None
+            read._pool = read._conn = None
             read._timeout = pool.acquire_timeout if timeout is None else timeout
-            self.counts[key] += 1
-            if state is not None:
-                read._shown, state.served_by = state.served_by, target
             return read
         budget = None
         if max_lag_seconds is not None or max_lag_bytes is not None:
@@ -367,43 +365,44 @@ class Read(Acquire):
     The hot path of every read, so: a class rather than ``@asynccontextmanager``, and the
     acquire itself (a subclass) rather than an object around one. The common read is routed by
     ``Database.read`` and entered by ``async with`` as a plain acquire, so a read waiting for a
-    connection resumes through no frame of the kit's own; others are ``RoutedRead``. The read
-    is counted and its server shown when it is routed; ``fall_back`` (the acquire's hook)
-    undoes that when the acquire fails, and leaves a failed replica's read to the primary.
-    (Together about a twentieth of a routed read + ``SELECT 1`` on a saturated pool, counted
-    with callgrind; tests/bench/bench_kit.py measures the whole.)
+    connection resumes through no frame of the kit's own; others are ``RoutedRead``. Once a
+    server has given a connection the read is counted (``reads:<server>``, a counter that only
+    grows) and named in the request (``acquired``); a failed replica leaves the read to the
+    primary (``fall_back``). (Together about a twentieth of a routed read + ``SELECT 1`` on a
+    saturated pool, counted with callgrind; tests/bench/bench_kit.py measures the whole.)
     """
 
-    __slots__ = ("_db", "_target", "_state", "_shown", "_read_timeout")
+    __slots__ = ("_db", "_target", "_key", "_state", "_read_timeout")
     _db: Database
     _target: str
+    _key: str  # the target's counter: reads:<target>
     _state: RequestState | None
-    _shown: str | None  # what the request's served_by said before this read
     _read_timeout: float | None  # the read's own acquire timeout (None: the pool's)
     cut_off_closes = True
     falls_back = True
+    notifies = True
 
     def _take(self, target: str) -> None:
-        """Make this the acquire of ``target``'s pool; count the read and show its server."""
-        db, state = self._db, self._state
-        pool, key = db.routes[target]
+        """Make this the acquire of ``target``'s pool."""
+        pool, self._key = self._db.routes[target]
         self._target, self._managed, self._stats = target, pool, pool.stats
         self._timeout = pool.acquire_timeout if self._read_timeout is None else self._read_timeout
-        db.counts[key] += 1
+
+    def acquired(self) -> None:
+        """A server gave the read its connection: count it there, and name it in the request."""
+        self._db.counts[self._key] += 1
+        state = self._state
         if state is not None:
-            self._shown, state.served_by = state.served_by, target
+            state.served_by = self._target
 
     async def fall_back(self, exc: BaseException) -> asyncpg.Connection:
-        """The acquire failed: undo the count; a failed replica leaves the read to the primary."""
-        db, target, state = self._db, self._target, self._state
-        db.counts[db.routes[target][1]] -= 1
-        if state is not None:
-            state.served_by = self._shown
+        """The acquire failed: a failed replica leaves the read to the primary."""
+        target = self._target
         if target == PRIMARY or not isinstance(exc, DatabaseUnavailable):
             raise exc
         log.debug("replica %s unavailable (%s); reading from the primary", target, exc.category)
-        db.counts["read:replica_error"] += 1
-        self._take(PRIMARY)  # a failing primary comes back here: it undoes this and raises
+        self._db.counts["read:replica_error"] += 1
+        self._take(PRIMARY)  # a failing primary comes back here, and its failure is the read's
         return await _acquire_enter(self)
 
 
@@ -411,13 +410,15 @@ class RoutedRead(Read):
     """Every read but the common one: routed by ``Router.choose`` when entered (its own budget,
     a read-after position, no recent view, the spill policies)."""
 
-    __slots__ = ("_budget",)
+    __slots__ = ("_budget", "_stale")
     _budget: Budget | None
+    _stale: str | None  # the replica chosen past the read's budget (spill policy "stale")
 
     def __init__(self, db: Database, budget: Budget | None, timeout: float | None, state: RequestState | None) -> None:
         self._db, self._budget, self._read_timeout, self._state = db, budget, timeout, state
         self._target = PRIMARY
-        self._conn = None
+        self._stale = None
+        self._pool = self._conn = None
 
     def __aenter__(self) -> Coroutine[Any, Any, asyncpg.Connection]:
         db, state = self._db, self._state
@@ -433,10 +434,17 @@ class RoutedRead(Read):
             )
         if choice.wait_on is not None and position is not None:
             return self._enter_after(choice.wait_on, position)
-        if state is not None and choice.reason == "stale":
-            state.stale_seconds = db.router.lag_seconds(choice.target)
+        if choice.reason == "stale":
+            self._stale = choice.target
         self._take(choice.target)
         return _acquire_enter(self)
+
+    def acquired(self) -> None:
+        """As ``Read.acquired``; a replica read past its budget also says how stale it is."""
+        Read.acquired(self)
+        state = self._state
+        if state is not None and self._stale is not None and self._stale == self._target:
+            state.stale_seconds = self._db.router.lag_seconds(self._target)
 
     async def _enter_after(self, wait_on: str, position: int) -> asyncpg.Connection:
         """A read-after read: the replica once it has replayed ``position`` (a bounded wait), else
@@ -445,11 +453,12 @@ class RoutedRead(Read):
         acquired = await db.caught_up(db.replicas[wait_on], position, self._read_timeout)
         db.counts["read_after:waited" if acquired is not None else "read_after:fallback"] += 1
         if acquired is None:
-            self._take(PRIMARY)  # fall_back undoes the count and raises, if the primary fails too
+            self._take(PRIMARY)
             return await _acquire_enter(self)
         # this read takes over the waiting acquire's connection, and its release
         self._take(wait_on)
         self._pool, self._conn = acquired.take()
+        self.acquired()
         return self.connection
 
 

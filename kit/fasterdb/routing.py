@@ -142,6 +142,7 @@ class Router:
         # rotation, taken in turn, until the first of them could have drifted past the budget or
         # the view aged out.
         self.fast: Iterator[Choice] = iter(())
+        self._fast_ready: tuple[Choice, ...] = ()
         self.fast_until = -math.inf
         # Each replica's last measured lag (seconds, bytes), for while the primary is down.
         self._last_lag: dict[str, tuple[float, int]] = {}
@@ -188,7 +189,10 @@ class Router:
             if rotation.in_rotation and lag is not None and lag[0] <= budget.seconds:
                 ready.append(Choice(name, "replica"))
                 until = min(until, now + budget.seconds - lag[0])  # lag grows 1 s per second at most
-        self.fast, self.fast_until = itertools.cycle(ready), until if ready else -math.inf
+        if tuple(ready) != self._fast_ready:  # the same replicas: the turn goes on where it was
+            self._fast_ready = tuple(ready)
+            self.fast = itertools.cycle(ready)
+        self.fast_until = until if ready else -math.inf
 
     def _rotations(self, budget: Budget) -> dict[str, Rotation]:
         rotations = self.rotations.get(budget)

@@ -523,7 +523,8 @@ def test_a_read_whose_replica_fails_is_counted_where_it_was_answered(pg: HotStan
     """A read routed to a replica that cannot be reached is answered by the primary and counted
     there (reads:primary, read:replica_error), never as the replica's; a read that no server
     answers — the primary's connections all held past the acquire timeout, or cancelled while it
-    waits — is counted nowhere, and its request names no server."""
+    waits — is counted nowhere, and its request names no server. The counts only grow (they are
+    Prometheus counters at the sidecar): a read is counted once a server has given it a connection."""
     unreachable = f"postgresql://{APP_USER}:x@127.0.0.1:{free_port()}/{DATABASE}"
     db = Database(kit_settings(pg, FASTERDB_REPLICA_DSNS=f"replica-1={unreachable}", FASTERDB_ACQUIRE_TIMEOUT="0.5"))
     app = new_app(db)
@@ -560,6 +561,7 @@ def test_a_read_whose_replica_fails_is_counted_where_it_was_answered(pg: HotStan
         async with asyncio.timeout(5):
             while db.primary.stats.waiting == 0:
                 await asyncio.sleep(0.001)
+        assert reads() == {"reads:primary": 1, "reads:replica-1": 0}  # a waiting read is not counted yet
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

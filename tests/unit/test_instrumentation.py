@@ -85,10 +85,21 @@ def test_folded_buckets_match_each_wait_looked_up_alone() -> None:
 def test_the_window_keeps_the_latest_waits() -> None:
     """Past WINDOW_SAMPLES waits the oldest batches leave the window; the latest always stay."""
     stats = PoolStats()
+    start = time.monotonic()  # the clock fold() reads when a reader folds what is pending
     for i in range(3 * WINDOW_SAMPLES):
-        stats.observe_wait(1.0 if i < 2 * WINDOW_SAMPLES else 0.001, 50.0 + i / 100_000)
-    summary = stats.recent_wait_ms(now=51.0)
+        stats.observe_wait(1.0 if i < 2 * WINDOW_SAMPLES else 0.001, start + i / 100_000)
+    summary = stats.recent_wait_ms(now=start + 1)
     assert summary.p50 == 1.0  # ms: the latest WINDOW_SAMPLES waits are all 1 ms ...
     assert (
         WINDOW_SAMPLES <= stats._recent_waits <= WINDOW_SAMPLES + FOLD_SAMPLES
     )  # ... at most one older batch beside them
+
+
+def test_the_window_stays_bounded_when_nothing_waits() -> None:
+    """A pool whose acquires never wait folds one entry of zero waits a second: old entries go."""
+    stats = PoolStats()
+    for second in range(3 * WINDOW_SAMPLES):
+        stats.immediate = 5
+        stats.fold(1000.0 + second)
+    assert len(stats._recent) <= WINDOW_SECONDS + 1
+    assert stats.recent_wait_ms(now=1000.0 + 3 * WINDOW_SAMPLES) == WaitSummary(0.0, 0.0, 0.0)

@@ -139,6 +139,18 @@ def test_reads_go_to_fresh_replicas_in_turn() -> None:
     assert {r.choose().target for _ in range(4)} == {"east", "west"}
 
 
+def test_the_turn_goes_on_across_views() -> None:
+    """An application reading less often than views arrive still spreads its reads: a new view
+    with the same replicas in rotation does not start the turn again at the first of them."""
+    clock = Clock()
+    r = router(clock)
+    seen = []
+    for _ in range(6):
+        r.observe(view(clock, east=(0.1, 100, 10), west=(0.2, 100, 10)))
+        seen.append(r.choose().target)
+    assert seen.count("east") == seen.count("west") == 3
+
+
 def test_a_lagging_replica_leaves_at_once_and_returns_only_after_the_hold_down() -> None:
     clock = Clock()
     r = router(clock, names=("east",), spill_max_share=1.0)

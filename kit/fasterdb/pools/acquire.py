@@ -56,6 +56,9 @@ class Acquire:
     # read takes the primary this way when its replica fails, without a coroutine of its own
     # around this one (a frame every wait would resume through).
     falls_back = False
+    # Whether a successful acquire calls ``acquired()`` before it returns the connection (the
+    # kit's read counts itself and names its server there: only once a server has answered).
+    notifies = False
 
     def __init__(self, managed: Acquirable, timeout: float, stats: PoolStats) -> None:
         self._managed = managed
@@ -85,6 +88,8 @@ class Acquire:
                 self._pool, self._conn = pool, conn
                 stats.immediate += 1
                 stats.acquired_total += 1
+                if self.notifies:
+                    self.acquired()
                 return conn
             # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
             # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
@@ -138,6 +143,8 @@ class Acquire:
             self._conn = conn
             managed.held += 1
             stats.acquired_total += 1
+            if self.notifies:
+                self.acquired()
             return conn
         except BaseException as exc:
             # One handler around the whole acquire (free until something raises, in 3.11+)
@@ -149,6 +156,9 @@ class Acquire:
     async def fall_back(self, exc: BaseException) -> asyncpg.Connection:
         """With ``falls_back``: the connection to use instead, after the acquire raised ``exc``."""
         raise exc
+
+    def acquired(self) -> None:
+        """With ``notifies``: called once the connection is acquired, before it is returned."""
 
     def take(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
         """Hand the acquired connection, and the duty to release it, to another acquire of the

@@ -54,8 +54,8 @@ class PoolStats:
         self.immediate = 0  # acquires that had nothing to wait for (zero waits), not folded yet
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
         self._wait_sum = 0.0
-        # One entry per fold: (when, its waits sorted, how many zero waits). Folds are dropped
-        # oldest first once the rest still hold WINDOW_SAMPLES waits (and after WINDOW_SECONDS).
+        # One entry per fold: (when, its waits sorted, how many zero waits); see fold for what
+        # is dropped. recent_wait_ms only reads it.
         self._recent: deque[tuple[float, list[float], int]] = deque()
         self._recent_waits = 0  # waits (not zero waits) in _recent
         # Waits are appended raw on the hot path (observe_wait, or the acquire's inlined copy)
@@ -96,7 +96,15 @@ class PoolStats:
             recent = self._recent
             recent.append((stamp, pending, immediate))
             self._recent_waits += len(pending)
-            while len(recent) > 1 and self._recent_waits - len(recent[0][1]) >= WINDOW_SAMPLES:
+            # Dropped: batches past the window, batches the rest can spare (they still hold
+            # WINDOW_SAMPLES waits), and past WINDOW_SAMPLES entries whatever they hold (a pool
+            # whose acquires never wait adds one entry per fold).
+            oldest = stamp - WINDOW_SECONDS
+            while len(recent) > 1 and (
+                recent[0][0] < oldest
+                or self._recent_waits - len(recent[0][1]) >= WINDOW_SAMPLES
+                or len(recent) > WINDOW_SAMPLES
+            ):
                 self._recent_waits -= len(recent.popleft()[1])
 
     @property
@@ -128,11 +136,9 @@ class PoolStats:
         """p50, p99 and max acquire wait over the last WINDOW_SECONDS, in milliseconds."""
         self.fold()
         cutoff = (time.monotonic() if now is None else now) - WINDOW_SECONDS
-        recent = self._recent
-        while recent and recent[0][0] < cutoff:
-            self._recent_waits -= len(recent.popleft()[1])
-        zeros = sum(n for _, _, n in recent)
-        waits = sorted(w for _, batch, _ in recent for w in batch)
+        recent = [(batch, n) for t, batch, n in self._recent if t >= cutoff]
+        zeros = sum(n for _, n in recent)
+        waits = sorted(w for batch, _ in recent for w in batch)
         total = zeros + len(waits)
         if not total:
             return WaitSummary()
