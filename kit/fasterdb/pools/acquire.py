@@ -1,7 +1,9 @@
 """The instrumented acquire: waiting tasks, waits, timeouts, errors; always releases.
 
-Through asyncpg's public API only (``Pool.acquire()`` without its own timeout, ``Pool.release()``):
-this pool runs inside users' applications and must survive asyncpg upgrades. The deadline is not
+Through asyncpg's public API only (the context ``Pool.acquire()`` returns, entered without its
+own timeout, and ``Pool.release()``): this pool runs inside users' applications and must survive
+asyncpg upgrades. The context is entered (``__aenter__``) rather than awaited: its ``__await__``
+wraps the coroutine, and every return through the wrapper raises a StopIteration. The deadline is not
 ``Pool.acquire(timeout=…)``, which arms and cancels an event-loop timer per acquire, but one timer
 per pool (``Deadlines``) that cancels only the acquires past theirs.
 
@@ -9,7 +11,7 @@ Fast path: while fewer connections are held through this pool than its maximum, 
 free holder, so the acquire cannot wait for a release; at worst it opens a connection, bounded by
 the connect timeout. When that fits in the acquire timeout there is no deadline to arm and no wait
 to time: it counts as a zero wait. ``make bench`` measures the whole against a bare asyncpg pool
-with the same settings (about 0.95-0.97).
+with the same settings (0.94-0.95 on a saturated pool, where every acquire takes the deadline path).
 
 A class rather than ``@asynccontextmanager``: this is the hot path of every query.
 """
