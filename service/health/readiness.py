@@ -46,11 +46,14 @@ async def db_readiness(health: PoolHealth, lifecycle: Lifecycle, include_replica
 
     While draining the answer is 503 at once: the last check is shown without running a new one.
     """
-    reason = lifecycle.readiness_reason()
-    last = health.last(health.databases.primary.name) if reason is not None else None
-    primary = last or await health.check_primary()
-    replicas = list(await health.check_replicas()) if include_replicas else None
-    return DbReadiness(reason or primary_reason(primary), primary, replicas)
+    readiness = known_readiness(health, lifecycle)
+    if readiness is None:  # no check to show yet, or the cached one is due: one now (shared)
+        reason = lifecycle.readiness_reason()
+        primary = await health.check_primary()
+        readiness = DbReadiness(reason or primary_reason(primary), primary, None)
+    if include_replicas:
+        readiness = readiness._replace(replicas=list(await health.check_replicas()))
+    return readiness
 
 
 class Startup:

@@ -138,6 +138,27 @@ class Reusable(Sized):
         return list(self._raw)
 
 
+class LastReply:
+    """A handler's last ``Reusable`` answer and what it was made of: requests that would get the
+    same answer (a probe, within the same millisecond of the same cached measurement) get that
+    object again, without building and encoding it."""
+
+    __slots__ = ("_made_of", "_reply")
+
+    def __init__(self) -> None:
+        self._made_of: tuple[object, ...] | None = None
+        self._reply: Reusable | None = None
+
+    def get(self, made_of: tuple[object, ...]) -> Reusable | None:
+        """The last answer if it was made of the same things, else None."""
+        return self._reply if self._made_of == made_of else None
+
+    def keep(self, made_of: tuple[object, ...], body: bytes, status: int) -> Reusable:
+        """Make the answer for ``made_of`` and keep it for the next requests."""
+        self._made_of, self._reply = made_of, Reusable(body, status)
+        return self._reply
+
+
 Handler = Callable[[Call], Awaitable[Any]]
 
 

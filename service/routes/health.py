@@ -14,7 +14,7 @@ from fasterdb.contract import DbHealthBody, LiveBody, PoolHealth, StartupBody, t
 from ..health.checks import PoolCheck
 from ..health.checks import PoolHealth as Health
 from ..health.readiness import Startup, db_readiness, known_readiness
-from ..http.api import Api, Call, Operation, Reply, Reusable, json_reply
+from ..http.api import Api, Call, LastReply, Operation, Reply, json_reply
 from ..http.params import Param, boolean
 from ..lifecycle import Lifecycle
 from ..replication.fence import Fence
@@ -89,16 +89,12 @@ def register(
         )
         return json_reply(body, 200 if reason is None else 503)
 
-    # The last primary check shown, with its body part and timestamp: one check serves many probes.
-    shown: tuple[PoolCheck, PoolHealth, str] | None = None
-    # The last body sent without replicas, and what it was made of: probes arriving within the same
-    # millisecond of the same check get the same bytes without building and encoding them again.
-    sent: tuple[tuple[object, ...], Reusable] | None = None
+    # Probes within the same millisecond of the same check get the same answer object.
+    last = LastReply()
 
     @api.route(DB)
     async def db(call: Call) -> Response:
         """200 when the primary answers in time, else 503; one cached check serves all probes per TTL."""
-        nonlocal shown, sent
         fenced = fence.reason() if fence is not None else None
         if fence is None or fenced is None:  # the usual case: no tasks to gather (they cost a tenth of the throughput)
             include_replicas = call.params["replicas"]
@@ -115,24 +111,23 @@ def register(
             reason = f"split_brain: {fenced}"
         code = 200 if reason is None else 503
         age_ms = max(0, int((time.time() - primary.checked_at) * 1000))
-        if readiness.replicas is None:
-            made_of = (primary, age_ms, reason, fenced, lifecycle.draining)
-            if sent is None or sent[0] != made_of:
-                sent = (made_of, Reusable(msgspec.json.encode(_db_body(primary, age_ms, reason, fenced, None)), code))
-            return sent[1]
-        return json_reply(_db_body(primary, age_ms, reason, fenced, readiness.replicas), code)
+        if readiness.replicas is not None:
+            return json_reply(_db_body(primary, age_ms, reason, fenced, readiness.replicas), code)
+        made_of = (primary, age_ms, reason, fenced, lifecycle.draining)
+        reply = last.get(made_of)
+        if reply is None:
+            reply = last.keep(made_of, msgspec.json.encode(_db_body(primary, age_ms, reason, fenced, None)), code)
+        return reply
 
     def _db_body(
         primary: PoolCheck, age_ms: int, reason: str | None, fenced: str | None, replicas: list[PoolCheck] | None
     ) -> DbHealthBody:
-        nonlocal shown
         status: Literal["ok", "unavailable", "draining"] = (
             "ok" if reason is None else "draining" if lifecycle.draining else "unavailable"
         )
-        if shown is None or shown[0] is not primary:
-            shown = (primary, pool_health(primary), timestamp(primary.checked_at))
-        _, primary_body, checked_at = shown
-        body = DbHealthBody(status=status, primary=primary_body, checked_at=checked_at, age_ms=age_ms)
+        body = DbHealthBody(
+            status=status, primary=pool_health(primary), checked_at=timestamp(primary.checked_at), age_ms=age_ms
+        )
         if reason is not None:
             body.reason = reason
         if fenced is not None:

@@ -12,7 +12,7 @@ from fasterdb.contract import ReplicaBody, ReplicasBody
 from fasterdb.lsn import format_lsn
 from fasterdb.sizes import SIZE_PATTERN
 
-from ..http.api import Api, Call, Operation, Reply, Reusable
+from ..http.api import Api, Call, LastReply, Operation, Reply
 from ..http.params import Param, ParamError, choice, number, size
 from ..replication.lag import LagMeter, Snapshot, Thresholds, evaluate
 
@@ -62,23 +62,23 @@ def register(api: Api, lag: LagMeter, defaults: Thresholds) -> None:
         ),
     )
 
-    # The last answer and what it was made of: probes within the same millisecond of the same
-    # measurement, with the same parameters, get the same response object (as /health/db).
-    sent: tuple[tuple[object, ...], Reusable] | None = None
+    # Probes within the same millisecond of the same measurement, with the same parameters, get
+    # the same answer object (as /health/db).
+    last = LastReply()
 
     @api.route(op)
     async def replicas(call: Call) -> Response:
         """Lag of each replica in bytes and seconds, judged against the thresholds."""
-        nonlocal sent
         params = call.params
         snapshot = lag.fresh() or await lag.snapshot()
         age_ms = max(0, int((time.time() - snapshot.measured_at) * 1000))
         made_of = (snapshot, age_ms, params["max_lag_bytes"], params["max_lag_seconds"], params["replica"])
-        if sent is None or sent[0] != made_of:
+        reply = last.get(made_of)
+        if reply is None:
             thresholds = Thresholds(params["max_lag_bytes"], params["max_lag_seconds"])
             status, body = _body(snapshot, thresholds, params["replica"], age_ms)
-            sent = (made_of, Reusable(msgspec.json.encode(body), 200 if status == "ok" else 503))
-        return sent[1]
+            reply = last.keep(made_of, msgspec.json.encode(body), 200 if status == "ok" else 503)
+        return reply
 
 
 def _body(
