@@ -94,13 +94,12 @@ class Database:
             knowledge_max_age=settings.knowledge_max_age,
         )
         self.tokens = ReadAfter(settings.read_after_key)
-        self.read_keys = {name: f"reads:{name}" for name in [PRIMARY, *self.replicas]}  # counter keys, once
         self.pools_by_name = {PRIMARY: self.primary, **self.replicas}
-        # What a read routed to a server needs: its pool and its counter's key.
-        self.routes = {name: (pool, self.read_keys[name]) for name, pool in self.pools_by_name.items()}
+        # What a read routed to a server needs: its pool and its counter's key (made once).
+        self.routes = {name: (pool, f"reads:{name}") for name, pool in self.pools_by_name.items()}
         # The kit's figures beside the router's (reported to the sidecar), each at 0 from the start.
         # (A plain dict, every key there from the start: a Counter's item updates are slower.)
-        self.counts: dict[str, int] = dict.fromkeys([*self.read_keys.values(), *COUNTED], 0)
+        self.counts: dict[str, int] = dict.fromkeys([*(key for _, key in self.routes.values()), *COUNTED], 0)
         self.link = (
             SidecarLink(settings.sidecar_url, settings.sidecar_interval, self._observe, self.report)
             if settings.sidecar_url
@@ -425,8 +424,7 @@ class RoutedRead(Read):
         position = None
         if state is not None:  # the token the request carried, or this request's own write: the later
             token, written = state.read_after, state.write_position
-            if token is not None or written is not None:
-                position = written if token is None else token if written is None else max(token, written)
+            position = written if token is None else token if written is None else max(token, written)
         choice = db.router.choose(self._budget, position)
         if choice.reason == "rejected":
             raise ReadsRejected(
@@ -443,7 +441,7 @@ class RoutedRead(Read):
         """As ``Read.acquired``; a replica read past its budget also says how stale it is."""
         Read.acquired(self)
         state = self._state
-        if state is not None and self._stale is not None and self._stale == self._target:
+        if state is not None and self._stale == self._target:
             state.stale_seconds = self._db.router.lag_seconds(self._target)
 
     async def _enter_after(self, wait_on: str, position: int) -> asyncpg.Connection:

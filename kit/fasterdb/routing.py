@@ -135,9 +135,9 @@ class Router:
         # Reads routed by the fast path, not yet in the window and the counts: one increment per
         # read, tallied on every other decision, every view and every look at the counts. The
         # window may thus see them up to one view interval late (its span is WINDOW_SECONDS).
-        # The fast path's fields are public: the kit's read inlines it (fasterdb.database.Read).
+        # The fast path's fields are public: the kit's read inlines it (fasterdb.database.Database.read).
         self.fast_reads = 0
-        self.turn = itertools.count()
+        self._turn = itertools.count()
         # The common read (default budget, no token) while the view holds: the replicas in
         # rotation, taken in turn, until the first of them could have drifted past the budget or
         # the view aged out.
@@ -252,7 +252,7 @@ class Router:
         if position is not None:
             return self._read_after(ready, position)
         if ready:
-            return Choice(ready[next(self.turn) % len(ready)], "replica")
+            return Choice(ready[next(self._turn) % len(ready)], "replica")
         freshest = self._freshest(now)
         if freshest is None:  # no replica can serve at all (down, promoted, split): nothing to cap for
             return Choice(PRIMARY, "down")
@@ -268,7 +268,7 @@ class Router:
         known = {name: self.view.replicas[name].replay_lsn for name in ready if name in self.view.replicas}
         caught_up = [name for name in ready if (known.get(name) or -1) >= position]
         if caught_up:
-            return Choice(caught_up[next(self.turn) % len(caught_up)], "replica")
+            return Choice(caught_up[next(self._turn) % len(caught_up)], "replica")
         if ready:  # the one that had replayed the most, checked again on its own connection
             best = max(ready, key=lambda name: known.get(name) or -1)
             return Choice(PRIMARY, "read_after", wait_on=best)
