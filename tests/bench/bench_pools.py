@@ -18,7 +18,7 @@ import asyncpg
 import uvloop
 
 from devtools.hot_standby import HotStandbyCluster
-from fasterdb.pools.managed import ManagedPool, PoolConfig, keep_session
+from fasterdb.pools.managed import ManagedPool, PoolConfig
 from tests.bench.common import Figure, median, pin_postgres, two_cpus
 
 WORKERS = 32
@@ -26,6 +26,11 @@ POOL_SIZE = 10
 SECONDS = 1.0
 ROUNDS = 15
 BASELINE = "bare asyncpg pool, same settings"
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """asyncpg's reset hook doing nothing: as the sidecar's pools (``PoolConfig.reset_session`` off),
+    only an open transaction is rolled back on release."""
 
 
 async def _drive(acquire: Callable[[], Any], seconds: float) -> int:
@@ -51,7 +56,7 @@ async def _run(dsn: str) -> dict[str, list[float]]:
         dsn,
         min_size=POOL_SIZE,
         max_size=POOL_SIZE,
-        reset=keep_session,
+        reset=_keep_session,
         command_timeout=30,
         # what ManagedPool sets on every connection (statement_timeout arms a timer per statement)
         server_settings={

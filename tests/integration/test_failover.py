@@ -114,6 +114,9 @@ def test_split_brain_is_critical_and_a_read_only_server_is_left(cluster: HotStan
         check = run_cli("check-replicas", "--url", sidecar.url, "-o", "nagios")
         assert check.returncode == 2 and "replica-1 split_brain" in check.stdout
         assert 'fasterdb_replica_state{replica="replica-1",state="split_brain"} 1.0' in sidecar.get("/metrics").text
+        # The fence asks every server on its own round (FASTERDB_SPLIT_BRAIN_CHECK_INTERVAL), apart
+        # from the replica checks above: money stops once its round has seen the second writer.
+        wait_for(lambda: "fasterdb_split_brain 1.0" in sidecar.get("/metrics").text, 10, what="the fence to close")
         assert transfer(sidecar, "while-split").json()["error"]["code"] == "split_brain"
         # The old primary turns read-only under the pool's open connections: a write meets
         # SQLSTATE 25006, the connection is discarded, and the retry goes to the writable host.

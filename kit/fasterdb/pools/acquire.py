@@ -1,17 +1,11 @@
 """The instrumented acquire: waiting tasks, waits, timeouts, errors; always releases.
 
-Through asyncpg's public API only (the context ``Pool.acquire()`` returns, entered without its
-own timeout, and ``Pool.release()``): this pool runs inside users' applications and must survive
-asyncpg upgrades. The context is entered (``__aenter__``) rather than awaited: its ``__await__``
-wraps the coroutine, and every return through the wrapper raises a StopIteration. The deadline is not
-``Pool.acquire(timeout=…)``, which arms and cancels an event-loop timer per acquire, but one timer
-per pool (``Deadlines``) that cancels only the acquires past theirs.
-
-Fast path: while fewer connections are held through this pool than its maximum, asyncpg has a
-free holder, so the acquire cannot wait for a release; at worst it opens a connection, bounded by
-the connect timeout. When that fits in the acquire timeout there is no deadline to arm and no wait
-to time: it counts as a zero wait. ``make bench`` measures the whole against a bare asyncpg pool
-with the same settings (0.94-0.95 on a saturated pool, where every acquire takes the deadline path).
+On the kit's own pool (``fasterdb.pools.connections``). Fast path: an idle connection is popped
+from the pool's deque, without an await; there is nothing to wait for, so no deadline to arm and
+no wait to time: it counts as a zero wait. Otherwise the deadline is not ``asyncio.timeout``,
+which arms and cancels an event-loop timer per acquire, but one timer per pool (``Deadlines``)
+that cancels only the acquires past theirs. ``make bench`` measures the whole against a bare
+asyncpg pool with the same settings and the same session reset.
 
 A class rather than ``@asynccontextmanager``: this is the hot path of every query.
 """
@@ -26,8 +20,9 @@ from typing import Protocol
 import asyncpg
 
 from fasterdb.errors import DatabaseUnavailable
+from fasterdb.pools.connections import ConnectionPool, PooledConnection
 from fasterdb.pools.deadlines import Deadlines
-from fasterdb.pools.driver import DRIVER_ERRORS, classify, terminate
+from fasterdb.pools.driver import DRIVER_ERRORS, classify
 from fasterdb.pools.stats import FOLD_SAMPLES, PoolStats
 
 
@@ -35,14 +30,11 @@ class Acquirable(Protocol):
     """What an acquire needs of its pool (fasterdb.pools.managed.ManagedPool)."""
 
     name: str
-    asyncpg_pool: asyncpg.Pool | None
+    connections: ConnectionPool | None
     deadlines: Deadlines
-    held: int  # connections acquired (or being acquired on the fast path) through Acquire, not yet released
-    max_size: int  # the pool's maximum number of connections
-    connect_timeout: float  # seconds one connection attempt may take
 
-    async def ensure_created(self, timeout: float) -> asyncpg.Pool:
-        """The asyncpg pool, created now (within ``timeout``) when missing."""
+    async def ensure_created(self, timeout: float) -> ConnectionPool:
+        """The connection pool, created now (within ``timeout``) when missing."""
 
 
 class Acquire:
@@ -66,33 +58,33 @@ class Acquire:
         self._managed = managed
         self._timeout = timeout
         self._stats = stats  # the pool's statistics, or those of the owner's own background work
-        self._pool: asyncpg.Pool | None = None
-        self._conn: asyncpg.Connection | None = None
+        self._pool: ConnectionPool | None = None
+        self._conn: PooledConnection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
         try:
             managed = self._managed
             stats = self._stats
-            pool = managed.asyncpg_pool
-            if pool is not None and managed.held < managed.max_size and self._timeout >= managed.connect_timeout:
-                # A connection (or a free slot to open one, bounded by the connect timeout) is there
-                # now: nothing to wait for, so no deadline to arm and no wait to time. The slot is
-                # taken before the await, so concurrent acquires cannot all believe it theirs.
-                managed.held += 1
-                try:
-                    conn = await pool.acquire().__aenter__()
-                except BaseException as exc:
-                    managed.held -= 1
-                    if isinstance(exc, DRIVER_ERRORS):
-                        stats.acquire_errors_total += 1
-                        raise DatabaseUnavailable(classify(exc), pool=managed.name) from exc
-                    raise
-                self._pool, self._conn = pool, conn
-                stats.immediate += 1
-                stats.acquired_total += 1
-                if self.notifies:
-                    self.acquired()
-                return conn
+            pool = managed.connections
+            if pool is not None:
+                idle = pool.idle
+                while idle:
+                    # An idle connection: nothing to wait for, so no deadline to arm and no wait
+                    # to time (ConnectionPool.get's first step, inlined).
+                    conn = idle.pop()
+                    if len(idle) < pool.low:
+                        pool.low = len(idle)
+                    if conn.is_closed():
+                        pool.forget(conn)
+                        continue
+                    proxy = _new_proxy(PooledConnection)
+                    proxy._con = conn
+                    self._pool, self._conn = pool, proxy
+                    stats.immediate += 1
+                    stats.acquired_total += 1
+                    if self.notifies:
+                        self.acquired()
+                    return proxy
             # Deadlines.enter / leave, inlined: method calls are a measurable share of an acquire +
             # SELECT 1 on a saturated pool (tests/bench/bench_pools.py).
             deadlines = managed.deadlines
@@ -113,8 +105,7 @@ class Acquire:
                 try:
                     if pool is None:  # never created (database down at start): one bounded attempt now
                         pool = await managed.ensure_created(self._timeout)
-                    self._pool = pool
-                    conn = await pool.acquire().__aenter__()
+                    conn = await pool.get()
                 except asyncio.CancelledError:
                     if deadlines.expired(task):
                         raise TimeoutError from None
@@ -142,12 +133,13 @@ class Acquire:
                 pending.append(now - started)
                 if now >= stats.fold_due or len(pending) >= FOLD_SAMPLES:
                     stats.fold(now)
-            self._conn = conn
-            managed.held += 1
+            proxy = _new_proxy(PooledConnection)
+            proxy._con = conn
+            self._pool, self._conn = pool, proxy
             stats.acquired_total += 1
             if self.notifies:
                 self.acquired()
-            return conn
+            return proxy
         except BaseException as exc:
             # One handler around the whole acquire (free until something raises, in 3.11+)
             # rather than a coroutine around it.
@@ -162,7 +154,7 @@ class Acquire:
     def acquired(self) -> None:
         """With ``notifies``: called once the connection is acquired, before it is returned."""
 
-    def take(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+    def take(self) -> tuple[ConnectionPool, PooledConnection]:
         """Hand the acquired connection, and the duty to release it, to another acquire of the
         same pool (this one's exit then releases nothing)."""
         pool, conn = self._pool, self._conn
@@ -179,26 +171,28 @@ class Acquire:
         return self._conn
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        pool, conn = self._pool, self._conn
-        if pool is None or conn is None:
+        pool, proxy = self._pool, self._conn
+        if pool is None or proxy is None:
             return
         self._conn = None
+        conn = proxy._con
+        proxy._con = None  # the handler's reference is refused from here on
+        if conn is None:
+            return
         if exc is not None and self.cut_off_closes and isinstance(exc, TimeoutError | asyncio.CancelledError):
             # A statement cut off (a command timeout, a cancellation) may be waiting on a server
             # that no longer answers: close the connection rather than wait, in the release, for
             # asyncpg's cancel request to it (another command timeout), as transactions do.
-            terminate(conn)
-        # asyncpg shields release from cancellation; a broken connection is discarded there. The
-        # slot counts as held until asyncpg's holder is free again (a reset is a round trip): the
-        # fast path relies on "fewer held than the maximum" meaning a free holder.
+            conn.terminate()
         try:
             await pool.release(conn)
         except DRIVER_ERRORS:
-            # The reset (ROLLBACK, the session reset) failed: asyncpg has terminated the connection,
-            # and the block's outcome stands. Failing it here would fail a read that got its rows,
-            # a write that committed.
+            # The reset (ROLLBACK, the session reset) failed: the pool has terminated the
+            # connection, and the block's outcome stands. Failing it here would fail a read that
+            # got its rows, a write that committed.
             pass
-        finally:
-            self._managed.held -= 1
         if exc is not None and self.cut_off_closes and isinstance(exc, TimeoutError):
             raise DatabaseUnavailable("timeout", pool=self._managed.name) from exc
+
+
+_new_proxy = object.__new__  # a PooledConnection without __init__ (it has none): the hot path sets _con

@@ -1,12 +1,11 @@
 """Pools: the primary and one per replica, opened without needing a reachable database.
 
-asyncpg connects ``init_size`` (which must be at least ``min_size``) connections when a pool is
+A connection pool (``fasterdb.pools.connections``) opens ``min_size`` connections when it is
 created and fails if it cannot (with a ``min_size`` of 0 a probe connection takes their place).
-So each ManagedPool creates its asyncpg pool in a background task that retries with backoff, and
-an acquire that finds no pool yet tries once itself (bounded by its timeout). The sidecar (and an
-application) thus starts, and serves, while PostgreSQL is down. Once created, asyncpg keeps the
-``min_size`` floor and reconnects lazily on acquire, so the pool recovers by itself when its
-server comes back.
+So each ManagedPool creates its pool in a background task that retries with backoff, and an
+acquire that finds no pool yet tries once itself (bounded by its timeout). The sidecar (and an
+application) thus starts, and serves, while PostgreSQL is down. Once created, the pool reconnects
+on acquire, so it recovers by itself when its server comes back.
 
 Acquiring is in ``fasterdb.pools.acquire``; transactions and their retry policy in
 ``fasterdb.pools.transactions``; multi-host connects in ``fasterdb.pools.hosts``. (A little over
@@ -27,6 +26,7 @@ import asyncpg
 from fasterdb.dsn import parse_dsn
 from fasterdb.errors import DatabaseUnavailable
 from fasterdb.pools.acquire import Acquire
+from fasterdb.pools.connections import ConnectionPool
 from fasterdb.pools.deadlines import Deadlines
 from fasterdb.pools.driver import DRIVER_ERRORS, classify
 from fasterdb.pools.hosts import connect_each_host
@@ -54,7 +54,9 @@ class PoolConfig:
     monitor_statement_timeout: float = 30.0
     # Reset each session on release (asyncpg's RESET ALL, pg_advisory_unlock_all(), UNLISTEN *,
     # CLOSE ALL: one round trip): for pools that run code the owner does not control (the kit's,
-    # an application's). Without it only an open transaction is rolled back (keep_session).
+    # an application's). Without it only an open transaction is rolled back: the sidecar's own
+    # pools, which never leave session state behind (no SET, LISTEN, session-level advisory locks,
+    # cursors or temporary tables; every lock is transaction-scoped).
     reset_session: bool = False
     # The server's client_connection_check_interval on pooled connections: a statement whose client
     # has gone (a request cut off by its deadline or a drain terminates its connection) is stopped
@@ -63,18 +65,8 @@ class PoolConfig:
     client_check_interval: float = 0.1
 
 
-async def keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's default reset query (a full round trip per release).
-
-    For the sidecar's own pools (``PoolConfig.reset_session`` off): the sidecar never leaves session
-    state behind — no SET, LISTEN, session-level advisory locks, cursors or temporary tables; every
-    lock is transaction-scoped — so there is nothing to reset.
-    asyncpg still rolls back an open transaction before calling this.
-    """
-
-
 class ManagedPool:
-    """One named asyncpg pool with its role, lifecycle state, statistics and a check connection."""
+    """One named connection pool with its role, lifecycle state, statistics and a check connection."""
 
     def __init__(self, name: str, role: Role, dsn: str, config: PoolConfig, *, owner: str = "fasterdb-sidecar") -> None:
         self.name = name
@@ -86,8 +78,8 @@ class ManagedPool:
         # multi-host DSN follows a failover; a DSN that names target_session_attrs itself wins.
         said = parse_dsn(dsn).target_session_attrs
         self.target_session_attrs = said or ("read-write" if role == "primary" else "any")
-        # The asyncpg pool once created (read on the hot path of every acquire, hence public).
-        self.asyncpg_pool: asyncpg.Pool | None = None
+        # The connection pool once created (read on the hot path of every acquire, hence public).
+        self.connections: ConnectionPool | None = None
         self._state: Literal["new", "opening", "open", "closed"] = "new"
         self._create_lock = asyncio.Lock()
         self._connector: asyncio.Task[None] | None = None
@@ -97,7 +89,6 @@ class ManagedPool:
         self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
         self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
-        self.held = 0  # connections acquired through acquire() and not yet released
         # The config's figures every acquire reads, as plain attributes (a property is a call).
         self.max_size = config.max_size
         self.connect_timeout = config.connect_timeout  # seconds one connection attempt may take
@@ -155,25 +146,25 @@ class ManagedPool:
             self.internal_stats if internal else self.stats,
         )
 
-    async def ensure_created(self, timeout: float) -> asyncpg.Pool:
-        """The asyncpg pool, creating it now (one attempt, bounded by ``timeout``) when missing."""
-        if self.asyncpg_pool is not None:
-            return self.asyncpg_pool
+    async def ensure_created(self, timeout: float) -> ConnectionPool:
+        """The connection pool, creating it now (one attempt, bounded by ``timeout``) when missing."""
+        if self.connections is not None:
+            return self.connections
         if self._state == "closed":
             raise DatabaseUnavailable("pool closed", pool=self.name)
         try:
             async with asyncio.timeout(timeout):
                 async with self._create_lock:
-                    if self.asyncpg_pool is None and self._state == "opening":
-                        self.asyncpg_pool = await self._create()
+                    if self.connections is None and self._state == "opening":
+                        self.connections = await self._create()
                         self._state = "open"
                         self.last_connect_error = None
         except DRIVER_ERRORS as exc:
             self.last_connect_error = classify(exc)
             raise DatabaseUnavailable(self.last_connect_error, pool=self.name) from exc
-        if self.asyncpg_pool is None:
+        if self.connections is None:
             raise DatabaseUnavailable("pool closed", pool=self.name)
-        return self.asyncpg_pool
+        return self.connections
 
     async def connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
         """asyncpg.connect with this pool's DSN, each host of a multi-host DSN in turn (``hosts``)."""
@@ -188,7 +179,7 @@ class ManagedPool:
             "target_session_attrs": self.target_session_attrs,
         }
 
-    async def _create(self) -> asyncpg.Pool:
+    async def _create(self) -> ConnectionPool:
         if self.config.min_size == 0:
             # asyncpg creates a pool without a connection then: one now, closed at once, is what
             # says "the database was reachable" (start-up, readiness) without keeping anything open.
@@ -196,15 +187,20 @@ class ManagedPool:
                 **self._connect_kwargs(), server_settings={"application_name": f"{self.application_name}/probe"}
             )
             await probe.close(timeout=self.config.connect_timeout)
-        return await asyncpg.create_pool(
-            **self._pooled_connect_kwargs(),
-            connect=self.connect,
-            init_size=self.config.min_size,
+        pool = ConnectionPool(
+            self._connect_pooled,
+            name=self.name,
             min_size=self.config.min_size,
             max_size=self.config.max_size,
-            max_inactive_connection_lifetime=self.config.max_inactive_connection_lifetime,
-            reset=None if self.config.reset_session else keep_session,
+            max_inactive=self.config.max_inactive_connection_lifetime,
+            reset_session=self.config.reset_session,
         )
+        await pool.fill()
+        return pool
+
+    async def _connect_pooled(self) -> asyncpg.Connection:
+        """One of the pool's connections, with the DSN and settings of now (``replace_dsn``)."""
+        return await self.connect(**self._pooled_connect_kwargs())
 
     def _pooled_connect_kwargs(self) -> dict[str, Any]:
         statement_ms = int(self.config.command_timeout * 1000)
@@ -254,15 +250,13 @@ class ManagedPool:
         self._dsn = dsn
         said = parse_dsn(dsn).target_session_attrs
         self.target_session_attrs = said or ("read-write" if self.role == "primary" else "any")
-        if self.asyncpg_pool is not None:
-            self.asyncpg_pool.set_connect_args(**self._pooled_connect_kwargs())
         await self.expire()
 
     async def expire(self) -> None:
         """Replace every connection on its next use (the server they hold lost its role)."""
         self.drop_check_connection()
-        if self.asyncpg_pool is not None:
-            await self.asyncpg_pool.expire_connections()
+        if self.connections is not None:
+            self.connections.expire()
 
     def drop_check_connection(self) -> None:
         """Close the check connection; the next check connects afresh (to the current primary)."""
@@ -280,7 +274,7 @@ class ManagedPool:
             self._connector.cancel()
             await asyncio.gather(self._connector, return_exceptions=True)
         async with self._create_lock:
-            pool, self.asyncpg_pool = self.asyncpg_pool, None
+            pool, self.connections = self.connections, None
         if pool is None or previous == "closed":
             return
         try:
@@ -291,18 +285,24 @@ class ManagedPool:
 
     @property
     def ready_for_acquire(self) -> bool:
-        """Whether an asyncpg pool exists (the database was reachable once since start)."""
-        return self.asyncpg_pool is not None
+        """Whether the connection pool exists (the database was reachable once since start)."""
+        return self.connections is not None
+
+    @property
+    def held(self) -> int:
+        """Connections acquired and not yet released (counting those being opened for an acquire)."""
+        pool = self.connections
+        return 0 if pool is None else pool.size - len(pool.idle)
 
     def sizes(self) -> tuple[int, int]:
-        """(connections open, of which idle), from asyncpg."""
-        pool = self.asyncpg_pool
+        """(connections open or opening, of which idle)."""
+        pool = self.connections
         if pool is None:
             return 0, 0
-        return pool.get_size(), pool.get_idle_size()
+        return pool.size, len(pool.idle)
 
     def snapshot(self) -> PoolSnapshot:
-        """Sizes and the application's acquire statistics, now (off the hot path: walks the holders)."""
+        """Sizes and the application's acquire statistics, now."""
         size, idle = self.sizes()
         s = self.stats
         return PoolSnapshot(
