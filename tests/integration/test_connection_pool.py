@@ -1,10 +1,12 @@
 """The kit's own connection pool (fasterdb.pools.connections), against the real primary: the session
 reset, the released-connection guard, hand-offs to waiting acquires (also when they are cut off),
-freed slots, the inactivity sweep, expiry and closing."""
+freed slots, the inactivity sweep, expiry and closing — and the interleavings a review found
+(a close, an expire() or a cut-off statement between two owners of a connection)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -75,6 +77,8 @@ def test_a_connection_kept_past_its_block_is_refused(pg: HotStandbyCluster) -> N
     async def body(pool: ManagedPool) -> str:
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT 1") == 1
+            assert isinstance(conn, asyncpg.Connection)  # as asyncpg's own pool proxy
+        assert not hasattr(conn, "__wrapped__")  # introspection of a released one raises nothing else
         with pytest.raises(asyncpg.InterfaceError) as refused:
             await conn.fetchval("SELECT 1")
         with pytest.raises(asyncpg.InterfaceError):
@@ -196,3 +200,118 @@ def test_close_refuses_waiters_and_waits_for_connections_in_use(pg: HotStandbyCl
     refused, still_open = run_with_pool(pg, body, min_size=1, max_size=1)
     assert refused == "pool closed"
     assert still_open  # close() waited for the connection in use
+
+
+def test_close_finishes_when_a_waiter_handed_a_connection_is_cancelled(pg: HotStandbyCluster) -> None:
+    async def body(pool: ManagedPool) -> tuple[bool, int, int]:
+        cp = pool.connections
+        assert cp is not None
+
+        async def waiter() -> None:
+            async with pool.acquire(timeout=10):
+                pass
+
+        holder = pool.acquire(timeout=5)
+        await holder.__aenter__()
+        task = asyncio.create_task(waiter())
+        await until(lambda: pool.stats.waiting == 1, "the second acquire waits")
+        closing = asyncio.create_task(cp.close())  # e.g. shutdown: runs before the waiter resumes
+        await holder.__aexit__(None, None, None)  # no reset round trip: handed to the waiter's future
+        task.cancel()  # the request is cancelled (shutdown, client gone) before it resumes
+        await asyncio.gather(task, return_exceptions=True)
+        done, _ = await asyncio.wait([closing], timeout=3)
+        size, idle = cp.size, len(cp.idle)
+        if not done:
+            cp.terminate()
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+        return bool(done), size, idle
+
+    closed, size, idle = run_with_pool(pg, body, min_size=1, max_size=1, reset_session=False)
+    assert (closed, size, idle) == (True, 0, 0)
+
+
+def test_expire_during_a_release_reset_replaces_that_connection(pg: HotStandbyCluster) -> None:
+    async def body(pool: ManagedPool) -> bool:
+        cp = pool.connections
+        assert cp is not None
+        acq = pool.acquire(timeout=5)
+        proxy = await acq.__aenter__()
+        raw = proxy._con
+        exiting = asyncio.create_task(acq.__aexit__(None, None, None))
+        await asyncio.sleep(0)  # the release now waits for its reset's round trip
+        assert proxy._con is None and raw not in cp.idle and not raw.is_closed()
+        await pool.expire()  # failover / replace_dsn: every connection must be replaced
+        await exiting
+        return raw in cp.idle
+
+    assert run_with_pool(pg, body, min_size=1, max_size=1, reset_session=True) is False
+
+
+def test_expire_after_a_hand_off_replaces_the_connection_handed(pg: HotStandbyCluster) -> None:
+    async def body(pool: ManagedPool) -> bool:
+        cp = pool.connections
+        assert cp is not None
+        got: list[object] = []
+
+        async def waiter() -> None:
+            async with pool.acquire(timeout=10) as conn:
+                got.append(conn._con)
+
+        holder = pool.acquire(timeout=5)
+        raw = (await holder.__aenter__())._con
+        task = asyncio.create_task(waiter())
+        await until(lambda: pool.stats.waiting == 1, "the second acquire waits")
+        await holder.__aexit__(None, None, None)  # handed to the waiter's future
+        await pool.expire()  # before the waiter resumes
+        await asyncio.wait_for(task, 10)
+        return got[0] is raw
+
+    assert run_with_pool(pg, body, min_size=1, max_size=1, reset_session=False) is False
+
+
+def test_expire_during_a_connect_replaces_the_connection_being_opened(pg: HotStandbyCluster) -> None:
+    async def body(pool: ManagedPool) -> int:
+        cp = pool.connections
+        assert cp is not None
+        gate = asyncio.Event()
+        connect = cp._connect
+        opened: list[asyncpg.Connection] = []
+
+        async def slow() -> asyncpg.Connection:
+            await gate.wait()  # a connect in flight (to the old host / with the old DSN)
+            opened.append(await connect())
+            return opened[-1]
+
+        cp._connect = slow  # type: ignore[method-assign]
+
+        async def use() -> asyncpg.Connection:
+            async with pool.acquire(timeout=10) as conn:
+                await conn.fetchval("SELECT 1")
+                return conn._con  # type: ignore[no-any-return]
+
+        task = asyncio.create_task(use())
+        await until(lambda: cp.size == 1, "a connect in flight")
+        await pool.expire()
+        gate.set()
+        used = await asyncio.wait_for(task, 10)
+        # The connection opened across expire() was closed, the acquire got one opened after it.
+        await until(lambda: opened[0].is_closed(), "the connection opened before expire() closed")
+        return int(len(opened) == 2 and used is opened[1] and cp.size == 1)
+
+    assert run_with_pool(pg, body, min_size=0, max_size=1, reset_session=False) == 1
+
+
+def test_a_cut_off_statement_does_not_leave_a_transaction_to_the_next_acquire(pg: HotStandbyCluster) -> None:
+    async def body(pool: ManagedPool) -> str:
+        async with pool.acquire(timeout=5) as conn:
+            with contextlib.suppress(TimeoutError):
+                await conn.execute("BEGIN; SELECT pg_sleep(2)", timeout=0.2)
+        async with pool.acquire(timeout=5) as conn:  # another request
+            try:
+                await conn.fetchval("SELECT 1")
+            except asyncpg.InFailedSQLTransactionError:
+                return "in a failed transaction"
+            return "clean" if not conn.is_in_transaction() else "in a transaction"
+
+    assert run_with_pool(pg, body, min_size=1, max_size=1, reset_session=False) == "clean"

@@ -36,20 +36,28 @@ from fasterdb.errors import DatabaseUnavailable
 
 log = logging.getLogger("fasterdb.pools")
 
+try:  # the base class asyncpg's own pool proxy has: what isinstance(x, Connection) accepts
+    from asyncpg.connection import _ConnectionProxy
+except ImportError:  # pragma: no cover - asyncpg without it: only that isinstance check is lost
+    _ConnectionProxy = object
+
 CLOSE_TIMEOUT = 2.0  # seconds a graceful close of an idle or expired connection may take
 
 
-class PooledConnection:
+class PooledConnection(_ConnectionProxy):  # type: ignore[misc]  # asyncpg: untyped
     """An acquired connection: asyncpg's ``Connection`` methods, refused once it is released.
 
     As asyncpg's pool proxy: a handler that keeps its connection past the ``async with`` block gets
-    ``InterfaceError`` rather than a session another request is using.
+    ``InterfaceError`` rather than a session another request is using; and as that proxy,
+    ``isinstance(conn, asyncpg.Connection)`` holds (asyncpg's Connection recognises its proxies).
     """
 
     __slots__ = ("_con",)
     _con: asyncpg.Connection | None
 
     def __getattr__(self, name: str) -> Any:  # attributes that are not methods (rare)
+        if name.startswith("__"):  # introspection (hasattr, copy...): not the connection's
+            raise AttributeError(name)
         return getattr(_open(self, name), name)
 
     def __repr__(self) -> str:
@@ -148,6 +156,7 @@ class ConnectionPool:
 
     async def _open_slot(self) -> asyncpg.Connection:
         """A new connection in a slot already counted in ``size`` (given back if the connect fails)."""
+        generation = self._generation  # an expire() during the connect replaces this one too
         try:
             conn = await self._connect()
         except BaseException:
@@ -157,8 +166,16 @@ class ConnectionPool:
             conn.terminate()
             self._free_slot()
             raise DatabaseUnavailable("pool closed", pool=self.name)
-        self._born[conn] = self._generation
+        self._born[conn] = generation
+        if generation != self._generation:
+            return await self._replace(conn)
         return conn
+
+    async def _replace(self, conn: asyncpg.Connection) -> asyncpg.Connection:
+        """An expired connection given to an acquire: closed, and a new one opened in its slot."""
+        del self._born[conn]
+        self._close_later(conn)
+        return await self._open_slot()
 
     # -- acquiring -------------------------------------------------------------------------------
 
@@ -199,6 +216,8 @@ class ConnectionPool:
             raise
         if conn is None:  # a slot was freed for this acquire
             return await self._open_slot()
+        if self._born.get(conn) != self._generation:  # expired since it was handed over
+            return await self._replace(conn)
         return conn
 
     # -- releasing -------------------------------------------------------------------------------
@@ -215,6 +234,13 @@ class ConnectionPool:
         if self._closing or self._born.get(conn) != self._generation:
             self._drop(conn)
             return
+        if _cancelling(conn):
+            # A statement cut off inside the block (its error caught there): the server may still
+            # be running it, in a transaction the connection's status does not show yet. asyncpg's
+            # pool waits for the cancellation (up to a command timeout); a fresh connection is sooner.
+            conn.terminate()
+            self.forget(conn)
+            return
         try:
             if self.reset_session:
                 await conn.reset()
@@ -224,13 +250,14 @@ class ConnectionPool:
             conn.terminate()
             self.forget(conn)
             raise
-        if self._closing:
-            self._drop(conn)
-            return
         self._hand(conn)
 
     def _hand(self, conn: asyncpg.Connection) -> None:
-        """To the first acquire still waiting, else idle (the end of ``idle``: used next)."""
+        """To the first acquire still waiting, else idle (the end of ``idle``: used next); closed
+        instead when the pool is closing or the connection expired (both may happen during a reset)."""
+        if self._closing or self._born.get(conn) != self._generation:
+            self._drop(conn)
+            return
         waiters = self._waiters
         while waiters:
             waiter = waiters.popleft()
@@ -262,6 +289,9 @@ class ConnectionPool:
         """Close an open connection in the background (gracefully, else terminated); free its slot."""
         if self._born.pop(conn, None) is not None:
             self._free_slot()
+        self._close_later(conn)
+
+    def _close_later(self, conn: asyncpg.Connection) -> None:
         task = self._loop.create_task(_close(conn))
         self._closers.add(task)
         task.add_done_callback(self._closers.discard)
@@ -316,6 +346,15 @@ class ConnectionPool:
             task.cancel()
         if self._closed_all is not None and not self._closed_all.done():
             self._closed_all.set_result(None)
+
+
+def _cancelling(conn: asyncpg.Connection) -> bool:
+    """Whether asyncpg is still cancelling a statement of ``conn`` (its protocol's own state, which
+    asyncpg's pool reads too; False where a future asyncpg has no such state)."""
+    try:
+        return bool(conn._protocol._is_cancelling())
+    except AttributeError:  # pragma: no cover - another asyncpg
+        return False
 
 
 async def _close(conn: asyncpg.Connection) -> None:
