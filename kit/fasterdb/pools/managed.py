@@ -115,7 +115,7 @@ class ManagedPool:
         return self._state == "closed"
 
     async def open(self) -> None:
-        """Start creating the asyncpg pool in the background; returns at once, never fails on the DB."""
+        """Start creating the connection pool in the background; returns at once, never fails on the DB."""
         if self._state != "new":
             raise RuntimeError(f"pool {self.name} cannot be opened in state {self._state}")
         self._state = "opening"
