@@ -89,8 +89,12 @@ def freeze(node: Node) -> Callable[[], None]:
     postmaster = node.postmaster_pid()
     if postmaster is None:
         raise ClusterError(f"{node.name} is not running")
-    for pid in [postmaster, *_children(postmaster)]:
-        os.kill(pid, signal.SIGSTOP)
+    os.kill(postmaster, signal.SIGSTOP)  # first: it forks no new child from here on
+    for pid in _children(postmaster):
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass  # a backend that ended between the listing and its stop
 
     def thaw() -> None:
         for pid in [postmaster, *_children(postmaster)]:  # children forked before the stop included

@@ -299,8 +299,13 @@ class ConnectionPool:
     # -- upkeep ----------------------------------------------------------------------------------
 
     def _sweep(self) -> None:
-        """Close the connections idle since the last sweep, down to ``min_size``; again later."""
+        """Close the connections idle since the last sweep, down to ``min_size``; again later.
+        Connections the server closed while idle (anywhere in ``idle``) are forgotten first."""
         idle = self.idle
+        closed = [conn for conn in idle if conn.is_closed()]
+        for conn in closed:
+            idle.remove(conn)
+            self.forget(conn)
         for _ in range(max(0, min(self.low, len(idle), self.size - self.min_size))):
             self._drop(idle.popleft())
         self.low = len(idle)

@@ -95,6 +95,9 @@ class ManagedPool:
         self.acquire_timeout = config.acquire_timeout
         self._check_conn: asyncpg.Connection | None = None
         self._check_lock = asyncio.Lock()
+        # expire() calls so far: a pool or a check connection opened across one is replaced too.
+        self._expiries = 0
+        self._check_born = 0  # _expiries when the check connection was opened
 
     def __repr__(self) -> str:
         return f"<ManagedPool {self.name} role={self.role} state={self._state}>"
@@ -156,8 +159,13 @@ class ManagedPool:
             async with asyncio.timeout(timeout):
                 async with self._create_lock:
                     if self.connections is None and self._state == "opening":
-                        self.connections = await self._create()
-                        self._state = "open"
+                        expiries = self._expiries
+                        pool = await self._create()
+                        if self._expiries != expiries:  # expire() or replace_dsn() during the connects
+                            pool.expire()
+                        self.connections = pool
+                        if self._state == "opening":  # not closed meanwhile (close() takes the pool)
+                            self._state = "open"
                         self.last_connect_error = None
         except DRIVER_ERRORS as exc:
             self.last_connect_error = classify(exc)
@@ -228,6 +236,7 @@ class ManagedPool:
             if conn is None or conn.is_closed():
                 if self._state == "closed":
                     raise DatabaseUnavailable("pool closed", pool=self.name)
+                born = self._expiries
                 conn = await self.connect(
                     **self._connect_kwargs(),
                     server_settings={
@@ -236,13 +245,16 @@ class ManagedPool:
                         "statement_timeout": str(max(1, int(self.config.monitor_statement_timeout * 1000))),
                     },
                 )
-                self._check_conn = conn
+                self._check_conn, self._check_born = conn, born
             try:
                 yield conn
             except BaseException:
                 self._check_conn = None
                 conn.terminate()
                 raise
+            if self._check_born != self._expiries:  # expired while connecting or in use: not kept
+                self._check_conn = None
+                conn.terminate()
 
     async def replace_dsn(self, dsn: str) -> None:
         """Connect with ``dsn`` from now on (rotated credentials, another host): new connections use it,
@@ -253,13 +265,16 @@ class ManagedPool:
         await self.expire()
 
     async def expire(self) -> None:
-        """Replace every connection on its next use (the server they hold lost its role)."""
+        """Replace every connection on its next use (the server they hold lost its role); one
+        being opened now, the pool being created, and a check connection in use too."""
+        self._expiries += 1
         self.drop_check_connection()
         if self.connections is not None:
             self.connections.expire()
 
     def drop_check_connection(self) -> None:
-        """Close the check connection; the next check connects afresh (to the current primary)."""
+        """Close the check connection; the next check connects afresh (to the current primary).
+        One in use is left to its check (which closes it after use when an expire() came since)."""
         if self._check_conn is not None and not self._check_lock.locked():
             self._check_conn.terminate()
             self._check_conn = None
