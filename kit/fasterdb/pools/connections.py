@@ -213,6 +213,12 @@ class ConnectionPool:
                     self._free_slot()
                 else:
                     self._hand(given)
+            # Cut-off acquires (a cancelled future: asyncio cancels it before this handler runs)
+            # are skipped by hand-offs; those at the front go now, so that while every connection
+            # is stuck the queue does not grow with each request that gives up.
+            waiters = self._waiters
+            while waiters and waiters[0].done():
+                waiters.popleft()
             raise
         if conn is None:  # a slot was freed for this acquire
             return await self._open_slot()
