@@ -214,7 +214,7 @@ class Database:
                     await asyncio.sleep(CATCH_UP_POLL)
         except TimeoutError:
             log.debug("read-after wait on %s: no answer in time; reading from the primary", pool.name)
-            terminate(conn)  # releasing would wait for asyncpg's cancel request to a server that may be hung
+            terminate(conn)  # a server that may be hung: closed now, whatever the release would find
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             log.debug("read-after wait on %s failed (%s); reading from the primary", pool.name, type(exc).__name__)
         except BaseException:
@@ -305,10 +305,7 @@ class Database:
                 # COMMIT succeeded: only its position was lost with the connection. Any later
                 # position will do, so another connection of the primary pool is asked; the
                 # committed write never fails here (a 503 would invite a retry: a second write).
-                try:
-                    conn.terminate()  # cut off on a server that may not answer: do not wait on it
-                except asyncpg.InterfaceError:
-                    pass  # lost and released back to the pool by asyncpg already
+                terminate(conn)  # cut off on a server that may not answer: do not wait on it
                 try:
                     async with self.primary.acquire() as other:
                         text = await other.fetchval(POSITION_SQL)

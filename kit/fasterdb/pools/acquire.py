@@ -180,9 +180,8 @@ class Acquire:
         if conn is None:
             return
         if exc is not None and self.cut_off_closes and isinstance(exc, TimeoutError | asyncio.CancelledError):
-            # A statement cut off (a command timeout, a cancellation) may be waiting on a server
-            # that no longer answers: close the connection rather than wait, in the release, for
-            # asyncpg's cancel request to it (another command timeout), as transactions do.
+            # A read cut off (a command timeout, a cancellation) may be waiting on a server that
+            # no longer answers: its connection is closed, not reset for reuse, as transactions do.
             conn.terminate()
         try:
             await pool.release(conn)

@@ -13,9 +13,10 @@ reset, on a bare asyncpg pool and on this one). What this pool keeps of asyncpg'
 - a closed connection (lost, terminated) found idle or released is dropped and its slot freed;
 - ``expire()`` replaces every connection: idle ones are closed now, those in use on release.
 
-What it does differently: a release is not shielded from cancellation. A release cut off (or a
-reset that fails) terminates the connection instead: its session's state is unknown, and a freed
-slot lets the next acquire open a fresh one. Waiting acquires are served first come, first served.
+What it does differently: a release is not shielded from cancellation. A release cut off, a
+reset that fails, or a statement still being cancelled (its error caught in the block) terminates
+the connection instead of waiting on it: its session's state is unknown, and a freed slot lets the
+next acquire open a fresh one. Waiting acquires are served first come, first served.
 
 Acquire deadlines and statistics are the caller's (``fasterdb.pools.acquire``): a wait here is a
 plain future, which the caller's deadline cancels.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -33,8 +33,6 @@ from typing import Any
 import asyncpg
 
 from fasterdb.errors import DatabaseUnavailable
-
-log = logging.getLogger("fasterdb.pools")
 
 try:  # the base class asyncpg's own pool proxy has: what isinstance(x, Connection) accepts
     from asyncpg.connection import _ConnectionProxy

@@ -107,4 +107,4 @@ def terminate(conn: asyncpg.Connection) -> None:
     try:
         conn.terminate()
     except asyncpg.InterfaceError:
-        pass  # lost and released back to the pool by asyncpg: already closed
+        pass  # released already: the proxy refuses it (the connection may be another request's now)

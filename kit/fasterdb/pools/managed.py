@@ -89,9 +89,8 @@ class ManagedPool:
         self.stats = PoolStats()  # the application's acquires (requests), what /pools reports
         self.internal_stats = PoolStats()  # the sidecar's own background work (the job worker)
         self.deadlines = Deadlines()
-        # The config's figures every acquire reads, as plain attributes (a property is a call).
+        # The config's figures read per request, as plain attributes (a property is a call).
         self.max_size = config.max_size
-        self.connect_timeout = config.connect_timeout  # seconds one connection attempt may take
         self.acquire_timeout = config.acquire_timeout
         self._check_conn: asyncpg.Connection | None = None
         self._check_lock = asyncio.Lock()
@@ -189,7 +188,7 @@ class ManagedPool:
 
     async def _create(self) -> ConnectionPool:
         if self.config.min_size == 0:
-            # asyncpg creates a pool without a connection then: one now, closed at once, is what
+            # the pool opens no connection then: one now, closed at once, is what
             # says "the database was reachable" (start-up, readiness) without keeping anything open.
             probe = await self.connect(
                 **self._connect_kwargs(), server_settings={"application_name": f"{self.application_name}/probe"}

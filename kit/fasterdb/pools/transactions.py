@@ -205,7 +205,7 @@ async def _rollback(conn: asyncpg.Connection) -> None:
         if conn.is_closed():
             return
     except asyncpg.InterfaceError:
-        return  # lost and released back to the pool by asyncpg: the server rolled back
+        return  # released already (the proxy refuses it): nothing of this transaction to roll back
     try:
         async with asyncio.timeout(ROLLBACK_TIMEOUT):
             await conn.execute("ROLLBACK")
