@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node
+from devtools.cluster import ClusterError
 from devtools.hot_standby import HotStandbyCluster
 from tests import faults
 from tests.harness import SidecarProcess
@@ -105,12 +104,12 @@ def _restore_cluster(request: pytest.FixtureRequest) -> Iterator[None]:
 async def _resume_and_wait_streaming(cluster: HotStandbyCluster, timeout: float = 30.0) -> None:
     """pg_wal_replay_resume() on every replica, then wait until all of them stream again."""
     for node in cluster.replica_nodes:
-        conn = await _admin_connect(cluster, node)
+        conn = await faults.admin_connect(cluster, node, "fasterdb-test/restore")
         try:
             await conn.execute("SELECT pg_wal_replay_resume()")
         finally:
             await conn.close()
-    conn = await _admin_connect(cluster, cluster.primary)
+    conn = await faults.admin_connect(cluster, cluster.primary, "fasterdb-test/restore")
     try:
         deadline = time.monotonic() + timeout
         want = len(cluster.replica_nodes)
@@ -123,18 +122,6 @@ async def _resume_and_wait_streaming(cluster: HotStandbyCluster, timeout: float 
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
-
-
-async def _admin_connect(cluster: HotStandbyCluster, node: Node) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        host="127.0.0.1",
-        port=node.port,
-        user=ADMIN_USER,
-        password=cluster.admin_password,
-        database=DATABASE,
-        timeout=5,
-        server_settings={"application_name": "fasterdb-test/restore"},
-    )
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
+
 from devtools.cluster import ADMIN_USER, DATABASE, ClusterError, Node, TempCluster, free_port
 
 MB = 1024 * 1024
+
+
+async def admin_connect(pg: TempCluster, node: Node, application_name: str) -> asyncpg.Connection:
+    """An asyncpg connection to ``node`` as the cluster's admin, for what a test asks of the server
+    itself (``application_name``: how pg_stat_activity tells it from what is tested)."""
+    return await asyncpg.connect(
+        host="127.0.0.1",
+        port=node.port,
+        user=ADMIN_USER,
+        password=pg.admin_password,
+        database=DATABASE,
+        timeout=5,
+        server_settings={"application_name": application_name},
+    )
 
 
 def pause_replay(pg: TempCluster, node: Node) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
-from devtools.cluster import ADMIN_USER, APP_USER, DATABASE
+from devtools.cluster import APP_USER, DATABASE
 from devtools.hot_standby import HotStandbyCluster
 from devtools.postgres import Node
 from fasterdb.errors import DatabaseUnavailable, OutcomeUnknown
@@ -39,16 +39,7 @@ GRACE = 0.3  # seconds an acquire may run past its timeout (a loaded 2-core mach
 
 
 async def admin(pg: HotStandbyCluster, node: Node | None = None) -> asyncpg.Connection:
-    node = node or pg.primary
-    return await asyncpg.connect(
-        host="127.0.0.1",
-        port=node.port,
-        user=ADMIN_USER,
-        password=pg.admin_password,
-        database=DATABASE,
-        timeout=5,
-        server_settings={"application_name": "fasterdb-test/faults-admin"},
-    )
+    return await faults.admin_connect(pg, node or pg.primary, "fasterdb-test/faults-admin")
 
 
 async def backends(pg: HotStandbyCluster, pool: ManagedPool, node: Node | None = None) -> list[int]:
@@ -97,6 +88,14 @@ def new_pool(
     return ManagedPool(name, role, dsn or pg.dsn(), PoolConfig(**config), owner=f"faults-{name}")  # type: ignore[arg-type]
 
 
+async def open_pool(pg: HotStandbyCluster, name: str, **config: object) -> ManagedPool:
+    """``new_pool``, opened, and its connection pool created (the database is up)."""
+    pool = new_pool(pg, name, **config)
+    await pool.open()
+    await pool.ensure_created(10)
+    return pool
+
+
 def run(body: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
     async def main() -> T:
         async with asyncio.timeout(timeout):
@@ -122,7 +121,7 @@ async def timed_acquire(pool: ManagedPool, timeout: float) -> tuple[float, Acqui
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_restart_under_load_recovers_and_counts_what_is_open(pg: HotStandbyCluster, mode: str) -> None:
     async def body() -> None:
-        pool = new_pool(
+        pool = await open_pool(
             pg,
             f"restart-{mode}",
             min_size=2,
@@ -132,8 +131,6 @@ def test_restart_under_load_recovers_and_counts_what_is_open(pg: HotStandbyClust
             command_timeout=2.0,
             reset_session=True,
         )
-        await pool.open()
-        await pool.ensure_created(10)
         stop = asyncio.Event()
         late: list[float] = []
         ok_after: list[int] = []
@@ -189,7 +186,7 @@ def test_restart_under_load_recovers_and_counts_what_is_open(pg: HotStandbyClust
 
 def test_frozen_server_every_acquire_ends_in_time_and_the_pool_serves_after_thaw(pg: HotStandbyCluster) -> None:
     async def body() -> None:
-        pool = new_pool(
+        pool = await open_pool(
             pg,
             "frozen",
             min_size=1,
@@ -199,8 +196,6 @@ def test_frozen_server_every_acquire_ends_in_time_and_the_pool_serves_after_thaw
             command_timeout=5.0,
             reset_session=True,
         )
-        await pool.open()
-        await pool.ensure_created(10)
         thaw = faults.freeze(pg.primary)
         results: list[tuple[float, object]] = []
         try:
@@ -268,9 +263,7 @@ def test_frozen_server_at_start_acquire_is_bounded_and_the_pool_comes_up_after_t
 
 def test_close_on_a_frozen_server_ends_in_time_and_leaves_nothing_open(pg: HotStandbyCluster) -> None:
     async def body() -> tuple[float, list[int]]:
-        pool = new_pool(pg, "frozen-close", min_size=2, max_size=3, acquire_timeout=1.0, command_timeout=5.0)
-        await pool.open()
-        await pool.ensure_created(10)
+        pool = await open_pool(pg, "frozen-close", min_size=2, max_size=3, acquire_timeout=1.0, command_timeout=5.0)
         busy = pool.acquire(timeout=1)
         conn = await busy.__aenter__()
         query = asyncio.create_task(conn.fetchval("SELECT pg_sleep(0.01)"))
@@ -298,9 +291,7 @@ def test_close_on_a_frozen_server_ends_in_time_and_leaves_nothing_open(pg: HotSt
 
 def test_idle_connections_terminated_are_replaced_and_no_longer_counted(pg: HotStandbyCluster) -> None:
     async def body() -> None:
-        pool = new_pool(pg, "term-idle", min_size=3, max_size=3, acquire_timeout=2.0)
-        await pool.open()
-        await pool.ensure_created(10)
+        pool = await open_pool(pg, "term-idle", min_size=3, max_size=3, acquire_timeout=2.0)
         pids = await backends(pg, pool)
         assert len(pids) == 3
         faults.terminate_backends(pg, pg.primary, pool.application_name)
@@ -319,11 +310,9 @@ def test_a_terminated_idle_connection_below_the_lifo_top_is_not_counted_forever(
         # min_size connections, one of them (the coldest: the left end of idle) killed by the server
         # (pg_terminate_backend, an idle_session_timeout, a proxy's idle cut); the pool goes on
         # serving one request at a time from the top of its LIFO, and sweeps every 0.1 s.
-        pool = new_pool(
+        pool = await open_pool(
             pg, "term-cold", min_size=2, max_size=2, acquire_timeout=2.0, max_inactive_connection_lifetime=0.1
         )
-        await pool.open()
-        await pool.ensure_created(10)
         cp = pool.connections
         assert cp is not None
         cold = cp.idle[0].get_server_pid()
@@ -350,11 +339,9 @@ def test_a_terminated_idle_connection_below_the_lifo_top_is_not_counted_forever(
 
 def test_connections_terminated_in_use_free_their_slots(pg: HotStandbyCluster) -> None:
     async def body() -> None:
-        pool = new_pool(
+        pool = await open_pool(
             pg, "term-busy", min_size=1, max_size=2, acquire_timeout=3.0, command_timeout=10.0, reset_session=True
         )
-        await pool.open()
-        await pool.ensure_created(10)
         errors: list[str] = []
 
         async def sleeper() -> None:
@@ -399,11 +386,9 @@ def test_connections_terminated_in_use_free_their_slots(pg: HotStandbyCluster) -
 def test_random_cancellations_leave_no_slot_leaked_and_no_session_dirty(pg: HotStandbyCluster) -> None:
     async def body() -> None:
         rng = random.Random(20261130)
-        pool = new_pool(
+        pool = await open_pool(
             pg, "cancels", min_size=1, max_size=4, acquire_timeout=0.3, command_timeout=2.0, reset_session=True
         )
-        await pool.open()
-        await pool.ensure_created(10)
         stop_at = time.monotonic() + 2.0
         late: list[float] = []
 
@@ -463,7 +448,7 @@ def test_random_cancellations_leave_no_slot_leaked_and_no_session_dirty(pg: HotS
 def test_chaos_cancellations_expiry_sweeps_and_terminations_leave_the_accounts_exact(pg: HotStandbyCluster) -> None:
     async def body() -> None:
         rng = random.Random(7)
-        pool = new_pool(
+        pool = await open_pool(
             pg,
             "chaos",
             min_size=1,
@@ -473,8 +458,6 @@ def test_chaos_cancellations_expiry_sweeps_and_terminations_leave_the_accounts_e
             reset_session=True,
             max_inactive_connection_lifetime=0.05,
         )
-        await pool.open()
-        await pool.ensure_created(10)
         killer = await admin(pg)
         stop_at = time.monotonic() + 2.0
         late: list[float] = []
@@ -542,9 +525,7 @@ def test_a_dsn_switch_during_a_slow_check_replaces_the_check_connection(pg: HotS
         # The pool's check connection (health checks, catalog views) is busy with a slow statement
         # when the DSN is switched (secret rotation, another host): the next check must reach the
         # new server, as replace_dsn promises ("the check connection at once").
-        pool = new_pool(pg, "check-switch", dsn=pg.dsn(pg.primary), role="replica", min_size=1, max_size=1)
-        await pool.open()
-        await pool.ensure_created(10)
+        pool = await open_pool(pg, "check-switch", dsn=pg.dsn(pg.primary), role="replica", min_size=1, max_size=1)
         entered = asyncio.Event()
 
         async def slow_check() -> None:

@@ -544,12 +544,7 @@ async def _stress(pg: HotStandbyCluster, seed: int) -> tuple[Stress, dict[str, A
 
         name = pool.application_name
         if config["close_mid_run"]:
-            if cp.size or cp.idle or cp._born:
-                stress.violation(f"after close(): size={cp.size} idle={len(cp.idle)} known={len(cp._born)}")
-            if not await _until(lambda: _count_is(observer, name, 0), SETTLE_SECONDS):
-                stress.violation(f"{await _backends(observer, name)} backends left after close()")
-            for error in loop_errors:
-                stress.violation(f"event loop error: {error}")
+            await _check_closed(stress, cp, observer, name, loop_errors)
             return stress, {
                 "max_size_seen": stress.max_seen_size,
                 "max_stale_waiters": stress.max_stale_waiters,
@@ -587,12 +582,7 @@ async def _stress(pg: HotStandbyCluster, seed: int) -> tuple[Stress, dict[str, A
         except TimeoutError:
             stress.violation(f"close() did not finish in {CLOSE_SECONDS}s: size={cp.size} idle={len(cp.idle)}")
             cp.terminate()
-        if cp.size or cp.idle or cp._born:
-            stress.violation(f"after close(): size={cp.size} idle={len(cp.idle)} known={len(cp._born)}")
-        if not await _until(lambda: _count_is(observer, name, 0), SETTLE_SECONDS):
-            stress.violation(f"{await _backends(observer, name)} backends left after close()")
-        for error in loop_errors:
-            stress.violation(f"event loop error: {error}")
+        await _check_closed(stress, cp, observer, name, loop_errors)
         summary = {
             "settled": settled,
             "max_size_seen": stress.max_seen_size,
@@ -607,6 +597,18 @@ async def _stress(pg: HotStandbyCluster, seed: int) -> tuple[Stress, dict[str, A
 
 async def _count_is(observer: asyncpg.Connection, name: str, expected: int) -> bool:
     return await _backends(observer, name) == expected
+
+
+async def _check_closed(
+    stress: Stress, cp: ConnectionPool, observer: asyncpg.Connection, name: str, loop_errors: list[str]
+) -> None:
+    """After close(): nothing counted, no backend left (polled), no error reported to the loop."""
+    if cp.size or cp.idle or cp._born:
+        stress.violation(f"after close(): size={cp.size} idle={len(cp.idle)} known={len(cp._born)}")
+    if not await _until(lambda: _count_is(observer, name, 0), SETTLE_SECONDS):
+        stress.violation(f"{await _backends(observer, name)} backends left after close()")
+    for error in loop_errors:
+        stress.violation(f"event loop error: {error}")
 
 
 @pytest.mark.parametrize("seed", _seeds())
